@@ -108,7 +108,9 @@ const secretValue = z.custom<{ secure: string }>(
   (v) => typeof v === "object" && v !== null && typeof (v as { secure?: unknown }).secure === "string",
   {
     error: (iss) =>
-      typeof iss.input === "string"
+      iss.input === undefined
+        ? "missing (required): pulumi config set --secret fleet:sshPrivateKey < key"
+        : typeof iss.input === "string"
         ? "is stored in plain text; it must be a secret (pulumi config set --secret fleet:sshPrivateKey < key)"
         : `${JSON.stringify(iss.input)} is not a secret value (pulumi config set --secret fleet:sshPrivateKey < key)`,
   },
@@ -267,7 +269,15 @@ export function parseFleetConfig(rawConfig: Record<string, unknown>): ParseResul
     });
   }
   errors.push(...duplicateAccounts(Array.isArray(rawRuntimes) ? rawRuntimes : []));
-  errors.push(...crossCheck(release, policy, runtimes));
+  // A policy with an unrelated error still lends its minimum supported release to the checks.
+  const minOnly = policy ?? minimumFrom(fleetOnly[`${NAMESPACE}:policy`]);
+  errors.push(...crossCheck(release, minOnly, runtimes));
+  if (runtimes.some((r) => r.provider === "digitalocean") && defaults.sshKeys.length === 0) {
+    errors.push({
+      path: `${NAMESPACE}:defaults.sshKeys`,
+      message: "missing: droplets log in with SSH keys only (add a DigitalOcean SSH key id or fingerprint)",
+    });
+  }
   if (errors.length > 0 || !release || !policy) return { ok: false, errors: sortErrors(errors) };
   return { ok: true, config: { release, policy, defaults, runtimes, ...(releaseSource ? { releaseSource } : {}) } };
 }
@@ -312,7 +322,21 @@ export function resolveRuntime(entry: RuntimeEntry, defaults: Defaults, index: n
   return resolved;
 }
 
-function crossCheck(release: Release | undefined, policy: Policy | undefined, runtimes: ResolvedRuntime[]): ConfigError[] {
+function minimumFrom(rawPolicy: unknown): Pick<Policy, "minSupportedOpenclaw" | "minSupportedRuntimeService"> | undefined {
+  const parsed = policySchema.pick({ minSupportedOpenclaw: true, minSupportedRuntimeService: true }).safeParse(
+    typeof rawPolicy === "object" && rawPolicy !== null
+      ? {
+          minSupportedOpenclaw: (rawPolicy as Record<string, unknown>).minSupportedOpenclaw,
+          minSupportedRuntimeService: (rawPolicy as Record<string, unknown>).minSupportedRuntimeService,
+        }
+      : undefined,
+  );
+  return parsed.success ? parsed.data : undefined;
+}
+
+function crossCheck(
+  release: Release | undefined,
+  policy: Pick<Policy, "minSupportedOpenclaw" | "minSupportedRuntimeService"> | undefined, runtimes: ResolvedRuntime[]): ConfigError[] {
   const errors: ConfigError[] = [];
   const min = policy?.minSupportedOpenclaw;
   const minRs = policy?.minSupportedRuntimeService;

@@ -1,0 +1,43 @@
+// cloud-init for a new droplet: docker, the tools the on-host script needs, the script itself and
+// the OpenClaw checkout. It carries no version (versions are the deploy command's job), so a
+// release never changes user data; the droplet also ignores later user-data changes, and script
+// updates go through the install command instead.
+import { stringify } from "yaml";
+import { checkHostRoot, upgradeScript } from "./onhost";
+
+export interface CloudInitArgs {
+  hostRoot: string;
+  healthPort: number;
+  /** Git remote of OpenClaw; the checkout starts there and the deploy command picks the tag. */
+  openclawRemote?: string;
+  script?: string;
+}
+
+export function cloudInit(args: CloudInitArgs): string {
+  const root = checkHostRoot(args.hostRoot);
+  const script = args.script ?? upgradeScript();
+  const runcmd: string[][] = [["install", "-d", "-m", "0755", `${root}/bin`, `${root}/etc`, `${root}/state`]];
+  if (args.openclawRemote) {
+    runcmd.push(["git", "clone", "--quiet", "--", args.openclawRemote, `${root}/openclaw`]);
+  }
+  runcmd.push(["systemctl", "enable", "--now", "docker"]);
+  const doc = {
+    package_update: true,
+    packages: ["docker.io", "docker-compose-v2", "git", "jq", "curl", "util-linux"],
+    write_files: [
+      {
+        path: `${root}/bin/fleet-upgrade`,
+        permissions: "0755",
+        encoding: "b64",
+        content: Buffer.from(script, "utf8").toString("base64"),
+      },
+      {
+        path: `${root}/etc/fleet.env`,
+        permissions: "0644",
+        content: `FLEET_HEALTH_URL=http://127.0.0.1:${args.healthPort}\n`,
+      },
+    ],
+    runcmd,
+  };
+  return `#cloud-config\n${stringify(doc)}`;
+}

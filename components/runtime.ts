@@ -1,0 +1,188 @@
+// One customer runtime: its host (a droplet, or an existing host by address) and the remote
+// commands that install the on-host script, deploy the runtime's versions and verify them.
+// Shaped like pulumi-eks: typed args, children parented to the component, small factories.
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import * as digitalocean from "@pulumi/digitalocean";
+import type { ResolvedRuntime } from "../fleet/config";
+import { cloudInit } from "./cloudInit";
+import { installCommand, statusCommand, targetsStdin, upgradeCommand, upgradeScript, type TargetVersions } from "./onhost";
+
+export const RUNTIME_TYPE = "runtime-fleet:index:Runtime";
+
+/** DigitalOcean tag names allow letters, digits, ':', '-' and '_': account ids fit as they are. */
+export function accountTag(accountId: string): string {
+  return `account:${accountId}`;
+}
+
+export interface RuntimeArgs {
+  /** The runtime as validated and resolved by fleet/config. */
+  runtime: ResolvedRuntime;
+  /** The fleet's SSH private key; always handled as a secret. */
+  sshPrivateKey: pulumi.Input<string>;
+  /** DigitalOcean SSH key ids or fingerprints for new droplets. */
+  sshKeys?: Array<string | number>;
+  /** Production stacks keep droplet backups on. */
+  backups?: boolean;
+  /** Git remote of OpenClaw, cloned by a new droplet's cloud-init. */
+  openclawRemote?: string;
+  /** Seconds per SSH dial attempt; with dialErrorLimit this bounds how long an unreachable host takes to fail. */
+  dialTimeoutSeconds?: number;
+  /** The on-host script's text (default: components/scripts/fleet-upgrade.sh). */
+  script?: string;
+  /** Post-deploy hooks bound to the deploy command (they record each runtime's result). */
+  deployHooks?: pulumi.ResourceHookBinding;
+}
+
+/** Connection details shared by every remote command of a runtime. */
+export function sshConnection(
+  address: pulumi.Input<string>,
+  runtime: ResolvedRuntime,
+  privateKey: pulumi.Input<string>,
+  dialTimeoutSeconds = 10,
+): command.types.input.remote.ConnectionArgs {
+  return {
+    host: address,
+    port: runtime.sshPort,
+    user: runtime.sshUser,
+    privateKey: pulumi.secret(privateKey),
+    perDialTimeout: dialTimeoutSeconds,
+    // One retry: a host that is down fails within seconds, not the provider's default minutes.
+    dialErrorLimit: 2,
+    ...(runtime.hostKey ? { hostKey: runtime.hostKey } : {}),
+  };
+}
+
+export class Runtime extends pulumi.ComponentResource {
+  public readonly accountId: string;
+  /** The droplet, for DigitalOcean runtimes. */
+  public readonly droplet?: digitalocean.Droplet;
+  public readonly address: pulumi.Output<string>;
+  public readonly install: command.remote.Command;
+  public readonly deploy: command.remote.Command;
+  public readonly verify: command.remote.Command;
+  /** The versions the stack asks this runtime to run. */
+  public readonly versions: pulumi.Output<TargetVersions>;
+  /** The versions the runtime itself reports after the deploy (from `/version`, via the on-host script). */
+  public readonly reportedVersions: pulumi.Output<TargetVersions>;
+
+  constructor(name: string, args: RuntimeArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(RUNTIME_TYPE, name, {}, opts);
+    const { runtime } = args;
+    this.accountId = runtime.accountId;
+    const script = args.script ?? upgradeScript();
+
+    if (runtime.provider === "digitalocean") {
+      this.droplet = createDroplet(name, args, this);
+      this.address = this.droplet.ipv4Address;
+    } else {
+      if (!runtime.host) throw new Error(`fleet:runtimes[${runtime.index}].host: missing: an existing-host runtime needs its address`);
+      this.address = pulumi.output(runtime.host);
+    }
+
+    const connection = sshConnection(this.address, runtime, args.sshPrivateKey, args.dialTimeoutSeconds);
+    this.install = createInstall(name, runtime, connection, script, this);
+    this.deploy = createDeploy(name, runtime, connection, this.install, args.deployHooks, this);
+    this.verify = createVerify(name, runtime, connection, this.deploy, this);
+
+    this.versions = pulumi.output({ openclaw: runtime.openclaw, runtimeService: runtime.runtimeService });
+    this.reportedVersions = this.verify.stdout.apply(parseReported);
+
+    this.registerOutputs({
+      accountId: this.accountId,
+      address: this.address,
+      versions: this.versions,
+      reportedVersions: this.reportedVersions,
+    });
+  }
+}
+
+function createDroplet(name: string, args: RuntimeArgs, parent: pulumi.Resource): digitalocean.Droplet {
+  const { runtime } = args;
+  return new digitalocean.Droplet(
+    `${name}-droplet`,
+    {
+      name: `runtime-${runtime.accountId}`,
+      image: runtime.image,
+      region: runtime.region ?? "",
+      size: runtime.size,
+      sshKeys: (args.sshKeys ?? []).map(String),
+      tags: [accountTag(runtime.accountId), "runtime-fleet"],
+      monitoring: true,
+      backups: args.backups ?? false,
+      ipv6: false,
+      userData: cloudInit({
+        hostRoot: runtime.hostRoot,
+        healthPort: runtime.healthPort,
+        ...(args.openclawRemote ? { openclawRemote: args.openclawRemote } : {}),
+        script: args.script ?? upgradeScript(),
+      }),
+    },
+    // User data is only the first boot; later script changes go through the install command.
+    { parent, ignoreChanges: ["userData"] },
+  );
+}
+
+function createInstall(
+  name: string,
+  runtime: ResolvedRuntime,
+  connection: command.types.input.remote.ConnectionArgs,
+  script: string,
+  parent: pulumi.Resource,
+): command.remote.Command {
+  // Inputs: the script's text and where it goes. A new script re-runs this, never the deploy.
+  return new command.remote.Command(
+    `${name}-install`,
+    { connection, create: installCommand(runtime.hostRoot), stdin: script },
+    { parent },
+  );
+}
+
+function createDeploy(
+  name: string,
+  runtime: ResolvedRuntime,
+  connection: command.types.input.remote.ConnectionArgs,
+  install: command.remote.Command,
+  hooks: pulumi.ResourceHookBinding | undefined,
+  parent: pulumi.Resource,
+): command.remote.Command {
+  // Bound to the version inputs through stdin: it runs again exactly when a version changes.
+  // No `triggers` (they replace, running the new create before the old delete) and no
+  // `environment` (sent with SSH Setenv, refused unless sshd's AcceptEnv allows it).
+  return new command.remote.Command(
+    `${name}-deploy`,
+    {
+      connection,
+      create: upgradeCommand(runtime.hostRoot),
+      stdin: targetsStdin(runtime),
+    },
+    { parent, dependsOn: [install], ...(hooks ? { hooks } : {}) },
+  );
+}
+
+function createVerify(
+  name: string,
+  runtime: ResolvedRuntime,
+  connection: command.types.input.remote.ConnectionArgs,
+  deploy: command.remote.Command,
+  parent: pulumi.Resource,
+): command.remote.Command {
+  // Same stdin as the deploy, so it re-reads the runtime's versions whenever the deploy ran.
+  return new command.remote.Command(
+    `${name}-verify`,
+    { connection, create: statusCommand(runtime.hostRoot), stdin: targetsStdin(runtime) },
+    { parent, dependsOn: [deploy] },
+  );
+}
+
+/** The status line's reported versions; empty strings when the host said nothing usable. */
+export function parseReported(stdout: string | undefined): TargetVersions {
+  const line = (stdout ?? "").trim().split(/\r?\n/).at(-1) ?? "";
+  try {
+    const parsed = JSON.parse(line) as { reported?: Partial<TargetVersions> } & Partial<TargetVersions>;
+    const source = parsed.reported ?? parsed;
+    return { openclaw: source.openclaw ?? "", runtimeService: source.runtimeService ?? "" };
+  } catch {
+    return { openclaw: "", runtimeService: "" };
+  }
+}

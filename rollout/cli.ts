@@ -1,0 +1,95 @@
+// The `fleet` CLI. Every command takes --stack and --json; exit codes per rollout/errors.ts.
+import { Command, CommanderError, Option } from "commander";
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, OperationError, UsageError } from "./errors";
+import { registerValidate } from "./commands/validate";
+
+export interface Output {
+  json: boolean;
+  /** One JSON document (or one JSON line of a stream) on stdout. */
+  emit(value: unknown): void;
+  /** Human text on stdout (suppressed with --json). */
+  say(text: string): void;
+  /** Diagnostics on stderr. */
+  warn(text: string): void;
+}
+
+export interface GlobalOptions {
+  stack?: string;
+  json?: boolean;
+  project?: string;
+}
+
+export interface CommandContext {
+  globals: GlobalOptions;
+  out: Output;
+  projectDir: string;
+}
+
+export type Action = (ctx: CommandContext, ...args: never[]) => Promise<number>;
+
+export function makeOutput(
+  json: boolean,
+  stdout: Pick<NodeJS.WritableStream, "write"> = process.stdout,
+  stderr: Pick<NodeJS.WritableStream, "write"> = process.stderr,
+): Output {
+  return {
+    json,
+    emit: (value) => stdout.write(`${JSON.stringify(value)}\n`),
+    say: (text) => {
+      if (!json) stdout.write(`${text}\n`);
+    },
+    warn: (text) => stderr.write(`${text}\n`),
+  };
+}
+
+export function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>, cmd: Command) => Promise<void>): Command {
+  const program = new Command("fleet")
+    .description("Runtime Fleet: provision, upgrade and watch a fleet of OpenClaw runtimes")
+    .addOption(new Option("--stack <name>", "the Pulumi stack (default: $PULUMI_STACK, else the selected stack)"))
+    .option("--json", "machine-readable output")
+    .option("--project <dir>", "the Pulumi project directory", process.cwd())
+    .showHelpAfterError()
+    .exitOverride();
+  registerValidate(program, run);
+  return program;
+}
+
+export interface Io {
+  stdout: Pick<NodeJS.WritableStream, "write">;
+  stderr: Pick<NodeJS.WritableStream, "write">;
+}
+
+export async function main(argv: readonly string[], io: Io = process): Promise<number> {
+  let code = EXIT_OK;
+  const run = async (fn: (ctx: CommandContext) => Promise<number>, cmd: Command) => {
+    const globals = cmd.optsWithGlobals() as GlobalOptions;
+    const out = makeOutput(Boolean(globals.json), io.stdout, io.stderr);
+    try {
+      code = await fn({ globals, out, projectDir: globals.project ?? process.cwd() });
+    } catch (err) {
+      code = reportError(err, out);
+    }
+  };
+  const program = buildProgram(run);
+  program.configureOutput({ writeErr: (s) => io.stderr.write(s), writeOut: (s) => io.stdout.write(s) });
+  try {
+    await program.parseAsync(argv, { from: "user" });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version exit 0; everything else commander rejects is bad input.
+      return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    }
+    return reportError(err, makeOutput(argv.includes("--json"), io.stdout, io.stderr));
+  }
+  return code;
+}
+
+export function reportError(err: unknown, out: Output): number {
+  const usage = err instanceof UsageError;
+  const message = err instanceof Error ? err.message : String(err);
+  if (out.json) out.emit({ ok: false, error: message, kind: usage ? "bad-input" : "failed" });
+  else out.warn(`fleet: ${message}`);
+  if (usage) return EXIT_USAGE;
+  if (!(err instanceof OperationError) && process.env.FLEET_DEBUG) out.warn(String((err as Error)?.stack ?? err));
+  return EXIT_FAILED;
+}

@@ -1,0 +1,20 @@
+// Exit codes of the `fleet` CLI: 0 success, 1 the operation failed or was halted, 2 bad input.
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+/** Bad input: reported with exit 2, and nothing was changed. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** The operation ran and failed (or was halted, or refused for a reason other than bad input). */
+export class OperationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "OperationError";
+  }
+}

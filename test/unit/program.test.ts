@@ -1,0 +1,112 @@
+// The Pulumi program under mocks: what a `pulumi up` of a stack would create.
+import { beforeEach, describe, expect, it, vi } from "vitest";
+import { isWrappedSecret, runProgram, unwrapSecret, type MockResource } from "../support/pulumiMocks";
+import { prodStackConfig, runtimesOf } from "../support/fixtures";
+
+const FAKE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----";
+
+function withKey(config: Record<string, unknown>): Record<string, unknown> {
+  return { ...config, "fleet:sshPrivateKey": FAKE_KEY };
+}
+
+async function run(config: Record<string, unknown>) {
+  vi.resetModules();
+  return runProgram(withKey(config), () => import("../../index"));
+}
+
+const byType = (resources: MockResource[], type: string) => resources.filter((r) => r.type === type);
+const commands = (resources: MockResource[], suffix: string) =>
+  byType(resources, "command:remote:Command").filter((r) => r.name.endsWith(suffix));
+
+describe("the fleet program", () => {
+  beforeEach(() => vi.resetModules());
+
+  it("gives a droplet per DigitalOcean runtime, tagged with its account id, monitoring on", async () => {
+    const config = prodStackConfig();
+    runtimesOf(config).splice(4); // the 4-runtime stack
+    const { resources } = await run(config);
+    const droplets = byType(resources, "digitalocean:index/droplet:Droplet");
+    expect(droplets).toHaveLength(4);
+    const tags = droplets.map((d) => d.inputs.tags as string[]);
+    expect(tags.map((t) => t.find((x) => x.startsWith("account:")))).toEqual([
+      "account:internal-canary",
+      "account:acc-abc123",
+      "account:acc-def456",
+      "account:acc-ghi789",
+    ]);
+    for (const d of droplets) {
+      expect(d.inputs.monitoring).toBe(true);
+      expect(d.inputs.backups).toBe(true); // prod stack: production: true
+      expect(d.inputs.sshKeys).toEqual(["3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa"]);
+      expect(String(d.inputs.userData)).toContain("#cloud-config");
+      expect(String(d.inputs.userData)).not.toMatch(/v\d+\.\d+\.\d+/); // no version in user data
+    }
+    expect(byType(resources, "runtime-fleet:index:Runtime")).toHaveLength(4);
+  });
+
+  it("keeps the SSH key secret in every command connection", async () => {
+    const { resources } = await run(prodStackConfig());
+    const cmds = byType(resources, "command:remote:Command");
+    expect(cmds).toHaveLength(5 * 3);
+    for (const c of cmds) {
+      expect(isWrappedSecret(c.inputs.connection), `${c.name} connection is secret`).toBe(true);
+      const conn = unwrapSecret<Record<string, unknown>>(c.inputs.connection);
+      expect(conn.privateKey).toBe(FAKE_KEY);
+      expect(JSON.stringify(c.inputs.create)).not.toContain("PRIVATE KEY");
+      expect(JSON.stringify(c.inputs.stdin ?? "")).not.toContain("PRIVATE KEY");
+    }
+  });
+
+  it("changes only that runtime's deploy inputs when one runtime's openclaw version changes", async () => {
+    const before = await run(prodStackConfig());
+    const changed = prodStackConfig();
+    runtimesOf(changed)[2]!.openclaw = "v1.3.0";
+    const after = await run(changed);
+    expect(after.resources.map((r) => r.name)).toEqual(before.resources.map((r) => r.name));
+    const differing = after.resources
+      .filter((r, i) => JSON.stringify(r.inputs) !== JSON.stringify(before.resources[i]!.inputs))
+      .map((r) => r.name);
+    // The verify step re-reads versions with the deploy (same stdin); nothing else moves.
+    expect(differing).toEqual(["acc-def456-deploy", "acc-def456-verify"]);
+    const deploy = commands(after.resources, "acc-def456-deploy")[0]!;
+    expect(JSON.parse(String(deploy.inputs.stdin))).toEqual({ openclaw: "v1.3.0", runtimeService: "v0.5.2" });
+    expect(String(deploy.inputs.create)).not.toContain("v1.3.0"); // versions travel on stdin only
+  });
+
+  it("does not touch any deploy when an unrelated field (a runtime's name) changes", async () => {
+    const before = await run(prodStackConfig());
+    const changed = prodStackConfig();
+    runtimesOf(changed)[1]!.name = "Acme Corporation";
+    const after = await run(changed);
+    const deploys = (rs: MockResource[]) => commands(rs, "-deploy").map((r) => JSON.stringify(r.inputs));
+    expect(deploys(after.resources)).toEqual(deploys(before.resources));
+  });
+
+  it("creates no droplet for an existing-host runtime, and connects to its address", async () => {
+    const config = prodStackConfig();
+    runtimesOf(config).push({
+      accountId: "acc-onprem",
+      provider: "existing",
+      host: "127.0.0.9",
+      port: 2222,
+      openclaw: "v1.2.5",
+      runtimeService: "v0.5.2",
+    });
+    const { resources } = await run(config);
+    expect(byType(resources, "digitalocean:index/droplet:Droplet")).toHaveLength(5);
+    expect(byType(resources, "digitalocean:index/droplet:Droplet").some((d) => d.name.startsWith("acc-onprem"))).toBe(false);
+    const deploy = commands(resources, "acc-onprem-deploy")[0]!;
+    const conn = unwrapSecret<Record<string, unknown>>(deploy.inputs.connection);
+    expect(conn.host).toBe("127.0.0.9");
+    expect(conn.port).toBe(2222);
+  });
+
+  it("refuses an invalid stack with every error named, before creating anything", async () => {
+    const config = prodStackConfig();
+    runtimesOf(config)[1]!.openclaw = "v1.2.3; rm -rf /";
+    runtimesOf(config)[3]!.openclaw = "latest";
+    await expect(run(config)).rejects.toThrow(
+      /fleet:runtimes\[1\]\.openclaw: "v1.2.3; rm -rf \/" is not a release tag[\s\S]*fleet:runtimes\[3\]\.openclaw: "latest"/,
+    );
+  });
+});
