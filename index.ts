@@ -39,7 +39,7 @@ const runtimes = fleet.runtimes.map(
       backups: fleet.policy.production,
       dialTimeoutSeconds: fleet.defaults.dialTimeoutSeconds,
       ...(fleet.releaseSource ? { openclawRemote: fleet.releaseSource.openclaw } : {}),
-      ...(deployHooks ? { deployHooks } : {}),
+      deployHooks,
     }),
 );
 

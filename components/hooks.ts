@@ -1,7 +1,157 @@
-// Post-deploy hooks: bound to each runtime's deploy command. The recorder lands with rollouts;
-// until a store is configured for the run, no hooks are bound.
-import type * as pulumi from "@pulumi/pulumi";
+// Post-deploy hooks on each runtime's deploy command: every `pulumi up`, whoever runs it (the
+// orchestrator, a person, CI), records each runtime's result in the store. A store outage never
+// fails a deployment and never loses a record: it goes to the durable outbox instead.
+import os from "node:os";
+import path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { isReleaseTag } from "../fleet/versions";
+import type { FleetStore, UpgradeEvent } from "../store/types";
+import { appendToOutbox, flushOutbox } from "../store/outbox";
+import { parseUpgradeResult, type TargetVersions, type UpgradeResult } from "./onhost";
 
-export function deployHooksFromEnv(_stack: string): pulumi.ResourceHookBinding | undefined {
-  return undefined;
+export interface DeployContext {
+  stack: string;
+  /** Who ran it: FLEET_ACTOR, the CI actor, or user@host. */
+  actor: string;
+  rolloutId?: string;
+  reason?: string;
+  /** `rollback` when the orchestrator is restoring previous versions. */
+  operation: "upgrade" | "rollback";
+  now: () => number;
+}
+
+export interface DeployHookArgs {
+  name: string;
+  newInputs?: Record<string, unknown>;
+  oldInputs?: Record<string, unknown>;
+  newOutputs?: Record<string, unknown>;
+  /** Error texts, for a failed deploy (newest first). */
+  errors?: string[];
+}
+
+function versionsFromStdin(stdin: unknown): Partial<TargetVersions> {
+  if (typeof stdin !== "string") return {};
+  try {
+    const v = JSON.parse(stdin) as Partial<TargetVersions>;
+    return {
+      ...(isReleaseTag(v.openclaw) ? { openclaw: v.openclaw } : {}),
+      ...(isReleaseTag(v.runtimeService) ? { runtimeService: v.runtimeService } : {}),
+    };
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * The upgrade record for one hook call, or undefined when there is nothing to record (a noop:
+ * the runtime already ran those versions).
+ */
+export function upgradeEventFor(args: DeployHookArgs, ctx: DeployContext): UpgradeEvent | undefined {
+  const accountId = args.name.replace(/-deploy$/, "");
+  const failed = args.errors !== undefined;
+  const text = failed ? args.errors!.join("\n") : String(args.newOutputs?.stdout ?? "");
+  let result: UpgradeResult | undefined = parseUpgradeResult(text);
+  // A noop that follows an interrupted run carries that run's result: record it (once, by id).
+  if (result?.status === "noop") result = result.last && result.last.status !== "noop" ? result.last : undefined;
+  if (!result && !failed) return undefined;
+  const before = versionsFromStdin(args.oldInputs?.stdin);
+  const after = versionsFromStdin(args.newInputs?.stdin);
+  const from = { ...before, ...(result?.from ?? {}) };
+  const to = { ...after, ...(result?.to ?? {}) };
+  const status = result?.status ?? "failed";
+  const recorded = ctx.operation === "rollback" && status === "success" ? "rolled_back" : status;
+  const durationMs = result?.durationMs ?? 0;
+  const completedAt = result?.completedAt ?? ctx.now();
+  const error = result?.error ?? (failed ? firstLine(text) : undefined);
+  return {
+    eventId: result?.id ?? `${ctx.stack}:${accountId}:${to.openclaw ?? "?"}:${completedAt}`,
+    stack: ctx.stack,
+    accountId,
+    ...(ctx.rolloutId ? { rolloutId: ctx.rolloutId } : {}),
+    fromOpenclaw: from.openclaw ?? "unknown",
+    toOpenclaw: to.openclaw ?? "unknown",
+    fromRuntimeService: from.runtimeService ?? "unknown",
+    toRuntimeService: to.runtimeService ?? "unknown",
+    status: recorded,
+    startedAt: completedAt - durationMs,
+    completedAt,
+    durationMs,
+    ...(error ? { error: error.slice(0, 2000) } : {}),
+    initiatedBy: ctx.actor,
+    ...(ctx.reason ? { reason: ctx.reason } : {}),
+    executor: "pulumi",
+  };
+}
+
+function firstLine(text: string): string {
+  return (
+    text
+      .split("\n")
+      .map((l) => l.trim())
+      .find((l) => l !== "") ?? "deploy failed"
+  );
+}
+
+export interface Recorder {
+  record(event: UpgradeEvent): Promise<void>;
+}
+
+/** Records through the store; on any store failure the record goes to the outbox. */
+export function storeRecorder(openStore: () => Promise<FleetStore>, outboxDir: string): Recorder {
+  let store: Promise<FleetStore> | undefined;
+  return {
+    async record(event) {
+      try {
+        store ??= openStore();
+        const s = await store;
+        await flushOutbox(outboxDir, s);
+        await s.recordUpgrade(event);
+      } catch (err) {
+        store = undefined;
+        appendToOutbox(outboxDir, event);
+        pulumi.log.warn(`fleet: store unavailable (${err instanceof Error ? err.message : String(err)}); ${event.accountId}'s record kept in ${outboxDir}`);
+      }
+    },
+  };
+}
+
+export function deployHooks(ctx: DeployContext, recorder: Recorder): pulumi.ResourceHookBinding {
+  const record = async (args: DeployHookArgs) => {
+    if (process.env.FLEET_DEBUG) pulumi.log.info(`fleet: hook for ${args.name}`);
+    try {
+      const event = upgradeEventFor(args, ctx);
+      if (event) await recorder.record(event);
+    } catch (err) {
+      // Recording must never fail a deployment.
+      pulumi.log.warn(`fleet: could not record ${args.name}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+  const after = new pulumi.ResourceHook("fleet-record-deploy", (args) => record(args));
+  const onError = new pulumi.ErrorHook("fleet-record-deploy-failure", async (args) => {
+    await record({ ...args, errors: args.errors });
+    return false; // the on-host script already restored the host: never retry a deploy blindly
+  });
+  return { afterCreate: [after], afterUpdate: [after], onError: [onError] };
+}
+
+export function actorFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.FLEET_ACTOR) return env.FLEET_ACTOR;
+  if (env.GITHUB_ACTIONS === "true" && env.GITHUB_ACTOR) return `github:${env.GITHUB_ACTOR}`;
+  return `${env.USER ?? os.userInfo().username}@${os.hostname()}`;
+}
+
+/** The hooks for this program run, recording into the store the environment points at. */
+export function deployHooksFromEnv(stack: string, env: NodeJS.ProcessEnv = process.env): pulumi.ResourceHookBinding {
+  const storePath = env.FLEET_STORE_PATH ?? path.join(process.cwd(), ".fleet", "store.db");
+  const outboxDir = path.join(path.dirname(storePath), "outbox");
+  const ctx: DeployContext = {
+    stack,
+    actor: actorFromEnv(env),
+    operation: env.FLEET_OPERATION === "rollback" ? "rollback" : "upgrade",
+    now: () => Date.now(),
+    ...(env.FLEET_ROLLOUT_ID ? { rolloutId: env.FLEET_ROLLOUT_ID } : {}),
+    ...(env.FLEET_REASON ? { reason: env.FLEET_REASON } : {}),
+  };
+  const open = async () => (await import("../store")).openStore({ localPath: storePath, env });
+  return deployHooks(ctx, storeRecorder(open, outboxDir));
 }

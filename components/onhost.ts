@@ -71,33 +71,48 @@ export const UPGRADE_STATUSES = ["success", "failed", "rolled_back", "noop"] as 
 export type UpgradeStatus = (typeof UPGRADE_STATUSES)[number];
 
 export interface UpgradeResult {
+  /** Unique per attempt on the host: the record's event id, so a re-delivered result counts once. */
+  id?: string;
   status: UpgradeStatus;
   from: Partial<TargetVersions> | null;
   to: Partial<TargetVersions> | null;
   durationMs: number;
   error: string | null;
   host?: string;
+  completedAt?: number;
+  /** On a noop: the host's last real attempt at these versions (e.g. one whose caller died). */
+  last?: UpgradeResult;
+}
+
+function toResult(raw: unknown): UpgradeResult | undefined {
+  if (typeof raw !== "object" || raw === null) return undefined;
+  const parsed = raw as Partial<Record<keyof UpgradeResult, unknown>>;
+  if (typeof parsed.status !== "string" || !(UPGRADE_STATUSES as readonly string[]).includes(parsed.status)) return undefined;
+  const last = toResult(parsed.last);
+  return {
+    status: parsed.status as UpgradeStatus,
+    from: (parsed.from as Partial<TargetVersions> | null | undefined) ?? null,
+    to: (parsed.to as Partial<TargetVersions> | null | undefined) ?? null,
+    durationMs: typeof parsed.durationMs === "number" ? parsed.durationMs : 0,
+    error: typeof parsed.error === "string" ? parsed.error : null,
+    ...(typeof parsed.id === "string" ? { id: parsed.id } : {}),
+    ...(typeof parsed.host === "string" ? { host: parsed.host } : {}),
+    ...(typeof parsed.completedAt === "number" ? { completedAt: parsed.completedAt } : {}),
+    ...(last ? { last } : {}),
+  };
 }
 
 /** Finds the script's one JSON result line in command output (stdout, or an engine error text). */
 export function parseUpgradeResult(text: string | undefined): UpgradeResult | undefined {
   if (!text) return undefined;
+  // Engine error texts prefix lines ("...; {json}"), so each line is tried from its first brace.
   const lines = text.split(/\r?\n/).reverse();
   for (const line of lines) {
-    const start = line.indexOf('{"status"');
-    if (start === -1) continue;
+    const start = line.indexOf("{");
+    if (start === -1 || !line.includes('"status"')) continue;
     try {
-      const parsed = JSON.parse(line.slice(start)) as Partial<UpgradeResult>;
-      if (typeof parsed.status === "string" && (UPGRADE_STATUSES as readonly string[]).includes(parsed.status)) {
-        return {
-          status: parsed.status as UpgradeStatus,
-          from: parsed.from ?? null,
-          to: parsed.to ?? null,
-          durationMs: typeof parsed.durationMs === "number" ? parsed.durationMs : 0,
-          error: typeof parsed.error === "string" ? parsed.error : null,
-          ...(typeof parsed.host === "string" ? { host: parsed.host } : {}),
-        };
-      }
+      const parsed = toResult(JSON.parse(line.slice(start)));
+      if (parsed) return parsed;
     } catch {
       // not the result line; keep looking
     }

@@ -47,7 +47,8 @@ export function sshConnection(
     user: runtime.sshUser,
     privateKey: pulumi.secret(privateKey),
     perDialTimeout: dialTimeoutSeconds,
-    // One retry: a host that is down fails within seconds, not the provider's default minutes.
+    // Up to three attempts (the limit counts failures before giving up): a host that is down fails
+    // within seconds, not the provider's default minutes.
     dialErrorLimit: 2,
     ...(runtime.hostKey ? { hostKey: runtime.hostKey } : {}),
   };
@@ -133,7 +134,7 @@ function createInstall(
   // Inputs: the script's text and where it goes. A new script re-runs this, never the deploy.
   return new command.remote.Command(
     `${name}-install`,
-    { connection, create: installCommand(runtime.hostRoot), stdin: script },
+    { connection, create: installCommand(runtime.hostRoot), stdin: script, addPreviousOutputInEnv: false },
     { parent },
   );
 }
@@ -155,6 +156,8 @@ function createDeploy(
       connection,
       create: upgradeCommand(runtime.hostRoot),
       stdin: targetsStdin(runtime),
+      // Nothing reads the previous output, and sending it needs sshd's AcceptEnv.
+      addPreviousOutputInEnv: false,
     },
     { parent, dependsOn: [install], ...(hooks ? { hooks } : {}) },
   );
@@ -170,7 +173,7 @@ function createVerify(
   // Same stdin as the deploy, so it re-reads the runtime's versions whenever the deploy ran.
   return new command.remote.Command(
     `${name}-verify`,
-    { connection, create: statusCommand(runtime.hostRoot), stdin: targetsStdin(runtime) },
+    { connection, create: statusCommand(runtime.hostRoot), stdin: targetsStdin(runtime), addPreviousOutputInEnv: false },
     { parent, dependsOn: [deploy] },
   );
 }

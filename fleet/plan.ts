@@ -7,6 +7,7 @@ export type SizeStep = { count: number } | { percent: number };
 
 export interface PlanOptions {
   strategy: Strategy;
+  /** Without runtimeService, each runtime keeps its own. */
   target: { openclaw: string; runtimeService?: string };
   /** Ramped batch sizes, the last repeating (`--ramp 1,5%,25%,100%`); default: `batchPercent`. */
   ramp?: SizeStep[];

@@ -1,7 +1,12 @@
 // The `fleet` CLI. Every command takes --stack and --json; exit codes per rollout/errors.ts.
 import { Command, CommanderError, Option } from "commander";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, OperationError, UsageError } from "./errors";
+import { PlanError } from "../fleet/plan";
+import { UnitError } from "../fleet/units";
+import { InvalidVersionError } from "../fleet/versions";
 import { registerValidate } from "./commands/validate";
+import { registerRollout } from "./commands/rollout";
+import { registerStatus } from "./commands/status";
 
 export interface Output {
   json: boolean;
@@ -51,6 +56,8 @@ export function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>,
     .showHelpAfterError()
     .exitOverride();
   registerValidate(program, run);
+  registerRollout(program, run);
+  registerStatus(program, run);
   return program;
 }
 
@@ -84,8 +91,13 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
   return code;
 }
 
+/** Bad input from any room: the CLI's own checks, fleet/'s planning, durations and versions. */
+function isBadInput(err: unknown): boolean {
+  return err instanceof UsageError || err instanceof PlanError || err instanceof UnitError || err instanceof InvalidVersionError;
+}
+
 export function reportError(err: unknown, out: Output): number {
-  const usage = err instanceof UsageError;
+  const usage = isBadInput(err);
   const message = err instanceof Error ? err.message : String(err);
   if (out.json) out.emit({ ok: false, error: message, kind: usage ? "bad-input" : "failed" });
   else out.warn(`fleet: ${message}`);

@@ -1,6 +1,11 @@
 // Runs the Pulumi program under mocks and collects every resource it registers.
 // Mocks stand in for the DigitalOcean API and the SSH hosts (neither is reachable here).
 import * as pulumi from "@pulumi/pulumi";
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const pulumiState = require("@pulumi/pulumi/runtime/state") as { getStore(): object };
+
+/** Names of the resource and error hooks the program registered in the last run. */
+export const hooks: string[] = [];
 
 export interface MockResource {
   type: string;
@@ -55,6 +60,14 @@ export async function runProgram(
     "test",
     false,
   );
+  // Mocks have no engine to call hooks back; a stand-in callback server takes their registration
+  // (the hook callbacks themselves are tested directly, their wiring end to end).
+  hooks.length = 0;
+  (pulumiState.getStore() as { callbacks?: unknown }).callbacks = {
+    registerResourceHook: async (hook: { name: string }) => void hooks.push(hook.name),
+    registerErrorHook: async (hook: { name: string }) => void hooks.push(hook.name),
+    awaitStackRegistrations: async () => undefined,
+  };
   // The SSH key is a secret in every stack; the mocks mark it so, as the engine would.
   pulumi.runtime.setAllConfig(toConfigMap(config), ["fleet:sshPrivateKey"]);
   const exports = await importProgram();

@@ -1,6 +1,6 @@
 // The Pulumi program under mocks: what a `pulumi up` of a stack would create.
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { isWrappedSecret, runProgram, unwrapSecret, type MockResource } from "../support/pulumiMocks";
+import { hooks, isWrappedSecret, runProgram, unwrapSecret, type MockResource } from "../support/pulumiMocks";
 import { prodStackConfig, runtimesOf } from "../support/fixtures";
 
 const FAKE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----";
@@ -42,6 +42,8 @@ describe("the fleet program", () => {
       expect(String(d.inputs.userData)).not.toMatch(/v\d+\.\d+\.\d+/); // no version in user data
     }
     expect(byType(resources, "runtime-fleet:index:Runtime")).toHaveLength(4);
+    // post-deploy hooks are registered for the deploys (they record each runtime's result)
+    expect(new Set(hooks)).toEqual(new Set(["fleet-record-deploy", "fleet-record-deploy-failure"]));
   });
 
   it("keeps the SSH key secret in every command connection", async () => {

@@ -1,0 +1,62 @@
+/* eslint-disable */
+/**
+ * Generated `api` utility.
+ *
+ * THIS CODE IS AUTOMATICALLY GENERATED.
+ *
+ * To regenerate, run `npx convex dev`.
+ * @module
+ */
+
+import type {
+  ApiFromModules,
+  FilterApi,
+  FunctionReference,
+} from "convex/server";
+import type * as activities from "../activities.js";
+import type * as alerts from "../alerts.js";
+import type * as auth from "../auth.js";
+import type * as crons from "../crons.js";
+import type * as history from "../history.js";
+import type * as http from "../http.js";
+import type * as migrations from "../migrations.js";
+import type * as overview from "../overview.js";
+import type * as rollouts from "../rollouts.js";
+import type * as rules from "../rules.js";
+import type * as runtimes from "../runtimes.js";
+import type * as signature from "../signature.js";
+import type * as systemConfig from "../systemConfig.js";
+import type * as validators from "../validators.js";
+
+/**
+ * A utility for referencing Convex functions in your app's API.
+ *
+ * Usage:
+ * ```js
+ * const myFunctionReference = api.myModule.myFunction;
+ * ```
+ */
+declare const fullApi: ApiFromModules<{
+  activities: typeof activities;
+  alerts: typeof alerts;
+  auth: typeof auth;
+  crons: typeof crons;
+  history: typeof history;
+  http: typeof http;
+  migrations: typeof migrations;
+  overview: typeof overview;
+  rollouts: typeof rollouts;
+  rules: typeof rules;
+  runtimes: typeof runtimes;
+  signature: typeof signature;
+  systemConfig: typeof systemConfig;
+  validators: typeof validators;
+}>;
+export declare const api: FilterApi<
+  typeof fullApi,
+  FunctionReference<any, "public">
+>;
+export declare const internal: FilterApi<
+  typeof fullApi,
+  FunctionReference<any, "internal">
+>;

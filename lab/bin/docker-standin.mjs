@@ -1,0 +1,177 @@
+// The lab's `docker` stand-in. Implements only what the on-host script uses:
+//   docker compose pull | down | up -d | logs --tail N | ps
+// for ONE lab host, found from $FLEET_ROOT (set by fleet-upgrade) or the parent of the cwd
+// (compose runs in ROOT/openclaw). The lab generates LAB/bin/docker, a shell wrapper that execs
+// this file with the lab's Node 24 binary (its absolute path baked in), which also runs the
+// simulated runtime (lab/runtime/sim-runtime.mjs).
+import { spawn } from "node:child_process";
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const simRuntime = resolve(here, "..", "runtime", "sim-runtime.mjs");
+
+const root = resolve(process.env.FLEET_ROOT || dirname(process.cwd()));
+const labState = join(root, "state", "lab");
+const pidFile = join(labState, "runtime.pid");
+
+function fail(message, code = 1) {
+  process.stderr.write(`${message}\n`);
+  process.exit(code);
+}
+
+function readJson(path, fallback) {
+  try {
+    return JSON.parse(readFileSync(path, "utf8"));
+  } catch {
+    return fallback;
+  }
+}
+
+const host = readJson(join(labState, "host.json"), null);
+if (!host) fail(`docker-standin: ${root} is not a lab host (no state/lab/host.json)`);
+
+function faults() {
+  return readJson(join(labState, "faults.json"), {});
+}
+
+function serviceTag() {
+  try {
+    const env = readFileSync(join(root, "openclaw", ".env"), "utf8");
+    const line = env.split("\n").reverse().find((l) => l.startsWith("RUNTIME_SERVICE_TAG="));
+    return line ? line.slice("RUNTIME_SERVICE_TAG=".length).trim() : "";
+  } catch {
+    return "";
+  }
+}
+
+function registryHas(tag) {
+  try {
+    return readFileSync(host.registry, "utf8").split("\n").map((l) => l.trim()).includes(tag);
+  } catch {
+    return false;
+  }
+}
+
+/** A pid is our runtime only if it is alive, not a zombie, and runs sim-runtime for this root. */
+function isOurRuntime(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) return false;
+    const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    return argv.some((a) => a.endsWith("sim-runtime.mjs")) && argv.includes(root);
+  } catch {
+    return false;
+  }
+}
+
+function runningPid() {
+  const pid = Number.parseInt(existsSync(pidFile) ? readFileSync(pidFile, "utf8") : "", 10);
+  return Number.isInteger(pid) && pid > 0 && isOurRuntime(pid) ? pid : null;
+}
+
+function signal(pid, name) {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // already gone
+  }
+}
+
+async function pull() {
+  const f = faults();
+  if (typeof f.slow === "number" && f.slow > 0) await delay(f.slow * 1000);
+  const tag = serviceTag();
+  if (f.failUpgrade) fail(`Error response from daemon: pull access denied for runtime-service:${tag} (lab fault fail-upgrade)`);
+  if (!registryHas(tag)) fail(`Error response from daemon: manifest for runtime-service:${tag} not found: manifest unknown`);
+  process.stderr.write(`runtime-service:${tag}: Pulled\n`);
+}
+
+async function down() {
+  const pid = runningPid();
+  if (pid !== null) {
+    signal(pid, "SIGTERM");
+    const deadline = Date.now() + 10_000;
+    let killed = false;
+    while (isOurRuntime(pid)) {
+      if (!killed && Date.now() > deadline) {
+        signal(pid, "SIGKILL");
+        killed = true;
+      }
+      await delay(25);
+    }
+  }
+  rmSync(pidFile, { force: true });
+  process.stderr.write("Container openclaw-runtime  Removed\n");
+}
+
+function up(args) {
+  if (!args.includes("-d")) fail("docker-standin: only `compose up -d` is supported");
+  const tag = serviceTag();
+  if (!registryHas(tag)) fail(`Error response from daemon: manifest for runtime-service:${tag} not found: manifest unknown`);
+  // Like compose: an already running service is left alone.
+  if (runningPid() !== null) return;
+  const out = openSync(join(labState, "runtime.log"), "a");
+  const child = spawn(process.execPath, [simRuntime, "--root", root], {
+    cwd: join(root, "openclaw"),
+    detached: true,
+    stdio: ["ignore", out, out],
+  });
+  closeSync(out);
+  writeFileSync(pidFile, String(child.pid));
+  const restartsFile = join(labState, "restarts");
+  const restarts = Number.parseInt(existsSync(restartsFile) ? readFileSync(restartsFile, "utf8") : "0", 10) || 0;
+  writeFileSync(restartsFile, String(restarts + 1));
+  // A crash lasts until the next start.
+  const f = faults();
+  if (f.crash) {
+    delete f.crash;
+    writeFileSync(join(labState, "faults.json"), JSON.stringify(f));
+  }
+  child.unref();
+  process.stderr.write("Container openclaw-runtime  Started\n");
+}
+
+function logs(args) {
+  const i = args.indexOf("--tail");
+  const n = i >= 0 ? Number.parseInt(args[i + 1] ?? "", 10) : 100;
+  if (!Number.isInteger(n) || n < 1) fail("docker-standin: --tail needs a positive integer");
+  let text = "";
+  try {
+    text = readFileSync(join(labState, "runtime.log"), "utf8");
+  } catch {
+    // no log yet
+  }
+  const lines = text.split("\n").filter((l) => l !== "");
+  process.stdout.write(lines.slice(-n).map((l) => `openclaw-runtime  | ${l}\n`).join(""));
+}
+
+function ps() {
+  const pid = runningPid();
+  process.stdout.write("NAME               STATUS\n");
+  process.stdout.write(`openclaw-runtime   ${pid === null ? "exited" : `running (pid ${pid})`}\n`);
+}
+
+const [compose, sub, ...rest] = process.argv.slice(2);
+if (compose !== "compose") fail("docker-standin: only `docker compose ...` is supported");
+switch (sub) {
+  case "pull":
+    await pull();
+    break;
+  case "down":
+    await down();
+    break;
+  case "up":
+    up(rest);
+    break;
+  case "logs":
+    logs(rest);
+    break;
+  case "ps":
+    ps();
+    break;
+  default:
+    fail(`docker-standin: compose ${sub ?? ""} is not supported`);
+}

@@ -1,0 +1,137 @@
+// `fleet status` (the fleet overview), `fleet history` (upgrade records) and `fleet health`
+// (probe every runtime now and record what was seen).
+import type { Command } from "commander";
+import { isAccountId, ACCOUNT_ID_EXPECTED } from "../../fleet/ids";
+import { formatDuration } from "../../fleet/units";
+import type { FleetStore, UpgradeEvent } from "../../store/types";
+import { flushOutbox } from "../../store/outbox";
+import type { CommandContext } from "../cli";
+import { defaultStorePath, openFleetStore, probe, stackContext } from "../context";
+import { EXIT_FAILED, EXIT_OK, UsageError } from "../errors";
+import { observationOf } from "../orchestrator";
+import path from "node:path";
+
+type Run = (fn: (ctx: CommandContext) => Promise<number>, cmd: Command) => Promise<void>;
+
+export function registerStatus(program: Command, run: Run): void {
+  program
+    .command("status")
+    .description("the fleet overview: totals, by status, by version (below minimum flagged), recent rollouts")
+    .action(async (_opts: unknown, cmd: Command) => run((ctx) => statusCommand(ctx), cmd));
+  program
+    .command("history")
+    .description("upgrade records, newest first")
+    .option("--runtime <account>", "one runtime's history")
+    .option("--rollout <id>", "one rollout's records")
+    .option("--limit <n>", "records per page (1..200)", "20")
+    .option("--cursor <cursor>", "the next page (printed at the end of the previous one)")
+    .action(async (opts: { runtime?: string; rollout?: string; limit: string; cursor?: string }, cmd: Command) =>
+      run((ctx) => historyCommand(ctx, opts), cmd),
+    );
+  program
+    .command("health")
+    .description("probe every runtime's /health and /version now, record what was seen")
+    .action(async (_opts: unknown, cmd: Command) => run((ctx) => healthCommand(ctx), cmd));
+}
+
+/** Records that waited in the outbox (a store that was down during a deploy) are delivered first. */
+async function withStore<T>(ctx: CommandContext, fn: (store: FleetStore) => Promise<T>): Promise<T> {
+  const store = await openFleetStore(ctx.projectDir);
+  try {
+    await flushOutbox(path.join(path.dirname(defaultStorePath(ctx.projectDir)), "outbox"), store).catch(() => 0);
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+const pct = (n: number) => `${Math.round(n * 10) / 10}%`;
+const bar = (share: number, width = 30) => "█".repeat(Math.round((share / 100) * width));
+
+async function statusCommand(ctx: CommandContext): Promise<number> {
+  const sc = await stackContext(ctx);
+  const fleet = sc.loadFleet();
+  return withStore(ctx, async (store) => {
+    const overview = await store.overview({ stack: sc.stack, recentRollouts: 5 });
+    const active = await store.activeRollout(sc.stack);
+    if (ctx.out.json) {
+      ctx.out.emit({ stack: sc.stack, configured: fleet.runtimes.length, release: fleet.release, ...overview, activeRollout: active });
+      return EXIT_OK;
+    }
+    const lines = [`stack ${sc.stack}: ${overview.total} runtimes observed (${fleet.runtimes.length} configured), release ${fleet.release.openclaw} / ${fleet.release.runtimeService}`];
+    if (overview.total === 0) lines.push("  nothing observed yet: run `fleet health` or a rollout");
+    lines.push("by status:");
+    for (const r of overview.byStatus) lines.push(`  ${r.status.padEnd(12)} ${String(r.count).padStart(5)} ${pct(r.percent).padStart(7)}  ${bar(r.percent)}`);
+    lines.push(`by openclaw version (minimum supported ${overview.minSupportedOpenclaw ?? fleet.policy.minSupportedOpenclaw}):`);
+    for (const r of overview.byOpenclawVersion) {
+      const flag = r.belowMinimum ? "  <- below minimum supported" : "";
+      lines.push(`  ${r.label.padEnd(12)} ${String(r.count).padStart(5)} ${pct(r.percent).padStart(7)}  ${bar(r.percent)}${flag}`);
+    }
+    if (active) lines.push(`rollout in progress: ${active.rolloutId} (${active.status}) to ${active.target.openclaw}, batch ${active.currentBatch + 1}/${active.batches.length}`);
+    lines.push("recent rollouts:");
+    if (overview.recentRollouts.length === 0) lines.push("  none");
+    for (const r of overview.recentRollouts) {
+      lines.push(
+        `  ${new Date(r.createdAt).toISOString()}  ${r.target.openclaw.padEnd(8)} ${r.strategy.padEnd(9)} ${r.status.padEnd(9)} success ${pct(r.successRate)}  failed ${pct(r.failureRate)}  ${r.durationMs !== undefined ? formatDuration(r.durationMs / 1000) : "-"}`,
+      );
+    }
+    const alerts = overview.openAlerts;
+    if (alerts.critical + alerts.high + alerts.medium > 0) lines.push(`open alerts: ${alerts.critical} critical, ${alerts.high} high, ${alerts.medium} medium`);
+    ctx.out.say(lines.join("\n"));
+    return EXIT_OK;
+  });
+}
+
+async function historyCommand(ctx: CommandContext, opts: { runtime?: string; rollout?: string; limit: string; cursor?: string }): Promise<number> {
+  const sc = await stackContext(ctx);
+  if (opts.runtime !== undefined && !isAccountId(opts.runtime)) {
+    throw new UsageError(`--runtime: ${JSON.stringify(opts.runtime)} is not an account id (${ACCOUNT_ID_EXPECTED})`);
+  }
+  const limit = Number(opts.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw new UsageError(`--limit: ${JSON.stringify(opts.limit)} is not a number from 1 to 200`);
+  return withStore(ctx, async (store) => {
+    const page = await store.listUpgrades({
+      stack: sc.stack,
+      limit,
+      ...(opts.runtime ? { accountId: opts.runtime } : {}),
+      ...(opts.rollout ? { rolloutId: opts.rollout } : {}),
+      ...(opts.cursor ? { cursor: opts.cursor } : {}),
+    });
+    if (ctx.out.json) {
+      ctx.out.emit(page);
+      return EXIT_OK;
+    }
+    if (page.items.length === 0) ctx.out.say("no upgrade records");
+    for (const e of page.items) ctx.out.say(historyLine(e));
+    if (!page.isDone && page.cursor) ctx.out.say(`more: fleet history --cursor ${page.cursor}`);
+    return EXIT_OK;
+  });
+}
+
+export function historyLine(e: UpgradeEvent): string {
+  const when = new Date(e.completedAt ?? e.startedAt).toISOString();
+  const took = e.durationMs !== undefined ? formatDuration(e.durationMs / 1000) : "-";
+  const why = e.reason ? ` (${e.reason})` : "";
+  const err = e.error ? ` error: ${e.error}` : "";
+  return `${when}  ${e.accountId.padEnd(14)} ${e.fromOpenclaw} -> ${e.toOpenclaw}  ${e.status.padEnd(11)} ${took.padStart(6)}  by ${e.initiatedBy}${e.rolloutId ? ` [${e.rolloutId}]` : ""}${why}${err}`;
+}
+
+async function healthCommand(ctx: CommandContext): Promise<number> {
+  const sc = await stackContext(ctx);
+  const fleet = sc.loadFleet();
+  return withStore(ctx, async (store) => {
+    const started = Date.now();
+    const targets = fleet.runtimes.filter((r) => r.host).map((r) => ({ accountId: r.accountId, address: r.host!, port: r.healthPort }));
+    const results = await probe(targets);
+    await store.upsertRuntimes(results.map((p) => observationOf(sc.stack, p)));
+    const unhealthy = results.filter((r) => !r.healthy);
+    if (ctx.out.json) ctx.out.emit({ stack: sc.stack, probed: results.length, healthy: results.length - unhealthy.length, wallMs: Date.now() - started, runtimes: results });
+    else {
+      for (const r of results) {
+        ctx.out.say(`${r.accountId.padEnd(14)} ${r.healthy ? "healthy  " : "UNHEALTHY"} ${(r.version?.openclaw ?? "-").padEnd(8)} ${(r.version?.runtimeService ?? "-").padEnd(8)} ${String(r.latencyMs).padStart(5)} ms${r.error ? `  ${r.error}` : ""}`);
+      }
+      ctx.out.say(`${results.length - unhealthy.length}/${results.length} healthy (${Date.now() - started} ms)`);
+    }
+    return unhealthy.length === 0 ? EXIT_OK : EXIT_FAILED;
+  });
+}

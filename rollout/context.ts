@@ -1,0 +1,59 @@
+// What commands share: the stack's config file, its validated fleet, the store and the engine.
+import os from "node:os";
+import path from "node:path";
+import { formatConfigErrors, type FleetConfig } from "../fleet/config";
+import { openStore } from "../store";
+import type { FleetStore } from "../store/types";
+import type { CommandContext } from "./cli";
+import { AutomationEngine, type StackEngine } from "./engine";
+import { UsageError } from "./errors";
+import { probeFleet, type ProbeResult, type ProbeTarget } from "./probe";
+import { readStackConfig, stackConfigPath, validateStackConfig } from "./stackConfig";
+import { resolveStack } from "./stackName";
+
+export interface StackContext {
+  stack: string;
+  configFile: string;
+  loadFleet: () => FleetConfig;
+}
+
+export async function stackContext(ctx: CommandContext): Promise<StackContext> {
+  const stack = await resolveStack(ctx.globals.stack, ctx.projectDir);
+  const configFile = stackConfigPath(ctx.projectDir, stack);
+  const loadFleet = () => {
+    const result = validateStackConfig(readStackConfig(configFile));
+    if (!result.ok) throw new UsageError(`${configFile} is not valid:\n${formatConfigErrors(result.errors)}`);
+    return result.config;
+  };
+  loadFleet(); // bad config is bad input: refuse before anything else happens
+  return { stack, configFile, loadFleet };
+}
+
+/** The embedded store lives in the project unless FLEET_STORE_PATH or a Convex deployment says otherwise. */
+export function defaultStorePath(projectDir: string): string {
+  return process.env.FLEET_STORE_PATH ?? path.join(projectDir, ".fleet", "store.db");
+}
+
+export async function openFleetStore(projectDir: string): Promise<FleetStore> {
+  return openStore({ localPath: defaultStorePath(projectDir) });
+}
+
+/** Environment the engine (and so the post-deploy hooks in the program) runs with. */
+export function engineEnv(projectDir: string): Record<string, string> {
+  return {
+    FLEET_STORE_PATH: path.resolve(defaultStorePath(projectDir)),
+    FLEET_ACTOR: process.env.FLEET_ACTOR ?? actorName(),
+  };
+}
+
+export function createEngine(projectDir: string, stack: string): StackEngine {
+  return new AutomationEngine({ projectDir, stack, env: engineEnv(projectDir) });
+}
+
+export function actorName(): string {
+  return `${process.env.USER ?? os.userInfo().username}@${os.hostname()}`;
+}
+
+export function probe(targets: ProbeTarget[]): Promise<ProbeResult[]> {
+  return probeFleet(targets, { timeoutMs: 3_000, concurrency: 32 });
+}

@@ -1,0 +1,135 @@
+// `fleet plan` / `fleet rollout` options: parsed and checked once, defaults from fleet:policy.
+import type { Command } from "commander";
+import type { FleetConfig, Strategy } from "../fleet/config";
+import { STRATEGIES } from "../fleet/config";
+import { isAccountId, ACCOUNT_ID_EXPECTED } from "../fleet/ids";
+import { parseRamp, parseSizeStep, type PlanOptions, type SizeStep } from "../fleet/plan";
+import { parseDuration, parsePercent } from "../fleet/units";
+import { isReleaseTag, releaseTagProblem } from "../fleet/versions";
+import { UsageError } from "./errors";
+import type { RolloutSettings } from "./orchestrator";
+
+export interface RolloutCliOptions {
+  to?: string;
+  runtimeService?: string;
+  strategy?: string;
+  batch?: string;
+  ramp?: string;
+  wait?: string;
+  bake?: string;
+  maxBatchFailure?: string;
+  pauseOnFailure?: string;
+  minHealthy?: string;
+  autoRollback?: boolean;
+  skipUpgraded?: boolean;
+  allowDowngrade?: boolean;
+  reason?: string;
+  canary?: string;
+  runtime?: string[];
+}
+
+/** Adds the options shared by `fleet plan` and `fleet rollout`. */
+export function addRolloutOptions(cmd: Command): Command {
+  return cmd
+    .option("--to <version>", "target openclaw release (vMAJOR.MINOR.PATCH)")
+    .option("--runtime-service <version>", "target runtime service release (default: fleet:release.runtimeService)")
+    .option("--strategy <strategy>", `${STRATEGIES.join(" | ")} (default: fleet:policy.strategy)`)
+    .option("--batch <size>", "batch size: a percentage (10%) or a count (default: fleet:policy.batchPercent)")
+    .option("--ramp <sizes>", "ramped batch sizes, the last repeating, e.g. 1,5%,25%,100%")
+    .option("--wait <duration>", "wait between batches (default: fleet:policy.waitSeconds, 60s)")
+    .option("--bake <duration>", "canary bake time (default: fleet:policy.bakeMinutes, 30m)")
+    .option("--max-batch-failure <percent>", "halt when a batch's failure rate exceeds this (default 20%)")
+    .option("--pause-on-failure <percent>", "pause when the rollout's failure rate exceeds this (default 5%)")
+    .option("--min-healthy <percent>", "hold the next batch while less of the fleet is healthy (default 95%)")
+    .option("--auto-rollback", "restore failed runtimes to their previous versions (default)")
+    .option("--no-auto-rollback", "leave failed runtimes as they are")
+    .option("--skip-upgraded", "leave out runtimes already on the target")
+    .option("--allow-downgrade", "consent to moving runtimes to an older release")
+    .option("--reason <text>", "why (recorded with the rollout)")
+    .option("--canary <account>", "the canary (default: the runtimes marked canary: true)")
+    .option("--runtime <account...>", "only these runtimes");
+}
+
+const MAX_REASON = 500;
+
+export interface ResolvedRolloutOptions {
+  plan: PlanOptions;
+  settings: RolloutSettings;
+  reason?: string;
+  /** Options as given, for the record. */
+  recorded: Record<string, unknown>;
+}
+
+export function resolveRolloutOptions(cli: RolloutCliOptions, fleet: FleetConfig): ResolvedRolloutOptions {
+  const policy = fleet.policy;
+  if (cli.to === undefined) throw new UsageError("--to: missing (the target openclaw release, e.g. --to v1.2.5)");
+  if (!isReleaseTag(cli.to)) throw new UsageError(`--to: ${releaseTagProblem(cli.to)}`);
+  if (cli.runtimeService !== undefined && !isReleaseTag(cli.runtimeService)) {
+    throw new UsageError(`--runtime-service: ${releaseTagProblem(cli.runtimeService)}`);
+  }
+  const strategy = (cli.strategy ?? policy.strategy) as Strategy;
+  if (!STRATEGIES.includes(strategy)) {
+    throw new UsageError(`--strategy: ${JSON.stringify(cli.strategy)} is not a strategy (expected ${STRATEGIES.join(", ")})`);
+  }
+  if (cli.batch !== undefined && cli.ramp !== undefined) throw new UsageError("--batch and --ramp: give one or the other");
+  let ramp: SizeStep[] | undefined;
+  if (cli.ramp !== undefined) ramp = parseRamp(cli.ramp, "--ramp");
+  else if (cli.batch !== undefined) ramp = [parseSizeStep(cli.batch, "--batch")];
+  for (const id of [...(cli.runtime ?? []), ...(cli.canary !== undefined ? [cli.canary] : [])]) {
+    if (!isAccountId(id)) throw new UsageError(`--runtime/--canary: ${JSON.stringify(id)} is not an account id (${ACCOUNT_ID_EXPECTED})`);
+  }
+  if (cli.reason !== undefined && (cli.reason.length > MAX_REASON || [...cli.reason].some((c) => c < " "))) {
+    throw new UsageError(`--reason: expected one line of at most ${MAX_REASON} characters`);
+  }
+  const waitSeconds = cli.wait !== undefined ? parseDuration(cli.wait, "--wait", 86_400) : policy.waitSeconds;
+  const bakeMinutes = cli.bake !== undefined ? parseDuration(cli.bake, "--bake", 86_400) / 60 : policy.bakeMinutes;
+  const thresholds = {
+    maxBatchFailurePercent: cli.maxBatchFailure !== undefined ? parsePercent(cli.maxBatchFailure, "--max-batch-failure") : policy.maxBatchFailurePercent,
+    pauseOnFailurePercent: cli.pauseOnFailure !== undefined ? parsePercent(cli.pauseOnFailure, "--pause-on-failure") : policy.pauseOnFailurePercent,
+    minHealthyPercent: cli.minHealthy !== undefined ? parsePercent(cli.minHealthy, "--min-healthy") : policy.minHealthyPercent,
+    autoRollback: cli.autoRollback ?? policy.autoRollback,
+  };
+  const plan: PlanOptions = {
+    strategy,
+    // The runtime service goes to the fleet's release unless the rollout names one.
+    target: { openclaw: cli.to, runtimeService: cli.runtimeService ?? fleet.release.runtimeService },
+    batchPercent: policy.batchPercent,
+    minSupportedOpenclaw: policy.minSupportedOpenclaw,
+    waitSeconds,
+    bakeMinutes,
+    ...(ramp ? { ramp } : {}),
+    ...(cli.canary !== undefined ? { canary: cli.canary } : {}),
+    ...(cli.skipUpgraded ? { skipUpgraded: true } : {}),
+    ...(cli.allowDowngrade ? { allowDowngrade: true } : {}),
+    ...(cli.runtime && cli.runtime.length > 0 ? { only: cli.runtime } : {}),
+  };
+  const settings: RolloutSettings = {
+    waitSeconds,
+    bakeMinutes,
+    thresholds,
+    bakeProbeSeconds: Math.max(1, Math.min(30, (bakeMinutes * 60) / 10)),
+    healthRecheckSeconds: Math.max(1, Math.min(30, waitSeconds || 5)),
+    maxHealthWaits: 10,
+  };
+  return {
+    plan,
+    settings,
+    ...(cli.reason ? { reason: cli.reason } : {}),
+    recorded: {
+      ...(cli.batch ? { batch: cli.batch } : {}),
+      ...(cli.ramp ? { ramp: cli.ramp } : {}),
+      ...(cli.canary ? { canary: cli.canary } : {}),
+      skipUpgraded: Boolean(cli.skipUpgraded),
+      allowDowngrade: Boolean(cli.allowDowngrade),
+    },
+  };
+}
+
+/** Who ran it: the CI actor in GitHub Actions, else the local user. */
+export function initiator(env: NodeJS.ProcessEnv = process.env, user = "unknown", host = "localhost"): string {
+  if (env.GITHUB_ACTIONS === "true" && env.GITHUB_ACTOR) {
+    const run = env.GITHUB_RUN_ID ? ` run ${env.GITHUB_RUN_ID}` : "";
+    return `github:${env.GITHUB_ACTOR} (${env.GITHUB_WORKFLOW ?? "workflow"}${run})`;
+  }
+  return `${env.FLEET_ACTOR ?? env.USER ?? user}@${host}`;
+}

@@ -1,0 +1,87 @@
+// A lab fleet with its own Pulumi project directory (the repo's program, a temp stack config,
+// a temp file backend and store), so e2e tests never touch the repo's own Pulumi.lab.yaml.
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parse } from "yaml";
+import { findPulumiDir, labDown, labPulumiEnv, labStatus, labUp, type LabRecord } from "../../../lab/lab";
+import { AutomationEngine } from "../../../rollout/engine";
+import { writeRuntimeVersions } from "../../../rollout/stackConfig";
+import { killProcessesUnder } from "./lab-hosts";
+
+export const REPO = path.resolve(__dirname, "..", "..", "..");
+
+export interface LabProject {
+  dir: string;
+  labDir: string;
+  projectDir: string;
+  configFile: string;
+  storePath: string;
+  lab: LabRecord;
+  /** Environment for the engine, the CLI and the hooks. */
+  env: Record<string, string>;
+  engine(): AutomationEngine;
+  setVersions(accountId: string, openclaw: string, runtimeService?: string): void;
+  stackConfig(): Record<string, unknown>;
+  status(): Promise<Array<{ runtime: string; openclaw: string | null; runtimeService: string | null; healthy: boolean; upgrades: number; restarts: number }>>;
+  down(): Promise<void>;
+}
+
+/** Puts the Pulumi toolchain and the project's Node first on PATH for this process and its children. */
+export async function ensureToolchain(): Promise<string> {
+  const dir = await findPulumiDir();
+  if (!dir) throw new Error("no Pulumi CLI: run `npm run setup:pulumi` (the e2e suite needs the real engine)");
+  const nodeBin = path.join(REPO, "node_modules", ".bin");
+  process.env.PATH = [dir, nodeBin, process.env.PATH ?? ""].join(path.delimiter);
+  return dir;
+}
+
+export async function labProject(hosts: number): Promise<LabProject> {
+  await ensureToolchain();
+  const dir = mkdtempSync(path.join(os.tmpdir(), "fleet-e2e-"));
+  const projectDir = path.join(dir, "project");
+  mkdirSync(projectDir);
+  // The repo's program, run from this directory: `main` points back at the repo.
+  const pulumiYaml = readFileSync(path.join(REPO, "Pulumi.yaml"), "utf8");
+  writeFileSync(path.join(projectDir, "Pulumi.yaml"), `${pulumiYaml.trimEnd()}\nmain: ${REPO}\n`);
+  const labDir = path.join(dir, "lab");
+  const { lab, stack } = await labUp({ hosts, dir: labDir, projectDir });
+  if (!stack.configured) throw new Error(`lab stack not configured: ${stack.message}`);
+  const configFile = path.join(projectDir, "Pulumi.lab.yaml");
+  const storePath = path.join(dir, "store", "store.db");
+  const env = { ...labPulumiEnv(lab), FLEET_STORE_PATH: storePath, FLEET_ACTOR: "e2e@test" };
+  Object.assign(process.env, env);
+  const stackConfig = () => (parse(readFileSync(configFile, "utf8")) as { config: Record<string, unknown> }).config;
+  return {
+    dir,
+    labDir,
+    projectDir,
+    configFile,
+    storePath,
+    lab,
+    env,
+    engine: () => new AutomationEngine({ projectDir, stack: "lab", env }),
+    setVersions(accountId, openclaw, runtimeService) {
+      const runtimes = (stackConfig()["fleet:runtimes"] as Array<Record<string, unknown>>) ?? [];
+      const index = runtimes.findIndex((r) => r.accountId === accountId);
+      const current = runtimes[index]!;
+      writeRuntimeVersions(configFile, [
+        { index, accountId, openclaw, runtimeService: runtimeService ?? String(current.runtimeService) },
+      ]);
+    },
+    stackConfig,
+    status: async () => (await labStatus(labDir)).hosts as never,
+    async down() {
+      await labDown(labDir).catch(() => undefined);
+      await killProcessesUnder(dir);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A copy of the stack config, to restore between tests. */
+export function snapshot(file: string): () => void {
+  const copy = `${file}.snapshot`;
+  copyFileSync(file, copy);
+  return () => copyFileSync(copy, file);
+}
