@@ -100,7 +100,10 @@ export function runtimeAlerts(
   const expectedSilent = rt.status === "provisioning" || rt.status === "upgrading";
   const since = rt.lastHealthCheck ?? rt.createdAt;
   const silentFor = ctx.now - since;
-  const offline = !expectedSilent && (rt.status === "offline" || silentFor > t.offlineAfterMs);
+  // The seed's rule is time-based ("no health check for >5 min"): a runtime that just went
+  // offline shows as offline at once, but the critical alert waits for the threshold, counted
+  // from its last answered health check.
+  const offline = !expectedSilent && silentFor > t.offlineAfterMs;
   if (offline) {
     add(
       "runtime_offline",

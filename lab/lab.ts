@@ -34,8 +34,20 @@ export function defaultLabDir(): string {
   return join(process.env.TMPDIR || tmpdir(), "runtime-fleet-lab");
 }
 
+/**
+ * Host i lives on <net>.(10+i), <net> = $FLEET_LAB_NET (default 127.0.0): two labs on one machine
+ * (say, two developers' test runs) each take their own /24 of the loopback range.
+ */
+export function labNet(env: NodeJS.ProcessEnv = process.env): string {
+  const net = env.FLEET_LAB_NET ?? "127.0.0";
+  if (!/^127\.(25[0-5]|2[0-4]\d|1?\d?\d)\.(25[0-5]|2[0-4]\d|1?\d?\d)$/.test(net)) {
+    throw new LabError(`FLEET_LAB_NET: ${JSON.stringify(net)} is not a loopback /24 prefix like 127.0.3`, 2);
+  }
+  return net;
+}
+
 export function hostAddress(index: number): string {
-  return `127.0.0.${10 + index}`;
+  return `${labNet()}.${10 + index}`;
 }
 
 export function runtimeName(index: number): string {

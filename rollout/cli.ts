@@ -7,6 +7,7 @@ import { InvalidVersionError } from "../fleet/versions";
 import { registerValidate } from "./commands/validate";
 import { registerRollout } from "./commands/rollout";
 import { registerStatus } from "./commands/status";
+import { registerDashboard } from "./commands/dashboard";
 
 export interface Output {
   json: boolean;
@@ -47,17 +48,20 @@ export function makeOutput(
   };
 }
 
-export function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>, cmd: Command) => Promise<void>): Command {
+export function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>, cmd: Command) => Promise<void>, io: Io = process): Command {
   const program = new Command("fleet")
     .description("Runtime Fleet: provision, upgrade and watch a fleet of OpenClaw runtimes")
     .addOption(new Option("--stack <name>", "the Pulumi stack (default: $PULUMI_STACK, else the selected stack)"))
     .option("--json", "machine-readable output")
     .option("--project <dir>", "the Pulumi project directory", process.cwd())
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    // Set before the commands are added: subcommands inherit it.
+    .configureOutput({ writeErr: (s) => io.stderr.write(s), writeOut: (s) => io.stdout.write(s) });
   registerValidate(program, run);
   registerRollout(program, run);
   registerStatus(program, run);
+  registerDashboard(program, run);
   return program;
 }
 
@@ -77,8 +81,7 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
       code = reportError(err, out);
     }
   };
-  const program = buildProgram(run);
-  program.configureOutput({ writeErr: (s) => io.stderr.write(s), writeOut: (s) => io.stdout.write(s) });
+  const program = buildProgram(run, io);
   try {
     await program.parseAsync(argv, { from: "user" });
   } catch (err) {

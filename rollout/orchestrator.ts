@@ -10,7 +10,7 @@ import type { FleetStore, LockHolder, Release, RolloutDetail, RolloutRecord, Rol
 import type { EngineRunResult, StackEngine } from "./engine";
 import { OperationError } from "./errors";
 import type { ProbeResult, ProbeTarget } from "./probe";
-import { writeRuntimeVersions, type VersionUpdate } from "./stackConfig";
+import { writeRelease, writeRuntimeVersions, type VersionUpdate } from "./stackConfig";
 
 export interface Clock {
   now(): number;
@@ -215,6 +215,11 @@ export class Orchestrator {
       record = await this.detail(rolloutId);
     }
     const failures = failedAll.size;
+    // Once every unpinned runtime runs the target, it is the stack's release: the config says
+    // what the fleet runs (a rollout of a few runtimes leaves the release alone).
+    const target = record.target;
+    const onTarget = (r: ResolvedRuntime) => r.pin !== undefined || (r.openclaw === target.openclaw && r.runtimeService === target.runtimeService);
+    if (failures === 0 && this.deps.loadFleet().runtimes.every(onTarget)) writeRelease(this.deps.configFile, target);
     const reason = failures === 0 ? "every runtime upgraded" : `completed with ${failures} failed: ${[...failedAll].join(", ")}`;
     return this.finish(rolloutId, "completed", reason, [...failedAll]);
   }
@@ -228,7 +233,7 @@ export class Orchestrator {
       runtimeService: record.target.runtimeService || r.runtimeService,
     });
     writeRuntimeVersions(this.deps.configFile, runtimes.map((r) => versionUpdate(r, to(r))));
-    const run = await this.deps.engine.up(runtimes, this.engineEnv(record.rolloutId, "upgrade"));
+    const run = await this.deps.engine.up(runtimes, this.engineEnv(record.rolloutId, "upgrade", record.reason));
     const probes = await this.probeRuntimes(fleet, runtimes, run);
     return runtimes.map((r) => outcomeOf(r, to(r), run, probes.get(r.accountId)));
   }
@@ -308,7 +313,7 @@ export class Orchestrator {
       return p;
     };
     writeRuntimeVersions(this.deps.configFile, runtimes.map((r) => versionUpdate(r, previous(r))));
-    const env = { ...this.engineEnv(record.rolloutId, "rollback"), ...(reason ? { FLEET_REASON: reason } : {}) };
+    const env = this.engineEnv(record.rolloutId, "rollback", reason ?? "automatic rollback");
     const run = await this.deps.engine.up(runtimes, env);
     const probes = await this.probeRuntimes(fleet, runtimes, run);
     await this.deps.store.upsertRuntimes([...probes.values()].map((p) => observationOf(this.deps.stack, p)));
@@ -385,8 +390,14 @@ export class Orchestrator {
     return r;
   }
 
-  private engineEnv(rolloutId: string, operation: "upgrade" | "rollback"): Record<string, string> {
-    return { ...(this.deps.engineEnv ?? {}), FLEET_ROLLOUT_ID: rolloutId, FLEET_OPERATION: operation };
+  /** What the post-deploy hooks in the program record with each result: which rollout, what, why. */
+  private engineEnv(rolloutId: string, operation: "upgrade" | "rollback", reason?: string): Record<string, string> {
+    return {
+      ...(this.deps.engineEnv ?? {}),
+      FLEET_ROLLOUT_ID: rolloutId,
+      FLEET_OPERATION: operation,
+      ...(reason ? { FLEET_REASON: reason } : {}),
+    };
   }
 
   private async probeRuntimes(fleet: FleetConfig, runtimes: readonly ResolvedRuntime[], run?: EngineRunResult): Promise<Map<string, ProbeResult>> {

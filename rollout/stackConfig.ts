@@ -71,6 +71,16 @@ export function writeRuntimeVersions(file: string, updates: readonly VersionUpda
   atomicWrite(file, loaded.document.toString());
 }
 
+/** Sets `fleet:release` (the fleet's target release), keeping the rest of the file as it is. */
+export function writeRelease(file: string, release: { openclaw: string; runtimeService: string }): void {
+  const loaded = readStackConfig(file);
+  const openclaw = parseReleaseTag(release.openclaw, "fleet:release.openclaw");
+  const runtimeService = parseReleaseTag(release.runtimeService, "fleet:release.runtimeService");
+  loaded.document.setIn(["config", "fleet:release", "openclaw"], openclaw);
+  loaded.document.setIn(["config", "fleet:release", "runtimeService"], runtimeService);
+  atomicWrite(file, loaded.document.toString());
+}
+
 export function atomicWrite(file: string, text: string): void {
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, text, { mode: 0o644 });

@@ -13,7 +13,7 @@ import type { CommandContext } from "../cli";
 import { actorName, createEngine, engineEnv, openFleetStore, probe, stackContext, type StackContext } from "../context";
 import { processAlive, type ChangeSummary } from "../engine";
 import { EXIT_FAILED, EXIT_OK, OperationError, UsageError } from "../errors";
-import { currentHolder, newRolloutId, Orchestrator, type RolloutOutcome, type RolloutSettings } from "../orchestrator";
+import { currentHolder, newRolloutId, Orchestrator, type ProgressEvent, type RolloutOutcome, type RolloutSettings } from "../orchestrator";
 import { addRolloutOptions, initiator, resolveRolloutOptions, type RolloutCliOptions } from "../options";
 import { progressSink } from "../progress";
 import { writeRuntimeVersions } from "../stackConfig";
@@ -57,7 +57,7 @@ export function registerRollout(program: Command, run: Run): void {
     );
 }
 
-function preparePlan(sc: StackContext, opts: RolloutCliOptions) {
+export function preparePlan(sc: StackContext, opts: RolloutCliOptions) {
   const fleet = sc.loadFleet();
   const resolved = resolveRolloutOptions(opts, fleet);
   const plan = planRollout(fleet.runtimes, resolved.plan);
@@ -78,7 +78,7 @@ async function planCommand(ctx: CommandContext, opts: RolloutCliOptions & { prev
 }
 
 /** `pulumi preview` against a copy of the stack config with every planned version applied. */
-async function previewPlan(ctx: CommandContext, sc: StackContext, fleet: FleetConfig, plan: RolloutPlan) {
+export async function previewPlan(ctx: CommandContext, sc: StackContext, fleet: FleetConfig, plan: RolloutPlan) {
   const dir = mkdtempSync(path.join(os.tmpdir(), "fleet-plan-"));
   try {
     const copy = path.join(dir, path.basename(sc.configFile));
@@ -109,11 +109,13 @@ function describePreview(p: { ok: boolean; changes: ChangeSummary[]; errors: str
   if (!p.ok) return `pulumi preview failed:\n${p.errors.join("\n")}`;
   if (p.changes.length === 0) return "pulumi preview: no changes";
   const lines = ["pulumi preview:"];
-  for (const c of p.changes) lines.push(`  ${c.accountId}-${c.resource}: ${c.op}${c.diffs.length ? ` [${c.diffs.join(", ")}]` : ""}`);
+  const sorted = [...p.changes].sort((a, b) => a.accountId.localeCompare(b.accountId) || a.resource.localeCompare(b.resource));
+  for (const c of sorted) lines.push(`  ${c.accountId}-${c.resource}: ${c.op}${c.diffs.length ? ` [${c.diffs.join(", ")}]` : ""}`);
   return lines.join("\n");
 }
 
-function makeOrchestrator(ctx: CommandContext, sc: StackContext, store: FleetStore, estimatePerBatchSeconds?: number): Orchestrator {
+/** The orchestrator as the CLI runs it; `progress` replaces the terminal view (the dashboard passes its own). */
+export function makeOrchestrator(ctx: CommandContext, sc: StackContext, store: FleetStore, progress?: (e: ProgressEvent) => void): Orchestrator {
   return new Orchestrator({
     store,
     engine: createEngine(ctx.projectDir, sc.stack),
@@ -122,12 +124,13 @@ function makeOrchestrator(ctx: CommandContext, sc: StackContext, store: FleetSto
     loadFleet: sc.loadFleet,
     probe,
     engineEnv: engineEnv(ctx.projectDir),
-    progress: progressSink({
-      json: ctx.out.json,
-      tty: Boolean(process.stdout.isTTY) && !ctx.out.json,
-      write: (t) => process.stdout.write(t),
-      ...(estimatePerBatchSeconds ? { estimatePerBatchSeconds } : {}),
-    }),
+    progress:
+      progress ??
+      progressSink({
+        json: ctx.out.json,
+        tty: Boolean(process.stdout.isTTY) && !ctx.out.json,
+        write: (t) => process.stdout.write(t),
+      }),
   });
 }
 
@@ -156,7 +159,7 @@ function report(ctx: CommandContext, outcome: RolloutOutcome): number {
   return outcome.status === "completed" && outcome.failed.length === 0 ? EXIT_OK : EXIT_FAILED;
 }
 
-function settingsFromRecord(record: RolloutRecord): RolloutSettings {
+export function settingsFromRecord(record: RolloutRecord): RolloutSettings {
   const o = record.options;
   const waitSeconds = o.waitSeconds ?? 60;
   const bakeMinutes = o.bakeMinutes ?? 30;

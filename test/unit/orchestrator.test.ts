@@ -1,0 +1,242 @@
+// The orchestrator's decisions with the engine and the hosts stood in by a simulated fleet
+// (no processes): what a rollout deploys, when it halts, pauses, rolls back and resumes.
+// The real engine on the lab is exercised in test/e2e/rollout.test.ts.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { parse, stringify } from "yaml";
+import { parseFleetConfig, type FleetConfig, type ResolvedRuntime } from "../../fleet/config";
+import { planRollout, type PlanOptions } from "../../fleet/plan";
+import { LocalFleetStore } from "../../store/local";
+import type { EngineRunResult, StackEngine } from "../../rollout/engine";
+import { Orchestrator, type Clock, type ProgressEvent, type RolloutSettings } from "../../rollout/orchestrator";
+import type { ProbeResult, ProbeTarget } from "../../rollout/probe";
+import { OperationError } from "../../rollout/errors";
+
+const N = 10;
+
+function stackYaml(): string {
+  return stringify({
+    config: {
+      "fleet:release": { openclaw: "v1.2.3", runtimeService: "v0.5.0" },
+      "fleet:policy": { minSupportedOpenclaw: "v1.1.0", strategy: "canary", batchPercent: 25 },
+      "fleet:defaults": { provider: "existing" },
+      "fleet:sshPrivateKey": { secure: "v1:abc" },
+      "fleet:runtimes": Array.from({ length: N }, (_, i) => ({
+        accountId: `r${String(i + 1).padStart(2, "0")}`,
+        host: `127.0.0.${11 + i}`,
+        openclaw: "v1.2.3",
+        runtimeService: "v0.5.0",
+        ...(i === 0 ? { canary: true } : {}),
+      })),
+    },
+  });
+}
+
+/** Hosts as the fake engine leaves them: a deploy moves a host to its config versions unless it fails. */
+class SimFleet implements StackEngine {
+  readonly hosts = new Map<string, { openclaw: string; runtimeService: string; upgrades: number }>();
+  readonly failDeploy = new Set<string>();
+  /** Unhealthy on any version other than these (a release that breaks it). */
+  readonly breaksOn = new Map<string, string>();
+  readonly ups: string[][] = [];
+  onUp?: (ids: string[]) => Promise<void> | void;
+
+  constructor(private readonly configFile: string) {
+    for (let i = 1; i <= N; i++) this.hosts.set(`r${String(i).padStart(2, "0")}`, { openclaw: "v1.2.3", runtimeService: "v0.5.0", upgrades: 0 });
+  }
+
+  private config(): FleetConfig {
+    const r = parseFleetConfig((parse(readFileSync(this.configFile, "utf8")) as { config: Record<string, unknown> }).config);
+    if (!r.ok) throw new Error("bad config in test");
+    return r.config;
+  }
+
+  async up(targets: readonly Pick<ResolvedRuntime, "accountId" | "provider">[]): Promise<EngineRunResult> {
+    const ids = targets.map((t) => t.accountId);
+    this.ups.push(ids);
+    await this.onUp?.(ids);
+    const runtimes = new Map<string, { accountId: string; ok: boolean; deployOps: string[]; errors: string[] }>();
+    for (const r of this.config().runtimes.filter((x) => ids.includes(x.accountId))) {
+      const host = this.hosts.get(r.accountId)!;
+      const changes = host.openclaw !== r.openclaw || host.runtimeService !== r.runtimeService;
+      if (changes && this.failDeploy.has(r.accountId)) {
+        runtimes.set(r.accountId, { accountId: r.accountId, ok: false, deployOps: ["update"], errors: ['{"status":"rolled_back","error":"compose pull failed"}'] });
+        continue;
+      }
+      if (changes) this.hosts.set(r.accountId, { openclaw: r.openclaw, runtimeService: r.runtimeService, upgrades: host.upgrades + 1 });
+      runtimes.set(r.accountId, { accountId: r.accountId, ok: true, deployOps: changes ? ["update"] : [], errors: [] });
+    }
+    return { ok: [...runtimes.values()].every((r) => r.ok), runtimes, generalErrors: [], outputs: {} };
+  }
+
+  async preview() {
+    return { changes: [], ok: true, errors: [] };
+  }
+  async outputs() {
+    return {};
+  }
+  async clearStaleLock() {}
+
+  probe = async (targets: ProbeTarget[]): Promise<ProbeResult[]> =>
+    targets.map((t) => {
+      const h = this.hosts.get(t.accountId)!;
+      const breaks = this.breaksOn.get(t.accountId);
+      const healthy = breaks === undefined || h.openclaw !== breaks;
+      return { accountId: t.accountId, at: 0, reachable: true, healthy, latencyMs: 5, version: { openclaw: h.openclaw, runtimeService: h.runtimeService }, ...(healthy ? {} : { error: "/health answered 503" }) };
+    });
+}
+
+class FakeClock implements Clock {
+  t = 1_800_000_000_000;
+  now = () => this.t;
+  sleep = async (ms: number) => {
+    this.t += ms;
+  };
+}
+
+const settings = (over: Partial<RolloutSettings["thresholds"]> = {}, s: Partial<RolloutSettings> = {}): RolloutSettings => ({
+  waitSeconds: 60,
+  bakeMinutes: 30,
+  bakeProbeSeconds: 60,
+  healthRecheckSeconds: 30,
+  maxHealthWaits: 3,
+  thresholds: { maxBatchFailurePercent: 20, pauseOnFailurePercent: 5, minHealthyPercent: 95, autoRollback: true, ...over },
+  ...s,
+});
+
+describe("the rollout orchestrator", () => {
+  let dir: string;
+  let configFile: string;
+  let store: LocalFleetStore;
+  let sim: SimFleet;
+  let clock: FakeClock;
+  let events: ProgressEvent[];
+
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), "fleet-orch-"));
+    configFile = path.join(dir, "Pulumi.test.yaml");
+    writeFileSync(configFile, stackYaml());
+    store = new LocalFleetStore({ path: path.join(dir, "store.db") });
+    sim = new SimFleet(configFile);
+    clock = new FakeClock();
+    events = [];
+  });
+  afterEach(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const loadFleet = () => {
+    const r = parseFleetConfig((parse(readFileSync(configFile, "utf8")) as { config: Record<string, unknown> }).config);
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    return r.config;
+  };
+  const orchestrator = (holder = { pid: 4242, host: "ci", user: "test" }) =>
+    new Orchestrator({ store, engine: sim, stack: "test", configFile, loadFleet, probe: sim.probe, clock, progress: (e) => events.push(e), holder });
+  const plan = (o: Partial<PlanOptions> = {}) =>
+    planRollout(loadFleet().runtimes, { strategy: "canary", target: { openclaw: "v1.2.5", runtimeService: "v0.5.0" }, batchPercent: 25, minSupportedOpenclaw: "v1.1.0", ...o });
+  const start = (id: string, o: Partial<PlanOptions> = {}, s = settings()) =>
+    orchestrator().start({ rolloutId: id, plan: plan(o), settings: s, initiatedBy: "ana", reason: "test" });
+  const versions = () => Object.fromEntries([...sim.hosts].map(([id, h]) => [id, h.openclaw]));
+
+  it("runs the canary alone, bakes it, then the batches: every runtime on the target, recorded", async () => {
+    const out = await start("ro_happy0001");
+    expect(out).toMatchObject({ status: "completed", failed: [] });
+    expect(sim.ups).toEqual([["r01"], ["r02", "r03", "r04"], ["r05", "r06", "r07"], ["r08", "r09", "r10"]]);
+    expect(new Set(Object.values(versions()))).toEqual(new Set(["v1.2.5"]));
+    const record = await store.getRollout("ro_happy0001");
+    expect(record).toMatchObject({ status: "completed", currentBatch: 4, counts: { succeeded: 10, failed: 0 } });
+    expect(record!.gates.map((g) => g.decision)).toEqual(["go", "go", "go", "go"]);
+    // the stack's release follows the fleet once every runtime runs it
+    expect((parse(readFileSync(configFile, "utf8")) as { config: Record<string, { openclaw: string }> }).config["fleet:release"]!.openclaw).toBe("v1.2.5");
+    expect(await store.getLock("test")).toBeNull();
+    // the bake was probed through its 30 minutes on the injected clock, not slept
+    expect(events.filter((e) => e.type === "bake").length).toBeGreaterThanOrEqual(30);
+  });
+
+  it("halts when the canary turns unhealthy in the bake: canary restored, nobody else touched", async () => {
+    sim.breaksOn.set("r01", "v1.2.5");
+    const out = await start("ro_canary001");
+    expect(out.status).toBe("halted");
+    expect(out.reason).toMatch(/canary failed: r01/);
+    expect(sim.ups).toEqual([["r01"], ["r01"]]); // the deploy, then the rollback
+    expect(versions()).toEqual(Object.fromEntries([...sim.hosts.keys()].map((id) => [id, "v1.2.3"])));
+    const record = await store.getRollout("ro_canary001");
+    expect(record!.runtimes.find((r) => r.accountId === "r01")!.state).toBe("rolled_back");
+    expect(record!.runtimes.filter((r) => r.state === "pending")).toHaveLength(9);
+    expect(loadFleet().runtimes[0]!.openclaw).toBe("v1.2.3"); // config restored too
+  });
+
+  it("halts after a batch whose failure rate exceeds --max-batch-failure; later batches untouched", async () => {
+    sim.failDeploy.add("r03");
+    const out = await start("ro_batch0001", { strategy: "rolling", ramp: [{ count: 4 }] }, settings({ maxBatchFailurePercent: 20 }));
+    expect(out.status).toBe("halted");
+    expect(out.failed).toEqual(["r03"]);
+    expect(sim.ups[0]).toEqual(["r01", "r02", "r03", "r04"]);
+    expect(sim.ups.slice(1)).toEqual([["r03"]]); // only the rollback followed
+    expect(versions()).toMatchObject({ r01: "v1.2.5", r02: "v1.2.5", r03: "v1.2.3", r04: "v1.2.5", r05: "v1.2.3", r10: "v1.2.3" });
+    expect(loadFleet().runtimes.find((r) => r.accountId === "r03")!.openclaw).toBe("v1.2.3");
+  });
+
+  it("goes on at --max-batch-failure 30% and reports the one failure at the end", async () => {
+    sim.failDeploy.add("r03");
+    const out = await start("ro_batch0002", { strategy: "rolling", ramp: [{ count: 4 }] }, settings({ maxBatchFailurePercent: 30, pauseOnFailurePercent: 50 }));
+    expect(out).toMatchObject({ status: "completed", failed: ["r03"] });
+    expect(out.reason).toMatch(/completed with 1 failed: r03/);
+    expect(versions()).toMatchObject({ r03: "v1.2.3", r05: "v1.2.5", r10: "v1.2.5" });
+    // one runtime still on the old release: the stack's release is left alone
+    expect((parse(readFileSync(configFile, "utf8")) as { config: Record<string, { openclaw: string }> }).config["fleet:release"]!.openclaw).toBe("v1.2.3");
+  });
+
+  it("pauses when asked by another process, and resumes without upgrading anyone twice", async () => {
+    sim.onUp = async (ids) => {
+      if (ids.includes("r05")) await store.updateRollout("ro_pause0001", { status: "paused" });
+    };
+    const first = await start("ro_pause0001", {}, settings({}, { bakeMinutes: 0 }));
+    expect(first.status).toBe("paused");
+    expect((await store.getRollout("ro_pause0001"))!.currentBatch).toBe(3);
+    sim.onUp = undefined;
+    const resumed = await orchestrator().resume("ro_pause0001", settings({}, { bakeMinutes: 0 }));
+    expect(resumed.status).toBe("completed");
+    expect([...sim.hosts.values()].every((h) => h.upgrades === 1)).toBe(true);
+    expect(sim.ups.flat().filter((id) => id === "r02")).toHaveLength(1);
+  });
+
+  it("stops at an abort and never runs another batch", async () => {
+    sim.onUp = async (ids) => {
+      if (ids.includes("r02")) await store.updateRollout("ro_abort0001", { status: "aborted" });
+    };
+    const out = await start("ro_abort0001", {}, settings({}, { bakeMinutes: 0 }));
+    expect(out.status).toBe("aborted");
+    expect(sim.ups).toHaveLength(2);
+    await expect(orchestrator().resume("ro_abort0001", settings())).rejects.toThrow(/already ended \(aborted\)/);
+  });
+
+  it("holds the next batch while the fleet is unhealthy, then halts", async () => {
+    sim.breaksOn.set("r09", "v1.2.3"); // a runtime outside the batch is unhealthy on its current version
+    const out = await start("ro_health001", { strategy: "rolling" }, settings({ minHealthyPercent: 95 }, { maxHealthWaits: 2 }));
+    expect(out.status).toBe("halted");
+    expect(out.reason).toMatch(/fleet health 90% \(9\/10\) is below --min-healthy 95% after 2 checks/);
+    expect(sim.ups).toHaveLength(1);
+    const gates = (await store.getRollout("ro_health001"))!.gates.map((g) => g.decision);
+    expect(gates).toEqual(["go", "wait", "wait", "halt"]);
+  });
+
+  it("refuses a second rollout on the stack, naming the holder and since when", async () => {
+    await store.acquireLock("test", { pid: 999, host: "build-7", user: "ci", startedAt: 1_800_000_000_000, rolloutId: "ro_other0001" });
+    await expect(start("ro_second001")).rejects.toThrow(
+      new OperationError("stack test is held by ci@build-7 (pid 999, rollout ro_other0001) since 2027-01-15T08:00:00.000Z"),
+    );
+    expect(sim.ups).toEqual([]);
+  });
+
+  it("refuses while a paused rollout waits on the stack", async () => {
+    sim.onUp = async () => {
+      await store.updateRollout("ro_first0001", { status: "paused" });
+    };
+    await start("ro_first0001", {}, settings({}, { bakeMinutes: 0 }));
+    await expect(start("ro_second002")).rejects.toThrow(/already has rollout ro_first0001 \(paused/);
+  });
+});
