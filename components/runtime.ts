@@ -6,6 +6,7 @@ import * as command from "@pulumi/command";
 import * as digitalocean from "@pulumi/digitalocean";
 import type { ResolvedRuntime } from "../fleet/config";
 import { cloudInit } from "./cloudInit";
+import { createAgentService } from "./agent";
 import { installCommand, statusCommand, targetsStdin, upgradeCommand, upgradeScript, type TargetVersions } from "./onhost";
 
 export const RUNTIME_TYPE = "runtime-fleet:index:Runtime";
@@ -83,7 +84,12 @@ export class Runtime extends pulumi.ComponentResource {
 
     const connection = sshConnection(this.address, runtime, args.sshPrivateKey, args.dialTimeoutSeconds);
     this.install = createInstall(name, runtime, connection, script, this);
-    this.deploy = createDeploy(name, runtime, connection, this.install, args.deployHooks, this);
+    // An agent runtime is upgraded by its agent only: instead of the deploy command (whose inputs
+    // are the versions) it gets the agent's install, which carries no version.
+    this.deploy =
+      runtime.executor === "agent"
+        ? createAgentService(name, runtime, connection, this.install, this)
+        : createDeploy(name, runtime, connection, this.install, args.deployHooks, this);
     this.verify = createVerify(name, runtime, connection, this.deploy, this);
 
     this.versions = pulumi.output({ openclaw: runtime.openclaw, runtimeService: runtime.runtimeService });

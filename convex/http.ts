@@ -16,11 +16,12 @@ import {
   vUpgradeEvent,
 } from "./validators";
 import { EVENTS_PATH, KEY_ID_HEADER, MAX_BODY_BYTES, MAX_SKEW_MS, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyPayload } from "./signature";
-import { markUpgrading, setPendingUpgrade, upsertRuntimes } from "./runtimes";
+import { findRuntime, markUpgrading, setPendingUpgrade, upsertRuntimes } from "./runtimes";
 import { recordUpgradeEvent } from "./history";
 import { acquireLock, createRollout, releaseLock, setRuntimeStates, updateRollout } from "./rollouts";
 import { closeAlert, openAlert } from "./alerts";
 import { appendActivity } from "./activities";
+import { agentEventProblem, isAgentKeyId, secretForKey } from "../agent/credential";
 
 const id = v.string();
 const MAX_STORED_RESULT = 16_384;
@@ -59,20 +60,27 @@ export type FleetEvent = Infer<typeof vFleetEvent>;
 
 /**
  * The secret a request is checked against. No key id (or "default"): the deployment's shared
- * FLEET_HMAC_SECRET. Hook for per-runtime agent credentials (a later issue): look the key id up
- * in a keys table here and scope what that key may post; until then other key ids are refused.
+ * FLEET_HMAC_SECRET. An account id: that runtime's agent credential, derived from the shared
+ * secret (agent/credential.ts, the one derivation); what an agent key may post is scoped below.
  */
-export function signingSecret(keyId: string | null): string | null {
-  if (keyId === null || keyId === "default") return process.env.FLEET_HMAC_SECRET || null;
-  return null;
+export async function signingSecret(keyId: string | null): Promise<string | null> {
+  return await secretForKey(process.env.FLEET_HMAC_SECRET, keyId);
 }
 
 /** Applies one event; returns what the poster gets back (stored, so a retry gets the same). */
 export async function applyEvent(ctx: MutationCtx, event: FleetEvent, actor: string, now: number): Promise<unknown> {
   switch (event.type) {
-    case "runtime.upsert":
+    case "runtime.upsert": {
       await upsertRuntimes(ctx, event.runtimes, now);
+      // An agent's heartbeat (its own runtime only, checked before) learns its pending upgrade
+      // from the answer, as with the embedded endpoint (store/endpoint.ts).
+      const keyId = actor.startsWith("key:") ? actor.slice(4) : null;
+      if (isAgentKeyId(keyId) && event.runtimes.length === 1) {
+        const rt = event.runtimes[0]!;
+        return { count: 1, pendingUpgrade: (await findRuntime(ctx, rt.stack, rt.accountId))?.pendingUpgrade ?? null };
+      }
       return { count: event.runtimes.length };
+    }
     case "runtime.pending":
       await setPendingUpgrade(ctx, event.stack, event.accountId, event.pending, now);
       return null;
@@ -160,7 +168,7 @@ const postEvent = httpAction(async (ctx, request) => {
   if (timestamp === null || signature === null) return reply(401, { ok: false, error: "missing signature headers" });
   const ts = Number(timestamp);
   if (!/^\d{1,16}$/.test(timestamp) || Math.abs(Date.now() - ts) > MAX_SKEW_MS) return reply(401, { ok: false, error: "stale or invalid timestamp" });
-  const secret = signingSecret(keyId);
+  const secret = await signingSecret(keyId);
   if (secret === null) return reply(401, { ok: false, error: "unknown key" });
   const body = await request.text();
   if (body.length > MAX_BODY_BYTES) return reply(413, { ok: false, error: "body too large" });
@@ -174,6 +182,8 @@ const postEvent = httpAction(async (ctx, request) => {
   if (typeof event !== "object" || event === null || typeof (event as { id?: unknown }).id !== "string" || (event as { id: string }).id.length === 0) {
     return reply(400, { ok: false, error: "event needs a string id" });
   }
+  const scope = isAgentKeyId(keyId) ? agentEventProblem(keyId, event) : null;
+  if (scope !== null) return reply(403, { ok: false, error: scope });
   try {
     const out = await ctx.runMutation(internal.http.ingest, { signature: signature.toLowerCase(), actor: `key:${keyId ?? "default"}`, event: event as FleetEvent });
     if (out.status === "replay") return reply(409, { ok: false, error: "replayed request" });

@@ -134,7 +134,7 @@ export async function updateRollout(ctx: MutationCtx, rolloutId: string, patch: 
     next.lastProgressAt = Math.max(row.lastProgressAt, at);
   }
   if (patch.gate !== undefined) next.gates = [...row.gates, patch.gate].slice(-MAX_GATE_DECISIONS);
-  if (patch.reason !== undefined) next.reason = patch.reason;
+  if (patch.statusReason !== undefined) next.statusReason = patch.statusReason;
   await ctx.db.patch(row._id, next);
   return toRollout({ ...row, ...next });
 }

@@ -73,6 +73,8 @@ export const pendingUpgradeFields = {
   initiatedBy: v.string(),
   strategy: vStrategy,
   rolloutId: v.optional(v.string()),
+  /** An agent defers while its runtime is busy, but not past this time (epoch ms). */
+  deadline: v.optional(v.number()),
 };
 export const vPendingUpgrade = v.object(pendingUpgradeFields);
 
@@ -183,6 +185,7 @@ export const rolloutFields = {
   reason: v.optional(v.string()),
   batches: v.array(v.array(v.string())),
   status: vRolloutStatus,
+  statusReason: v.optional(v.string()),
   currentBatch: v.number(),
   gates: v.array(vGateDecision),
   counts: vRolloutCounts,
@@ -224,7 +227,7 @@ export const vRolloutPatch = v.object({
   currentBatch: v.optional(v.number()),
   runtimeStates: v.optional(v.array(v.object({ accountId: v.string(), state: vRuntimeRolloutState, error: v.optional(v.string()) }))),
   gate: v.optional(vGateDecision),
-  reason: v.optional(v.string()),
+  statusReason: v.optional(v.string()),
   at: v.optional(v.number()),
 });
 

@@ -139,7 +139,7 @@ export function runtimeAlerts(
     }
   }
   // An offline runtime's score says nothing new; the critical alert covers it.
-  if (!offline && !expectedSilent && typeof rt.healthScore === "number" && rt.healthScore < t.healthScoreBelow) {
+  if (!offline && rt.status !== "offline" && !expectedSilent && typeof rt.healthScore === "number" && rt.healthScore < t.healthScoreBelow) {
     add("health_degraded", `${rt.accountId}: health score ${rt.healthScore} (< ${t.healthScoreBelow})`, {
       healthScore: rt.healthScore,
       threshold: t.healthScoreBelow,

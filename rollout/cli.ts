@@ -7,6 +7,8 @@ import { InvalidVersionError } from "../fleet/versions";
 import { registerValidate } from "./commands/validate";
 import { registerRollout } from "./commands/rollout";
 import { registerStatus } from "./commands/status";
+import { registerReleases } from "./commands/releases";
+import { registerMonitor } from "./commands/monitor";
 import { registerDashboard } from "./commands/dashboard";
 
 export interface Output {
@@ -61,6 +63,8 @@ export function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>,
   registerValidate(program, run);
   registerRollout(program, run);
   registerStatus(program, run);
+  registerReleases(program, run);
+  registerMonitor(program, run);
   registerDashboard(program, run);
   return program;
 }

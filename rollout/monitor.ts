@@ -6,7 +6,7 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { reconcileAlerts, rolloutAlerts, runtimeAlerts, type DesiredAlert } from "../fleet/alerts";
-import { assessHealth, type RuntimeMetrics, type RuntimeStatus } from "../fleet/health";
+import { assessHealth, METRIC_TARGETS, type RuntimeMetrics, type RuntimeStatus } from "../fleet/health";
 import type { FleetStore, RuntimeObservation, RuntimeRecord, UpgradeEvent } from "../store/types";
 import type { AlertNotice, DeliveryReport, Notifier } from "./notify";
 import type { ProbeResult, ProbeTarget } from "./probe";
@@ -112,9 +112,15 @@ export function windowMetrics(w: RuntimeWindow, now: number): RuntimeMetrics {
   if (counted.length >= 2 && requests > 0) m.errorRate = round1(Math.min(100, (100 * errors) / requests));
   else if (recent.length > 0) m.errorRate = round1((100 * recent.filter((s) => !s.ok).length) / recent.length);
   const notified = day.filter((s) => s.nd !== undefined && s.nf !== undefined);
-  if (notified.length >= 2) {
-    const delivered = counterDelta(notified.map((s) => s.nd!));
-    const failed = counterDelta(notified.map((s) => s.nf!));
+  if (notified.length > 0) {
+    let delivered = counterDelta(notified.map((s) => s.nd!));
+    let failed = counterDelta(notified.map((s) => s.nf!));
+    if (delivered + failed === 0) {
+      // Nothing sent inside the window (or one sample so far): the process's own totals.
+      const last = notified.at(-1)!;
+      delivered = last.nd!;
+      failed = last.nf!;
+    }
     if (delivered + failed > 0) m.notificationDeliveryRate = round1((100 * delivered) / (delivered + failed));
   }
   const dl = day.filter((s) => s.dl !== undefined).at(-1)?.dl;
@@ -155,8 +161,11 @@ function metricChanged(key: keyof RuntimeMetrics, a: number | undefined, b: numb
   if (a === undefined || b === undefined) return a !== b;
   if (key === "crashCount24h") return a !== b;
   if (key === "avgResponseTimeMs" || key === "p99ResponseTimeMs" || key === "avgDeliveryLatencyMs") {
-    // Latency jitters on every probe: only a real move is news.
-    return Math.abs(a - b) > Math.max(50, 0.25 * Math.max(a, b));
+    // Latency jitters on every probe: only a real move is news, and under the seed's target
+    // (where it costs no score) only a large one.
+    const target = METRIC_TARGETS[key];
+    const hi = Math.max(a, b);
+    return hi <= target ? Math.abs(a - b) > Math.max(100, 0.5 * hi) : Math.abs(a - b) > Math.max(50, 0.25 * hi);
   }
   return Math.abs(a - b) >= 0.5;
 }

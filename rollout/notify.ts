@@ -37,7 +37,7 @@ export interface Sink {
 export function noticeText(n: AlertNotice): string {
   const icon = n.transition === "opened" ? (n.severity === "critical" ? ":rotating_light:" : ":warning:") : ":white_check_mark:";
   const what = n.transition === "opened" ? `${n.severity.toUpperCase()} alert opened` : "alert closed";
-  return `${icon} [${n.stack ?? "fleet"}] ${what}: ${n.rule} - ${n.message}`;
+  return `${icon} [${n.stack ?? "fleet"}] ${what}: ${n.rule} - ${n.message} (${n.key})`;
 }
 
 export function logSink(write: (line: string) => void): Sink {

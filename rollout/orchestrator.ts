@@ -11,6 +11,7 @@ import type { EngineRunResult, StackEngine } from "./engine";
 import { OperationError } from "./errors";
 import type { ProbeResult, ProbeTarget } from "./probe";
 import { writeRelease, writeRuntimeVersions, type VersionUpdate } from "./stackConfig";
+import { deployViaAgents } from "./agentExecutor";
 
 export interface Clock {
   now(): number;
@@ -55,6 +56,8 @@ export interface OrchestratorDeps {
   progress?: (event: ProgressEvent) => void;
   /** Extra environment for engine runs (the post-deploy hooks read the rollout id from it). */
   engineEnv?: Record<string, string>;
+  /** How long agent-run runtimes get to report their upgrade (default 600 s). */
+  agentTimeoutSeconds?: number;
   holder?: Omit<LockHolder, "startedAt" | "rolloutId">;
 }
 
@@ -151,7 +154,7 @@ export class Orchestrator {
     if (TERMINAL.includes(record.status)) throw new OperationError(`rollout ${rolloutId} already ended (${record.status})`);
     const holder = await this.lock(rolloutId);
     try {
-      await this.deps.store.updateRollout(rolloutId, { status: "running", reason: "resumed", at: this.clock.now() });
+      await this.deps.store.updateRollout(rolloutId, { status: "running", statusReason: "resumed", at: this.clock.now() });
       return await this.run(rolloutId, settings, true);
     } finally {
       await this.deps.store.releaseLock(this.deps.stack, holder);
@@ -232,10 +235,60 @@ export class Orchestrator {
       openclaw: record.target.openclaw,
       runtimeService: record.target.runtimeService || r.runtimeService,
     });
-    writeRuntimeVersions(this.deps.configFile, runtimes.map((r) => versionUpdate(r, to(r))));
-    const run = await this.deps.engine.up(runtimes, this.engineEnv(record.rolloutId, "upgrade", record.reason));
+    return this.apply(record.rolloutId, fleet, runtimes, to, this.engineEnv(record.rolloutId, "upgrade", record.reason), record.initiatedBy);
+  }
+
+  /**
+   * Moves runtimes to `want` as their executor does it: the stack config is written for all,
+   * then `pulumi up` for the Pulumi-run ones and a pending upgrade for the agent-run ones (a
+   * runtime is upgraded by one or the other, never both), in parallel; then every one is probed.
+   */
+  private async apply(
+    rolloutId: string,
+    fleet: FleetConfig,
+    runtimes: readonly ResolvedRuntime[],
+    want: (r: ResolvedRuntime) => Release,
+    env: Record<string, string>,
+    initiatedBy: string,
+  ): Promise<RuntimeOutcome[]> {
+    writeRuntimeVersions(this.deps.configFile, runtimes.map((r) => versionUpdate(r, want(r))));
+    const viaPulumi = runtimes.filter((r) => r.executor !== "agent");
+    const viaAgent = runtimes.filter((r) => r.executor === "agent");
+    const noRun: EngineRunResult = { ok: true, runtimes: new Map(), generalErrors: [], outputs: {} };
+    const [run, agentOutcomes] = await Promise.all([
+      viaPulumi.length > 0 ? this.deps.engine.up(viaPulumi, env) : Promise.resolve(noRun),
+      this.viaAgents(rolloutId, viaAgent, want, initiatedBy),
+    ]);
     const probes = await this.probeRuntimes(fleet, runtimes, run);
-    return runtimes.map((r) => outcomeOf(r, to(r), run, probes.get(r.accountId)));
+    return runtimes.map((r) => {
+      const agent = agentOutcomes.get(r.accountId);
+      const probe = probes.get(r.accountId);
+      return agent ? withProbe(agent, want(r), probe) : outcomeOf(r, want(r), run, probe);
+    });
+  }
+
+  /** Agent runtimes, grouped by target (a rollback restores each to its own previous versions). */
+  private async viaAgents(
+    rolloutId: string,
+    runtimes: readonly ResolvedRuntime[],
+    want: (r: ResolvedRuntime) => Release,
+    initiatedBy: string,
+  ): Promise<Map<string, RuntimeOutcome>> {
+    const groups = new Map<string, ResolvedRuntime[]>();
+    for (const r of runtimes) {
+      const key = `${want(r).openclaw}/${want(r).runtimeService}`;
+      groups.set(key, [...(groups.get(key) ?? []), r]);
+    }
+    const out = new Map<string, RuntimeOutcome>();
+    for (const group of groups.values()) {
+      const outcomes = await deployViaAgents(this.deps.store, this.deps.stack, group, want(group[0]!), rolloutId, {
+        timeoutMs: (this.deps.agentTimeoutSeconds ?? 600) * 1000,
+        clock: this.clock,
+        initiatedBy,
+      });
+      for (const o of outcomes) out.set(o.accountId, o);
+    }
+    return out;
   }
 
   /** The canary's bake: probed at intervals; the first bad probe ends it. */
@@ -312,17 +365,10 @@ export class Orchestrator {
       if (!p || !p.openclaw) throw new OperationError(`no previous version recorded for ${r.accountId}`);
       return p;
     };
-    writeRuntimeVersions(this.deps.configFile, runtimes.map((r) => versionUpdate(r, previous(r))));
     const env = this.engineEnv(record.rolloutId, "rollback", reason ?? "automatic rollback");
-    const run = await this.deps.engine.up(runtimes, env);
-    const probes = await this.probeRuntimes(fleet, runtimes, run);
-    await this.deps.store.upsertRuntimes([...probes.values()].map((p) => observationOf(this.deps.stack, p)));
-    const restored = new Set<string>();
-    for (const r of runtimes) {
-      const o = outcomeOf(r, previous(r), run, probes.get(r.accountId));
-      if (!runtimeFailed(o)) restored.add(r.accountId);
-    }
-    return restored;
+    const outcomes = await this.apply(record.rolloutId, fleet, runtimes, previous, env, "fleet rollback");
+    await this.observe(outcomes);
+    return new Set(outcomes.filter((o) => !runtimeFailed(o)).map((o) => o.accountId));
   }
 
   /** Waits between batches, then holds the next batch until the fleet is healthy enough. */
@@ -366,7 +412,7 @@ export class Orchestrator {
     const current = await this.deps.store.getRollout(rolloutId);
     // An abort requested meanwhile wins over a pause or completion we were about to record.
     const final = current?.status === "aborted" ? "aborted" : status;
-    await this.deps.store.updateRollout(rolloutId, { status: final, reason, at: this.clock.now() });
+    await this.deps.store.updateRollout(rolloutId, { status: final, statusReason: reason, at: this.clock.now() });
     await this.deps.store.appendActivity({
       actor: current?.initiatedBy ?? "fleet",
       action: `rollout.${final}`,
@@ -453,7 +499,8 @@ export function observationOf(stack: string, p: ProbeResult): RuntimeObservation
     accountId: p.accountId,
     status,
     healthScore,
-    lastHealthCheck: p.at,
+    // "last health check" means the last one answered: the offline alert counts from it.
+    ...(p.reachable ? { lastHealthCheck: p.at } : {}),
     observedAt: p.at,
     ...(p.version?.openclaw ? { openclawVersion: p.version.openclaw } : {}),
     ...(p.version?.runtimeService ? { runtimeServiceVersion: p.version.runtimeService, dockerImageTag: p.version.runtimeService } : {}),
@@ -462,6 +509,17 @@ export function observationOf(stack: string, p: ProbeResult): RuntimeObservation
 
 function versionUpdate(r: ResolvedRuntime, v: Release): VersionUpdate {
   return { index: r.index, accountId: r.accountId, openclaw: v.openclaw, runtimeService: v.runtimeService };
+}
+
+/** An agent's report, checked against what the runtime itself serves now. */
+function withProbe(agent: RuntimeOutcome, want: Release, probe: ProbeResult | undefined): RuntimeOutcome {
+  if (!agent.deployed) return agent;
+  const healthy = Boolean(probe?.healthy);
+  const serves = probe?.version?.openclaw === want.openclaw && probe?.version?.runtimeService === want.runtimeService;
+  const outcome: RuntimeOutcome = { ...agent, healthy, versionMatches: Boolean(agent.versionMatches) && serves };
+  if (!healthy) outcome.error = `unhealthy after the upgrade (${probe?.error ?? "no answer"})`;
+  else if (!outcome.versionMatches) outcome.error = agent.error ?? `serves ${probe?.version?.openclaw ?? "?"}/${probe?.version?.runtimeService ?? "?"}`;
+  return outcome;
 }
 
 function outcomeOf(r: ResolvedRuntime, want: Release, run: EngineRunResult, probe: ProbeResult | undefined): RuntimeOutcome {

@@ -444,7 +444,7 @@ export class LocalFleetStore implements FleetStore {
         next.lastProgressAt = Math.max(r.lastProgressAt, at);
       }
       if (patch.gate !== undefined) next.gates = [...r.gates, clean(patch.gate)].slice(-MAX_GATE_DECISIONS);
-      if (patch.reason !== undefined) next.reason = patch.reason;
+      if (patch.statusReason !== undefined) next.statusReason = patch.statusReason;
       this.writeRollout(next);
       return next;
     });

@@ -39,6 +39,11 @@ export interface PendingUpgrade {
   initiatedBy: string;
   strategy: UpgradeStrategy;
   rolloutId?: string;
+  /**
+   * Agent runtimes: the agent defers the upgrade while the runtime reports active conversations,
+   * but not past this time (epoch ms); without it the agent proceeds at once.
+   */
+  deadline?: number;
 }
 
 /**
@@ -181,9 +186,12 @@ export interface RolloutRecord {
   strategy: UpgradeStrategy;
   options: RolloutOptions;
   initiatedBy: string;
+  /** Why it was started (as given by whoever started it; never overwritten). */
   reason?: string;
   batches: string[][];
   status: RolloutStatus;
+  /** Why it is in its current status (halt reason, "paused by ...", "every runtime upgraded"). */
+  statusReason?: string;
   currentBatch: number;
   gates: GateDecision[];
   counts: RolloutCounts;
@@ -215,7 +223,8 @@ export interface RolloutPatch {
   runtimeStates?: { accountId: string; state: RuntimeRolloutState; error?: string }[];
   /** Appended to the gate log (the log keeps the newest MAX_GATE_DECISIONS). */
   gate?: GateDecision;
-  reason?: string;
+  /** Why the status is what it is now (the start reason stays as it was). */
+  statusReason?: string;
   at?: number;
 }
 

@@ -499,13 +499,47 @@ on_exit() {
   fi
 }
 
+# A caller that goes away mid-run (a killed `pulumi up`, a dropped SSH session) must not cut an
+# upgrade in half: the work runs in its own session with its output going to files, and this
+# process only relays it. TERM/INT still reach the worker (an explicit cancel restores, then
+# reports); HUP and a closed pipe do not.
+run_detached() {
+  local run_dir worker relay code=0 d
+  for d in "$STATE"/run.*; do
+    [[ -d $d ]] || continue
+    if ! kill -0 "$(cat "$d/pid" 2>/dev/null || echo 0)" 2>/dev/null; then rm -rf "$d"; fi
+  done
+  run_dir=$(mktemp -d "$STATE/run.XXXXXX")
+  : >"$run_dir/stdin"
+  if [[ " $* " == *" --stdin "* ]]; then head -c 65537 >"$run_dir/stdin" || true; fi
+  : >"$run_dir/err"
+  FLEET_UPGRADE_DETACHED=1 setsid "$SELF" --root "$ROOT" "$@" <"$run_dir/stdin" >"$run_dir/out" 2>"$run_dir/err" &
+  worker=$!
+  printf '%s\n' "$worker" >"$run_dir/pid"
+  trap '' HUP PIPE
+  trap 'kill -TERM "$worker" 2>/dev/null || true' TERM INT
+  tail -n +1 -s 0.2 -F --pid="$worker" "$run_dir/err" >&2 2>/dev/null &
+  relay=$!
+  while :; do
+    code=0
+    wait "$worker" || code=$?
+    kill -0 "$worker" 2>/dev/null || break
+  done
+  wait "$relay" 2>/dev/null || true
+  RESULT_EMITTED=1
+  cat "$run_dir/out" || true
+  rm -rf "$run_dir"
+  exit "$code"
+}
+
 main() {
   trap on_exit EXIT
   trap 'ERR_LINE=$LINENO' ERR
   command -v jq >/dev/null 2>&1 || { emit_without_jq "jq is not installed on this host"; exit 1; }
 
-  ROOT="$(dirname "$(readlink -f "$0")")/.."
-  local args=()
+  SELF=$(readlink -f "$0")
+  ROOT="$(dirname "$SELF")/.."
+  local args=() original=("$@")
   SUBCOMMAND=""
   while (($# > 0)); do
     case $1 in
@@ -522,6 +556,10 @@ main() {
   STATE="$ROOT/state"
   mkdir -p "$STATE"
   load_host_settings
+
+  if [[ ${FLEET_UPGRADE_DETACHED:-} != 1 && ( $SUBCOMMAND == upgrade || $SUBCOMMAND == restart ) ]]; then
+    run_detached "${original[@]}"
+  fi
 
   case $SUBCOMMAND in
     upgrade) cmd_upgrade "${args[@]+"${args[@]}"}" ;;

@@ -222,7 +222,7 @@ async function setStatusCommand(ctx: CommandContext, id: string | undefined, sta
   try {
     const record = await findRollout(store, sc.stack, id);
     if (status === "paused" && record.status !== "running") throw new OperationError(`rollout ${record.rolloutId} is ${record.status}, not running`);
-    await store.updateRollout(record.rolloutId, { status, reason: `${status} by ${actorName()}` });
+    await store.updateRollout(record.rolloutId, { status, statusReason: `${status} by ${actorName()}` });
     await store.appendActivity({ actor: actorName(), action: `rollout.${status}`, stack: sc.stack, rolloutId: record.rolloutId, message: `${status} on request` });
     if (ctx.out.json) ctx.out.emit({ rolloutId: record.rolloutId, status });
     else ctx.out.say(`rollout ${record.rolloutId}: ${status === "paused" ? "pause requested (it stops after its current step)" : "aborted"}`);

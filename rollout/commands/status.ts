@@ -1,14 +1,13 @@
-// `fleet status` (the fleet overview), `fleet history` (upgrade records) and `fleet health`
-// (probe every runtime now and record what was seen).
+// `fleet status` (the fleet overview) and `fleet history` (upgrade records). `fleet health` lives
+// with the monitor (commands/monitor.ts).
 import type { Command } from "commander";
 import { isAccountId, ACCOUNT_ID_EXPECTED } from "../../fleet/ids";
 import { formatDuration } from "../../fleet/units";
 import type { FleetStore, UpgradeEvent } from "../../store/types";
 import { flushOutbox } from "../../store/outbox";
 import type { CommandContext } from "../cli";
-import { defaultStorePath, openFleetStore, probe, stackContext } from "../context";
-import { EXIT_FAILED, EXIT_OK, UsageError } from "../errors";
-import { observationOf } from "../orchestrator";
+import { defaultStorePath, openFleetStore, stackContext } from "../context";
+import { EXIT_OK, UsageError } from "../errors";
 import path from "node:path";
 
 type Run = (fn: (ctx: CommandContext) => Promise<number>, cmd: Command) => Promise<void>;
@@ -28,10 +27,6 @@ export function registerStatus(program: Command, run: Run): void {
     .action(async (opts: { runtime?: string; rollout?: string; limit: string; cursor?: string }, cmd: Command) =>
       run((ctx) => historyCommand(ctx, opts), cmd),
     );
-  program
-    .command("health")
-    .description("probe every runtime's /health and /version now, record what was seen")
-    .action(async (_opts: unknown, cmd: Command) => run((ctx) => healthCommand(ctx), cmd));
 }
 
 /** Records that waited in the outbox (a store that was down during a deploy) are delivered first. */
@@ -114,24 +109,4 @@ export function historyLine(e: UpgradeEvent): string {
   const why = e.reason ? ` (${e.reason})` : "";
   const err = e.error ? ` error: ${e.error}` : "";
   return `${when}  ${e.accountId.padEnd(14)} ${e.fromOpenclaw} -> ${e.toOpenclaw}  ${e.status.padEnd(11)} ${took.padStart(6)}  by ${e.initiatedBy}${e.rolloutId ? ` [${e.rolloutId}]` : ""}${why}${err}`;
-}
-
-async function healthCommand(ctx: CommandContext): Promise<number> {
-  const sc = await stackContext(ctx);
-  const fleet = sc.loadFleet();
-  return withStore(ctx, async (store) => {
-    const started = Date.now();
-    const targets = fleet.runtimes.filter((r) => r.host).map((r) => ({ accountId: r.accountId, address: r.host!, port: r.healthPort }));
-    const results = await probe(targets);
-    await store.upsertRuntimes(results.map((p) => observationOf(sc.stack, p)));
-    const unhealthy = results.filter((r) => !r.healthy);
-    if (ctx.out.json) ctx.out.emit({ stack: sc.stack, probed: results.length, healthy: results.length - unhealthy.length, wallMs: Date.now() - started, runtimes: results });
-    else {
-      for (const r of results) {
-        ctx.out.say(`${r.accountId.padEnd(14)} ${r.healthy ? "healthy  " : "UNHEALTHY"} ${(r.version?.openclaw ?? "-").padEnd(8)} ${(r.version?.runtimeService ?? "-").padEnd(8)} ${String(r.latencyMs).padStart(5)} ms${r.error ? `  ${r.error}` : ""}`);
-      }
-      ctx.out.say(`${results.length - unhealthy.length}/${results.length} healthy (${Date.now() - started} ms)`);
-    }
-    return unhealthy.length === 0 ? EXIT_OK : EXIT_FAILED;
-  });
 }

@@ -1,5 +1,6 @@
 // The on-host upgrade script for real (components/scripts/fleet-upgrade.sh, installed as
 // ROOT/bin/fleet-upgrade) against simulated hosts of the lab kit, run directly (no SSH).
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,7 +19,7 @@ import {
   type Kit,
   type LabHost,
 } from "../../lab/kit";
-import { findProcesses, getJson } from "../../lab/procs";
+import { findProcesses, getJson, pollUntil } from "../../lab/procs";
 import { freePort, headCommit, killProcessesUnder } from "./helpers/lab-hosts";
 
 const upgradeArgs = (openclaw: string, runtimeService: string, ...extra: string[]) => [
@@ -236,5 +237,23 @@ describe("fleet-upgrade on a simulated host", () => {
     const down = await runUpgradeScript(host, ["status"]);
     expect(down.code).toBe(1);
     expect(down.json).toMatchObject({ healthy: false, reported: null, openclaw: "v1.2.3" });
+  });
+
+  it("finishes the upgrade when its caller dies mid-run, and hands the result to the next caller", async () => {
+    host = await newHost();
+    await setFault(host, "slow:3");
+    // The caller (a `pulumi up` through SSH, say) goes away while the pull is still running.
+    const caller = spawn(join(host.root, "bin", "fleet-upgrade"), upgradeArgs("v1.2.5", "v0.5.0"), { stdio: ["ignore", "pipe", "pipe"] });
+    await pollUntil("the upgrade to start", () => readFileSync(join(host.root, "openclaw", ".env"), "utf8").includes("RUNTIME_SERVICE_TAG") && existsSync(join(host.root, "state", "lock")), { timeoutMs: 10_000 });
+    caller.stdout!.destroy();
+    caller.stderr!.destroy();
+    caller.kill("SIGKILL");
+    const finished = await pollUntil("the detached run to finish", () => readUpgradeLog(host.root).find((l) => l.status === "success"), { timeoutMs: 60_000, intervalMs: 200 });
+    expect(finished).toMatchObject({ to: { openclaw: "v1.2.5", runtimeService: "v0.5.0" } });
+    expect(await getJson(host.address, host.healthPort, "/version")).toMatchObject({ body: { openclaw: "v1.2.5" } });
+    // The next caller asking for the same versions gets a noop carrying that run's result.
+    await setFault(host, "clear");
+    const again = await runUpgradeScript(host, upgradeArgs("v1.2.5", "v0.5.0"));
+    expect(again.json).toMatchObject({ status: "noop", last: { id: finished.id, status: "success" } });
   });
 });

@@ -147,7 +147,7 @@ describe("the rollout orchestrator", () => {
     expect(sim.ups).toEqual([["r01"], ["r02", "r03", "r04"], ["r05", "r06", "r07"], ["r08", "r09", "r10"]]);
     expect(new Set(Object.values(versions()))).toEqual(new Set(["v1.2.5"]));
     const record = await store.getRollout("ro_happy0001");
-    expect(record).toMatchObject({ status: "completed", currentBatch: 4, counts: { succeeded: 10, failed: 0 } });
+    expect(record).toMatchObject({ status: "completed", currentBatch: 4, counts: { succeeded: 10, failed: 0 }, reason: "test", statusReason: "every runtime upgraded" });
     expect(record!.gates.map((g) => g.decision)).toEqual(["go", "go", "go", "go"]);
     // the stack's release follows the fleet once every runtime runs it
     expect((parse(readFileSync(configFile, "utf8")) as { config: Record<string, { openclaw: string }> }).config["fleet:release"]!.openclaw).toBe("v1.2.5");

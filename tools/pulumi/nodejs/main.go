@@ -7,8 +7,10 @@
 // built from modules. This host implements the part of the LanguageRuntime
 // gRPC protocol that the CLI needs to run a plain Node.js/TypeScript program:
 // it starts `node <@pulumi/pulumi>/cmd/run` (shipped in the npm package) with
-// the flags and environment that script expects. Everything else (program
-// generation, packing, linking, node-based plugins) answers Unimplemented.
+// the flags and environment that script expects, and runs Node.js policy packs
+// (RunPlugin with kind "analyzer", as `pulumi preview --policy-pack DIR` asks
+// for). Everything else (program generation, packing, linking, other
+// node-based plugins) answers Unimplemented.
 package main
 
 import (
@@ -26,6 +28,7 @@ import (
 	"sync"
 	"syscall"
 
+	sdk "github.com/pulumi/pulumi/sdk/v3"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/util/rpcutil"
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 	"google.golang.org/grpc"
@@ -480,4 +483,109 @@ func (h *langHost) GetProgramDependencies(_ context.Context, req *pulumirpc.GetP
 	}
 	sort.Slice(deps, func(i, j int) bool { return deps[i].Name < deps[j].Name })
 	return &pulumirpc.GetProgramDependenciesResponse{Dependencies: deps}, nil
+}
+
+// ---- policy packs (RunPlugin, kind "analyzer") ----
+
+// RunPlugin starts a Node.js policy pack the way upstream's host does for
+// `pulumi preview --policy-pack DIR` (CLI >= 3.2xx no longer execs a
+// `pulumi-analyzer-policy` script when a nodejs language host exists): it runs
+// `node <@pulumi/pulumi>/cmd/run-policy-pack <engine> <packDir>` in the pack
+// directory, behind the SDK's PolicyProxy, which answers the engine's
+// Handshake/ConfigureStack itself, starts the pack with the stack's config in
+// PULUMI_CONFIG (and project/stack/dry-run in PULUMI_NODEJS_*), then forwards
+// every Analyzer call to the pack. Only analyzers are supported.
+func (h *langHost) RunPlugin(req *pulumirpc.RunPluginRequest, server pulumirpc.LanguageRuntime_RunPluginServer) error {
+	if req.GetKind() != "analyzer" {
+		return status.Errorf(codes.Unimplemented,
+			"this minimal nodejs host runs only policy packs (kind analyzer), not %q plugins", req.GetKind())
+	}
+	ctx := server.Context()
+	closer, stdout, stderr, err := rpcutil.MakeRunPluginStreams(server, false)
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+
+	node, err := nodeBinary()
+	if err != nil {
+		return err
+	}
+	info := req.GetInfo()
+	packDir := programDir(info, req.GetPwd())
+	runPath, ok := findUp(packDir, filepath.Join("node_modules", "@pulumi", "pulumi", "cmd", "run-policy-pack"))
+	if !ok {
+		// The CLI recognises this text and tells the user to install the pack's dependencies.
+		fmt.Fprintf(stderr, "Error: Cannot find module '@pulumi/pulumi/cmd/run-policy-pack' (above %s)\n", packDir)
+		return fmt.Errorf("no node_modules/@pulumi/pulumi/cmd/run-policy-pack found above %s: run npm install", packDir)
+	}
+
+	env := append([]string{}, req.GetEnv()...)
+	typescript := "true"
+	if v, ok := stringOption(info, "typescript"); ok {
+		typescript = v
+	}
+	if typescript == "true" {
+		env = append(env, "PULUMI_NODEJS_TYPESCRIPT=true")
+	}
+	if v, ok := stringOption(info, "tsconfig"); ok && v != "" {
+		env = append(env, "PULUMI_NODEJS_TSCONFIG_PATH="+v)
+	}
+	var args []string
+	if nodeargs, ok := stringOption(info, "nodeargs"); ok && nodeargs != "" {
+		args = append(args, strings.Fields(nodeargs)...)
+	}
+	args = append(args, runPath)
+	// Analyzers take the engine address first and the pack directory last (upstream's order).
+	args = append(args, req.GetArgs()...)
+	args = append(args, packDir)
+
+	proxy, proxiedStdout, err := sdk.NewPolicyProxy(ctx, stdout)
+	if err != nil {
+		return fmt.Errorf("could not start policy pack proxy: %w", err)
+	}
+	config, err := proxy.AwaitConfiguration(ctx)
+	if err != nil {
+		return fmt.Errorf("could not get stack configuration: %w", err)
+	}
+	if config != nil {
+		add := func(k, v string) {
+			if v != "" {
+				env = append(env, k+"="+v)
+			}
+		}
+		add("PULUMI_NODEJS_ORGANIZATION", config.GetOrganization())
+		add("PULUMI_NODEJS_PROJECT", config.GetProject())
+		add("PULUMI_NODEJS_STACK", config.GetStack())
+		add("PULUMI_NODEJS_DRY_RUN", strconv.FormatBool(config.GetDryRun()))
+		if config.GetConfig() != nil {
+			cfg, err := json.Marshal(config.GetConfig())
+			if err != nil {
+				return fmt.Errorf("could not marshal stack configuration: %w", err)
+			}
+			add("PULUMI_CONFIG", string(cfg))
+		}
+	}
+
+	cmd := exec.CommandContext(ctx, node, args...)
+	// Node policy packs always ran with the pack directory as their working directory.
+	cmd.Dir = packDir
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = proxiedStdout, stderr
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("could not run the policy pack with %s: %w", node, err)
+	}
+	if err := proxy.Attach(ctx, cmd); err != nil {
+		var exitErr *exec.ExitError
+		if errors.As(err, &exitErr) {
+			if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Exited() {
+				return fmt.Errorf("Program exited with non-zero exit code: %d", ws.ExitStatus())
+			}
+		}
+		if ctx.Err() != nil {
+			return nil // the engine is done with the analyzer and cancelled the stream
+		}
+		return err
+	}
+	return closer.Close()
 }

@@ -1,0 +1,155 @@
+// Who may use the dashboard: super admins only. Two ways to prove it:
+// - local (no Convex deployment): a shared secret token (FLEET_DASHBOARD_TOKEN, or one generated
+//   and printed at start). `/?token=...` turns it into a session cookie (HttpOnly, SameSite=Strict);
+//   API clients may send `Authorization: Bearer <token>` instead.
+// - Convex (FLEET_CONVEX_URL set): the credential is the admin's Convex JWT. The dashboard does not
+//   judge it itself: it opens a store with that JWT and asks a super-admin-only query, so Convex's
+//   own check (FLEET_SUPER_ADMINS) decides. Every later read and write of that session goes through
+//   the same per-user store, so Convex checks each call too.
+// Actions (POST) with a session cookie also need the same-origin headers and the session's CSRF token.
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import type { FleetStore } from "../store/types";
+
+export const SESSION_COOKIE = "fleet_dashboard_session";
+const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
+const MAX_SESSIONS = 1_000;
+
+export interface Principal {
+  /** Who, for the record (initiatedBy, activity actor). */
+  user: string;
+  /** The store this principal's requests read and act through. */
+  store: FleetStore;
+}
+
+export interface Session extends Principal {
+  id: string;
+  csrf: string;
+  expiresAt: number;
+}
+
+/** Turns a presented credential into a principal, or null when it is not a super admin's. */
+export interface Authenticator {
+  readonly kind: "token" | "convex";
+  verify(credential: string): Promise<Principal | null>;
+}
+
+const digest = (s: string) => createHash("sha256").update(s, "utf8").digest();
+
+/** Constant-time comparison of two secrets of any length. */
+export function sameSecret(a: string, b: string): boolean {
+  return timingSafeEqual(digest(a), digest(b));
+}
+
+export function generateToken(): string {
+  return randomBytes(24).toString("base64url");
+}
+
+/** Local mode: one token, one shared store. */
+export function tokenAuthenticator(token: string, store: FleetStore, user: string): Authenticator {
+  if (token.length < 16) throw new Error("FLEET_DASHBOARD_TOKEN: expected at least 16 characters");
+  return {
+    kind: "token",
+    verify: async (credential) => (sameSecret(credential, token) ? { user, store } : null),
+  };
+}
+
+/**
+ * Convex mode: `openAs(jwt)` opens a store that calls Convex with the user's JWT; the probe is a
+ * super-admin-only query (getConfig). A refused or failing probe means no session.
+ */
+export function convexAuthenticator(openAs: (jwt: string) => Promise<FleetStore>): Authenticator {
+  return {
+    kind: "convex",
+    async verify(jwt) {
+      if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(jwt)) return null;
+      let store: FleetStore | undefined;
+      try {
+        store = await openAs(jwt);
+        await store.getConfig();
+        return { user: subjectOf(jwt), store };
+      } catch {
+        await store?.close().catch(() => undefined);
+        return null;
+      }
+    },
+  };
+}
+
+/** The JWT's subject, for the record only (Convex has already verified the signature). */
+function subjectOf(jwt: string): string {
+  try {
+    const payload = JSON.parse(Buffer.from(jwt.split(".")[1] ?? "", "base64url").toString("utf8")) as { sub?: unknown; email?: unknown };
+    const who = typeof payload.email === "string" ? payload.email : typeof payload.sub === "string" ? payload.sub : "convex-user";
+    return `${who.slice(0, 100)} (dashboard)`;
+  } catch {
+    return "convex-user (dashboard)";
+  }
+}
+
+export class Sessions {
+  private readonly byId = new Map<string, Session>();
+
+  create(principal: Principal, now = Date.now()): Session {
+    this.sweep(now);
+    if (this.byId.size >= MAX_SESSIONS) {
+      const oldest = [...this.byId.values()].sort((a, b) => a.expiresAt - b.expiresAt)[0];
+      if (oldest) this.byId.delete(oldest.id);
+    }
+    const session: Session = { ...principal, id: generateToken(), csrf: generateToken(), expiresAt: now + SESSION_TTL_MS };
+    this.byId.set(session.id, session);
+    return session;
+  }
+
+  get(id: string | undefined, now = Date.now()): Session | null {
+    if (!id) return null;
+    const s = this.byId.get(id);
+    if (!s) return null;
+    if (s.expiresAt <= now) {
+      this.byId.delete(id);
+      return null;
+    }
+    return s;
+  }
+
+  all(): Session[] {
+    return [...this.byId.values()];
+  }
+
+  private sweep(now: number) {
+    for (const [id, s] of this.byId) if (s.expiresAt <= now) this.byId.delete(id);
+  }
+}
+
+export function cookieValue(req: IncomingMessage, name: string): string | undefined {
+  const header = req.headers.cookie;
+  if (!header) return undefined;
+  for (const part of header.split(";")) {
+    const eq = part.indexOf("=");
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+export function sessionCookie(id: string, secure: boolean): string {
+  return `${SESSION_COOKIE}=${id}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${SESSION_TTL_MS / 1000}${secure ? "; Secure" : ""}`;
+}
+
+export function bearerOf(req: IncomingMessage): string | undefined {
+  const h = req.headers.authorization;
+  const m = typeof h === "string" ? /^Bearer ([^\s]+)$/.exec(h) : null;
+  return m?.[1];
+}
+
+/**
+ * Why a state-changing request must be refused as cross-site, or null when it is same-origin.
+ * Browsers send Origin on every POST and Sec-Fetch-Site on every request; both must agree.
+ */
+export function crossSiteProblem(req: IncomingMessage, allowedOrigins: ReadonlySet<string>): string | null {
+  const site = req.headers["sec-fetch-site"];
+  if (site !== undefined && site !== "same-origin" && site !== "none") return `Sec-Fetch-Site is ${JSON.stringify(site)} (expected same-origin)`;
+  const origin = req.headers.origin;
+  if (origin === undefined) return "the request has no Origin header";
+  if (!allowedOrigins.has(origin)) return `Origin ${JSON.stringify(origin)} is not this dashboard`;
+  return null;
+}

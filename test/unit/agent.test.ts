@@ -1,0 +1,91 @@
+// The agent's pieces that need no host: the per-runtime credential and its scope, the deferral
+// rule, the unit/install rendering, and the Runtime component's wiring under Pulumi mocks.
+import { createHmac } from "node:crypto";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { agentEventProblem, agentSecret, secretForKey } from "../../agent/credential";
+import { shouldDefer } from "../../agent/agent";
+import { agentInstallCommand, agentSettingsFromEnv, agentUnitFile } from "../../components/agent";
+import { isWrappedSecret, runProgram, unwrapSecret, type MockResource } from "../support/pulumiMocks";
+import { prodStackConfig, runtimesOf } from "../support/fixtures";
+
+describe("agent credentials", () => {
+  it("derive as HMAC-SHA256(FLEET_HMAC_SECRET, 'agent:' + accountId), one per runtime", async () => {
+    expect(await agentSecret("s3cret", "acc-1")).toBe(createHmac("sha256", "s3cret").update("agent:acc-1").digest("hex"));
+    expect(await agentSecret("s3cret", "acc-1")).not.toBe(await agentSecret("s3cret", "acc-2"));
+    expect(await secretForKey("s3cret", null)).toBe("s3cret");
+    expect(await secretForKey("s3cret", "default")).toBe("s3cret");
+    expect(await secretForKey("s3cret", "acc-1")).toBe(await agentSecret("s3cret", "acc-1"));
+    expect(await secretForKey("s3cret", "Not An Id!")).toBeNull();
+    expect(await secretForKey(undefined, "acc-1")).toBeNull();
+  });
+
+  it("an agent may post only its own heartbeat and upgrade events", () => {
+    const hb = (id: string) => ({ type: "runtime.upsert", runtimes: [{ accountId: id }] });
+    expect(agentEventProblem("a", hb("a"))).toBeNull();
+    expect(agentEventProblem("a", hb("b"))).toMatch(/only its own runtime/);
+    expect(agentEventProblem("a", { type: "runtime.upsert", runtimes: [{ accountId: "a" }, { accountId: "b" }] })).not.toBeNull();
+    expect(agentEventProblem("a", { type: "upgrade.started", accountId: "a" })).toBeNull();
+    expect(agentEventProblem("a", { type: "upgrade.started", accountId: "b" })).not.toBeNull();
+    expect(agentEventProblem("a", { type: "upgrade.result", upgrade: { accountId: "a", executor: "agent" } })).toBeNull();
+    expect(agentEventProblem("a", { type: "upgrade.result", upgrade: { accountId: "a", executor: "pulumi" } })).not.toBeNull();
+    for (const type of ["runtime.pending", "alert.open", "rollout.lock", "activity"]) expect(agentEventProblem("a", { type, accountId: "a" })).toMatch(/may post only/);
+  });
+});
+
+describe("deferral", () => {
+  it("defers only while busy and before the deadline; without a deadline it never defers", () => {
+    expect(shouldDefer({ deadline: 2000 }, 3, 1000)).toBe(true);
+    expect(shouldDefer({ deadline: 2000 }, 3, 2000)).toBe(false);
+    expect(shouldDefer({ deadline: 2000 }, 0, 1000)).toBe(false);
+    expect(shouldDefer({}, 5, 1000)).toBe(false);
+  });
+});
+
+describe("the agent's unit and install", () => {
+  it("renders a restart-always unit and installs the credential root-only, read from stdin", () => {
+    const unit = agentUnitFile({ hostRoot: "/opt/runtime-fleet" });
+    expect(unit).toContain("Restart=always");
+    expect(unit).toContain("--config /opt/runtime-fleet/etc/agent.json");
+    const cmd = agentInstallCommand("/opt/runtime-fleet");
+    expect(cmd.indexOf("umask 077")).toBeLessThan(cmd.indexOf("cat >"));
+    expect(cmd).toContain("systemctl restart fleet-agent.service");
+    expect(() => agentInstallCommand("/opt/x'; rm -rf /")).toThrow(/hostRoot/);
+  });
+  it("names what is missing from the environment", () => {
+    expect(() => agentSettingsFromEnv({})).toThrow(/FLEET_HMAC_SECRET: missing/);
+    expect(() => agentSettingsFromEnv({ FLEET_HMAC_SECRET: "x", FLEET_AGENT_ENDPOINT: "ftp://nope" })).toThrow(/FLEET_AGENT_ENDPOINT: "ftp:\/\/nope"/);
+  });
+});
+
+describe("the Runtime component with executor agent", () => {
+  const FAKE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----";
+  beforeEach(() => {
+    vi.resetModules();
+    process.env.FLEET_HMAC_SECRET = "unit-fleet-secret";
+    process.env.FLEET_AGENT_ENDPOINT = "https://fleet.example.convex.site";
+  });
+  afterEach(() => {
+    delete process.env.FLEET_HMAC_SECRET;
+    delete process.env.FLEET_AGENT_ENDPOINT;
+  });
+
+  it("installs the agent instead of the deploy command: no version in its inputs, the credential a secret on stdin", async () => {
+    const config = prodStackConfig();
+    runtimesOf(config)[1]!.executor = "agent";
+    const id = String(runtimesOf(config)[1]!.accountId);
+    const { resources } = await runProgram({ ...config, "fleet:sshPrivateKey": FAKE_KEY }, () => import("../../index"));
+    const cmds = resources.filter((r) => r.type === "command:remote:Command");
+    const named = (suffix: string) => cmds.filter((r: MockResource) => r.name === `${id}${suffix}`);
+    expect(named("-deploy")).toHaveLength(0);
+    const [agent] = named("-agent");
+    expect(agent).toBeDefined();
+    expect(isWrappedSecret(agent!.inputs.stdin)).toBe(true);
+    const payload = JSON.parse(unwrapSecret<string>(agent!.inputs.stdin)) as { credential: string; config: Record<string, unknown>; unit: string };
+    expect(payload.credential).toBe(await agentSecret("unit-fleet-secret", id));
+    expect(payload.config).toMatchObject({ accountId: id, endpoint: "https://fleet.example.convex.site" });
+    expect(String(agent!.inputs.create)).not.toContain(payload.credential);
+    expect(JSON.stringify(agent!.inputs.stdin)).not.toMatch(/v\d+\.\d+\.\d+/); // no version: a rollout never re-runs it
+    // the other runtimes keep their deploy commands
+    expect(cmds.filter((r) => r.name.endsWith("-deploy"))).toHaveLength(runtimesOf(config).length - 1);
+  });
+});
