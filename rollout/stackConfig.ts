@@ -68,7 +68,12 @@ export function writeRuntimeVersions(file: string, updates: readonly VersionUpda
     entry.set("openclaw", openclaw);
     entry.set("runtimeService", runtimeService);
   }
-  atomicWrite(file, loaded.document.toString());
+  atomicWrite(file, render(loaded.document));
+}
+
+/** The file as YAML again, flow lists (`[a, b]`) written the way people write them. */
+function render(document: Document): string {
+  return document.toString({ flowCollectionPadding: false });
 }
 
 /** Sets `fleet:release` (the fleet's target release), keeping the rest of the file as it is. */
@@ -78,7 +83,7 @@ export function writeRelease(file: string, release: { openclaw: string; runtimeS
   const runtimeService = parseReleaseTag(release.runtimeService, "fleet:release.runtimeService");
   loaded.document.setIn(["config", "fleet:release", "openclaw"], openclaw);
   loaded.document.setIn(["config", "fleet:release", "runtimeService"], runtimeService);
-  atomicWrite(file, loaded.document.toString());
+  atomicWrite(file, render(loaded.document));
 }
 
 export function atomicWrite(file: string, text: string): void {
