@@ -8,13 +8,16 @@ import * as command from "@pulumi/command";
 import type { ResolvedRuntime } from "../fleet/config";
 import { agentSecret } from "../agent/credential";
 import { checkHostRoot } from "./onhost";
+import { agentBundleGzipBase64 } from "./agentBundle";
 
 export const AGENT_UNIT_NAME = "fleet-agent.service";
 export const AGENT_UNIT_DIR = "/etc/systemd/system";
+/** Where cloud-init puts Node 24 (the npm registry's `node` package, as the project itself uses). */
+export const AGENT_NODE = "/usr/local/bin/node";
 
 export interface AgentUnitOptions {
   hostRoot: string;
-  /** Node 22+ on the host. */
+  /** Node 22+ on the host (cloud-init installs Node 24 there for agent runtimes). */
   nodePath?: string;
   /** The agent's launcher on the host (the package's agent/fleet-agent.cjs, shipped with its sources). */
   launcherPath?: string;
@@ -25,7 +28,7 @@ const SAFE_PATH = /^\/[A-Za-z0-9._/-]{1,255}$/;
 /** The unit: restarted always (the agent exits after each upgrade to come back on the new version). */
 export function agentUnitFile(o: AgentUnitOptions): string {
   const root = checkHostRoot(o.hostRoot);
-  const node = o.nodePath ?? "/usr/bin/node";
+  const node = o.nodePath ?? AGENT_NODE;
   const launcher = o.launcherPath ?? `${root}/lib/runtime-fleet/agent/fleet-agent.cjs`;
   for (const [k, v] of Object.entries({ nodePath: node, launcherPath: launcher })) {
     if (!SAFE_PATH.test(v)) throw new Error(`${k}: ${JSON.stringify(v)} is not an absolute path of letters, digits, '.', '_', '-' and '/'`);
@@ -72,9 +75,9 @@ export function agentConfigJson(c: AgentConfigInput): string {
 }
 
 /**
- * Reads {unit, config, credential} JSON from stdin and installs: the credential 0600 (umask 077
- * from the start, so no file ever holds it readable), the config, the unit; then (re)starts the
- * service. The temporary file is removed whatever happens.
+ * Reads {unit, config, credential, agent} JSON from stdin and installs: the agent's bundled code,
+ * the credential 0600 (umask 077 from the start, so no file ever holds it readable), the config,
+ * the unit; then (re)starts the service. The temporary file is removed whatever happens.
  */
 export function agentInstallCommand(root: string, unitDir = AGENT_UNIT_DIR): string {
   const r = checkHostRoot(root);
@@ -86,6 +89,11 @@ export function agentInstallCommand(root: string, unitDir = AGENT_UNIT_DIR): str
     `tmp=$(mktemp '${r}/etc/.agent-install.XXXXXX')`,
     `trap 'rm -f "$tmp"' EXIT`,
     `cat > "$tmp"`,
+    `test -x '${AGENT_NODE}' || { echo 'fleet-agent needs Node 22+ at ${AGENT_NODE}' >&2; exit 1; }`,
+    `install -d -m 0755 '${r}/lib/runtime-fleet/agent'`,
+    `jq -r .agent "$tmp" | base64 -d | gunzip > '${r}/lib/runtime-fleet/agent/.fleet-agent.cjs.new'`,
+    `chmod 0644 '${r}/lib/runtime-fleet/agent/.fleet-agent.cjs.new'`,
+    `mv -f '${r}/lib/runtime-fleet/agent/.fleet-agent.cjs.new' '${r}/lib/runtime-fleet/agent/fleet-agent.cjs'`,
     `jq -r .credential "$tmp" > '${r}/etc/.agent.credential.new'`,
     `mv -f '${r}/etc/.agent.credential.new' '${r}/etc/agent.credential'`,
     `jq -c .config "$tmp" > '${r}/etc/agent.json'`,
@@ -134,7 +142,7 @@ export function createAgentService(
       ...(settings.heartbeatSeconds ? { heartbeatSeconds: settings.heartbeatSeconds } : {}),
     }),
   ) as Record<string, unknown>;
-  const stdin = pulumi.secret(pulumi.output(agentSecret(settings.hmacSecret, runtime.accountId)).apply((credential) => JSON.stringify({ unit, config, credential })));
+  const stdin = pulumi.secret(pulumi.output(agentSecret(settings.hmacSecret, runtime.accountId)).apply((credential) => JSON.stringify({ unit, config, credential, agent: agentBundleGzipBase64() })));
   return new command.remote.Command(
     `${name}-agent`,
     { connection, create: agentInstallCommand(runtime.hostRoot), stdin, addPreviousOutputInEnv: false },

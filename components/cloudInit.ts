@@ -11,6 +11,8 @@ export interface CloudInitArgs {
   /** Git remote of OpenClaw; the checkout starts there and the deploy command picks the tag. */
   openclawRemote?: string;
   script?: string;
+  /** Agent runtimes: Node 24 for the self-upgrade agent (Ubuntu's own Node is too old). */
+  agentNode?: boolean;
 }
 
 export function cloudInit(args: CloudInitArgs): string {
@@ -21,9 +23,11 @@ export function cloudInit(args: CloudInitArgs): string {
     runcmd.push(["git", "clone", "--quiet", "--", args.openclawRemote, `${root}/openclaw`]);
   }
   runcmd.push(["systemctl", "enable", "--now", "docker"]);
+  // The npm registry's `node` package, as the project itself runs: /usr/local/bin/node.
+  if (args.agentNode) runcmd.push(["npm", "install", "--global", "--no-audit", "--no-fund", "node@24"]);
   const doc = {
     package_update: true,
-    packages: ["docker.io", "docker-compose-v2", "git", "jq", "curl", "util-linux"],
+    packages: ["docker.io", "docker-compose-v2", "git", "jq", "curl", "util-linux", ...(args.agentNode ? ["npm"] : [])],
     write_files: [
       {
         path: `${root}/bin/fleet-upgrade`,

@@ -123,6 +123,7 @@ function createDroplet(name: string, args: RuntimeArgs, parent: pulumi.Resource)
         healthPort: runtime.healthPort,
         ...(args.openclawRemote ? { openclawRemote: args.openclawRemote } : {}),
         script: args.script ?? upgradeScript(),
+        agentNode: runtime.executor === "agent",
       }),
     },
     // User data is only the first boot; later script changes go through the install command.

@@ -1,6 +1,7 @@
 // Store rules shared by both FleetStore adapters (Convex functions and store/local.ts), so the
 // two cannot drift: config validation, what an upgrade result does to a runtime and a rollout.
 // Pure: no Convex server imports (store/local.ts runs it under plain Node).
+import type { RuntimeStatus } from "../fleet/health";
 import { isReleaseTag, releaseTagProblem } from "../fleet/versions";
 
 export type ConfigKey = "latest_openclaw_version" | "latest_runtime_version" | "min_supported_openclaw" | "upgrade_strategy" | "upgrade_batch_percent";
@@ -86,4 +87,46 @@ export function batchAccounts(batches: string[][]): { accounts: string[]; proble
     }
   }
   return { accounts: [...seen], problem: null };
+}
+
+type RuntimeProvider = "digitalocean" | "existing" | "fly" | "aws" | "gcp";
+
+interface FirstObservation {
+  stack: string;
+  accountId: string;
+  provider?: RuntimeProvider;
+  providerId?: string;
+  ipAddress?: string;
+  region?: string;
+  openclawVersion?: string;
+  runtimeServiceVersion?: string;
+  dockerImageTag?: string;
+  status?: RuntimeStatus;
+  isCanary?: boolean;
+}
+
+/** What a runtime seen for the first time starts as; its observation fills in the rest. */
+export function firstSighting(obs: FirstObservation):
+  | { problem: string }
+  | {
+      base: Required<Omit<FirstObservation, "provider" | "status">> & { provider: RuntimeProvider; status: RuntimeStatus };
+    } {
+  if (obs.openclawVersion === undefined || obs.runtimeServiceVersion === undefined) {
+    return { problem: `${obs.stack}/${obs.accountId}: a runtime seen for the first time needs openclawVersion and runtimeServiceVersion` };
+  }
+  return {
+    base: {
+      stack: obs.stack,
+      accountId: obs.accountId,
+      provider: obs.provider ?? "existing",
+      providerId: obs.providerId ?? "",
+      ipAddress: obs.ipAddress ?? "",
+      region: obs.region ?? "",
+      openclawVersion: obs.openclawVersion,
+      runtimeServiceVersion: obs.runtimeServiceVersion,
+      dockerImageTag: obs.dockerImageTag ?? obs.openclawVersion,
+      status: obs.status ?? "provisioning",
+      isCanary: obs.isCanary ?? false,
+    },
+  };
 }

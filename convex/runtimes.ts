@@ -16,6 +16,7 @@ import {
 } from "./validators";
 import { isReleaseTag, releaseTagProblem } from "../fleet/versions";
 import { recordUpgradeEvent, recentUpgrades } from "./history";
+import { firstSighting } from "./rules";
 
 type RuntimeRow = Doc<"runtimes">;
 type CounterDimension = "total" | "status" | "openclaw" | "alerts";
@@ -134,21 +135,10 @@ export async function applyObservation(ctx: MutationCtx, obs: RuntimeObservation
   void observedAt;
   const defined = Object.fromEntries(Object.entries(fields).filter(([, x]) => x !== undefined)) as Partial<RuntimeDoc>;
   if (existing === null) {
-    if (obs.openclawVersion === undefined || obs.runtimeServiceVersion === undefined) {
-      bad(`${stack}/${accountId}: a runtime seen for the first time needs openclawVersion and runtimeServiceVersion`);
-    }
+    const first = firstSighting(obs);
+    if ("problem" in first) bad(first.problem);
     const doc: RuntimeDoc = {
-      stack,
-      accountId,
-      provider: obs.provider ?? "existing",
-      providerId: obs.providerId ?? "",
-      ipAddress: obs.ipAddress ?? "",
-      region: obs.region ?? "",
-      openclawVersion: obs.openclawVersion,
-      runtimeServiceVersion: obs.runtimeServiceVersion,
-      dockerImageTag: obs.dockerImageTag ?? obs.openclawVersion,
-      status: obs.status ?? "provisioning",
-      isCanary: obs.isCanary ?? false,
+      ...first.base,
       ...defined,
       ...(pin ? { pin } : {}),
       createdAt: at,

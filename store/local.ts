@@ -16,6 +16,7 @@ import {
   TERMINAL_ROLLOUT_STATUSES,
   batchAccounts,
   configProblem,
+  firstSighting,
   runtimeAfterUpgrade,
   upgradeVersionProblem,
 } from "../convex/rules";
@@ -191,21 +192,10 @@ export class LocalFleetStore implements FleetStore {
     void observedAt;
     const fields = clean(rest);
     if (existing === null) {
-      if (obs.openclawVersion === undefined || obs.runtimeServiceVersion === undefined) {
-        throw new StoreError(`${stack}/${accountId}: a runtime seen for the first time needs openclawVersion and runtimeServiceVersion`);
-      }
+      const first = firstSighting(obs);
+      if ("problem" in first) throw new StoreError(first.problem);
       this.writeRuntime({
-        stack,
-        accountId,
-        provider: obs.provider ?? "existing",
-        providerId: obs.providerId ?? "",
-        ipAddress: obs.ipAddress ?? "",
-        region: obs.region ?? "",
-        openclawVersion: obs.openclawVersion,
-        runtimeServiceVersion: obs.runtimeServiceVersion,
-        dockerImageTag: obs.dockerImageTag ?? obs.openclawVersion,
-        status: obs.status ?? "provisioning",
-        isCanary: obs.isCanary ?? false,
+        ...first.base,
         ...fields,
         ...(pin ? { pin } : {}),
         createdAt: at,

@@ -81,11 +81,12 @@ describe("fleet rollout on a 10-host lab (real engine)", () => {
   });
 
   it("a canary that degrades during the bake: rolled back, healthy, nobody else touched, exit 1, recorded as halted", async () => {
-    // healthy through the deploy and its checks, unhealthy 8 s after the new version starts
-    await labFault(p.labDir, "lab-01", "degrade:8");
+    // healthy through the deploy and its checks (with room for a slow machine), unhealthy 20 s
+    // after the new version starts: inside the 40 s bake
+    await labFault(p.labDir, "lab-01", "degrade:20");
     try {
       const before = await counters();
-      const r = await fleet("rollout", "--to", "v1.3.0", "--strategy", "canary", "--batch", "25%", "--wait", "1s", "--bake", "20s");
+      const r = await fleet("rollout", "--to", "v1.3.0", "--strategy", "canary", "--batch", "25%", "--wait", "1s", "--bake", "40s");
       expect(r.code).toBe(1);
       expect(r.stdout).toMatch(/halted: canary failed: lab-01/);
       expect((await served())["lab-01"]).toBe("v1.2.5/v0.5.0");
