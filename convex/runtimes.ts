@@ -131,7 +131,7 @@ export async function applyObservation(ctx: MutationCtx, obs: RuntimeObservation
   if (obs.healthScore !== undefined && !(obs.healthScore >= 0 && obs.healthScore <= 100)) bad(`healthScore ${obs.healthScore} is not within 0..100`);
   const at = obs.observedAt ?? now;
   const existing = await findRuntime(ctx, obs.stack, obs.accountId);
-  const { pin, observedAt, stack, accountId, ...fields } = obs;
+  const { pin, observedAt, stack: _stack, accountId: _accountId, ...fields } = obs;
   void observedAt;
   const defined = Object.fromEntries(Object.entries(fields).filter(([, x]) => x !== undefined)) as Partial<RuntimeDoc>;
   if (existing === null) {

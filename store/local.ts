@@ -188,7 +188,7 @@ export class LocalFleetStore implements FleetStore {
     if (obs.healthScore !== undefined && !(obs.healthScore >= 0 && obs.healthScore <= 100)) throw new StoreError(`healthScore ${obs.healthScore} is not within 0..100`);
     const at = obs.observedAt ?? now;
     const existing = this.readRuntime(obs.stack, obs.accountId);
-    const { pin, observedAt, stack, accountId, ...rest } = obs;
+    const { pin, observedAt, stack: _stack, accountId: _accountId, ...rest } = obs;
     void observedAt;
     const fields = clean(rest);
     if (existing === null) {
