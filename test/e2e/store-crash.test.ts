@@ -94,7 +94,7 @@ describe("local store durability", () => {
     const allAcked: string[] = [];
     for (let round = 0; round < 3; round++) {
       const w = startWriter(db, `k${round}`, 0);
-      await waitFor(() => w.acked.length >= 80 + round * 20, 60_000).catch(() => {
+      await waitFor(() => w.acked.length >= 80 + round * 20, 120_000).catch(() => {
         throw new Error(`writer did not get going: ${w.stderr()}`);
       });
       (w.child as ChildProcess).kill("SIGKILL");
@@ -104,7 +104,7 @@ describe("local store durability", () => {
       await checkStore(db, allAcked);
     }
     expect(allAcked.length).toBeGreaterThanOrEqual(300);
-  }, 180_000);
+  }, 420_000);
 
   it("two processes writing at once both succeed, and nothing is lost", async () => {
     const db = join(dir, "concurrent.db");
