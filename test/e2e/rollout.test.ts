@@ -7,7 +7,7 @@ import { labFault } from "../../lab/lab";
 import { pollUntil, run } from "../../lab/procs";
 import { LocalFleetStore } from "../../store/local";
 import type { RolloutRecord, UpgradeEvent } from "../../store/types";
-import { labProject, REPO, type LabProject } from "./helpers/labProject";
+import { labProject, reapOrphanedPlugins, REPO, type LabProject } from "./helpers/labProject";
 
 const IDS = Array.from({ length: 10 }, (_, i) => `lab-${String(i + 1).padStart(2, "0")}`);
 
@@ -19,9 +19,9 @@ describe("fleet rollout on a 10-host lab (real engine)", () => {
     const first = await p.engine().up(IDS.map((accountId) => ({ accountId, provider: "existing" as const })));
     expect(first.ok).toBe(true);
   });
-  const cleanups: Array<() => void> = [];
+  const cleanups: Array<() => void | Promise<void>> = [];
   afterAll(async () => {
-    for (const c of cleanups) c();
+    for (const c of cleanups) await c();
     await p?.down();
   });
 
@@ -141,12 +141,16 @@ describe("fleet rollout on a 10-host lab (real engine)", () => {
         // plugins, orphaned by the kill) is cleaned up with the group
         { cwd: REPO, env: { ...process.env, ...p.env }, stdio: "ignore", detached: true },
       );
-      cleanups.push(() => {
+      const startedAt = Date.now();
+      cleanups.push(async () => {
         try {
           process.kill(-child.pid!, "SIGKILL");
         } catch {
           // the group is already gone
         }
+        // the killed run's plugins notice the engine is gone and stop by themselves
+        const outstayed = await reapOrphanedPlugins(startedAt);
+        if (outstayed > 0) console.warn(`${outstayed} orphaned Pulumi plugin(s) outstayed their health check and were killed`);
       });
       const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
       // Mid-batch: the first batch's fast hosts are done, the slow one is still upgrading.

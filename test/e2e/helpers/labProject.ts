@@ -1,6 +1,6 @@
 // A lab fleet with its own Pulumi project directory (the repo's program, a temp stack config,
 // a temp file backend and store), so e2e tests never touch the repo's own Pulumi.lab.yaml.
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parse } from "yaml";
@@ -84,4 +84,42 @@ export function snapshot(file: string): () => void {
   const copy = `${file}.snapshot`;
   copyFileSync(file, copy);
   return () => copyFileSync(copy, file);
+}
+
+/**
+ * Pulumi plugins orphaned by a killed `pulumi` (they watch the engine and stop within seconds):
+ * waits for those started since `sinceMs` to go, and ends any that outstay the wait.
+ */
+export async function reapOrphanedPlugins(sinceMs: number, waitMs = 30_000): Promise<number> {
+  const orphans = () => {
+    const bootMs = Date.now() - Number(readFileSync("/proc/uptime", "utf8").split(" ")[0]) * 1000;
+    const ticks = 100; // USER_HZ on Linux
+    const found: number[] = [];
+    for (const entry of readdirSync("/proc")) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const cmd = readFileSync(`/proc/${entry}/cmdline`, "utf8");
+        if (!/pulumi-(language|resource|analyzer)-/.test(cmd)) continue;
+        const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        const ppid = Number(fields[1]);
+        const startedMs = bootMs + (Number(fields[19]) / ticks) * 1000;
+        if (ppid === 1 && startedMs >= sinceMs - 1000) found.push(Number(entry));
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return found;
+  };
+  const deadline = Date.now() + waitMs;
+  while (orphans().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
+  const left = orphans();
+  for (const pid of left) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  return left.length;
 }

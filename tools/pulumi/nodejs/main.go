@@ -27,6 +27,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	sdk "github.com/pulumi/pulumi/sdk/v3"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/util/rpcutil"
@@ -38,6 +39,9 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
+// healthcheckInterval is how often the engine is checked for life.
+const healthcheckInterval = 10 * time.Second
+
 // Version is set with -ldflags "-X main.Version=v3.260.0".
 var Version = "v0.0.0-dev"
 
@@ -48,7 +52,22 @@ const nodeExitBail = 32
 func main() {
 	engineAddr, tracing := parseArgs(os.Args[1:])
 	host := &langHost{engineAddr: engineAddr, tracing: tracing}
+	// Like upstream: watch the engine and stop when it is gone, so a killed `pulumi` does not
+	// leave this host running forever (upstream checks every 5 minutes; 10 s here).
+	cancel := make(chan bool)
+	if engineAddr != "" {
+		ctx, stop := context.WithCancel(context.Background())
+		if err := rpcutil.Healthcheck(ctx, engineAddr, healthcheckInterval, stop); err != nil {
+			fmt.Fprintf(os.Stderr, "pulumi-language-nodejs: could not start the engine health check: %v\n", err)
+			os.Exit(1)
+		}
+		go func() {
+			<-ctx.Done()
+			close(cancel)
+		}()
+	}
 	handle, err := rpcutil.ServeWithOptions(rpcutil.ServeOptions{
+		Cancel: cancel,
 		Init: func(srv *grpc.Server) error {
 			pulumirpc.RegisterLanguageRuntimeServer(srv, host)
 			return nil
