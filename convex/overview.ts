@@ -8,31 +8,23 @@ import { readCounters } from "./runtimes";
 import { listRollouts } from "./rollouts";
 import { openAlertCounts } from "./alerts";
 import { configValue } from "./systemConfig";
-import { rolloutSummary, statusBreakdown, versionBreakdown } from "../fleet/overview";
+import { assembleOverview } from "./rules";
 
 export async function buildOverview(ctx: QueryCtx, stack: string | undefined, recent: number, now: number) {
   const counters = await readCounters(ctx, stack);
   const min = await configValue(ctx, "min_supported_openclaw");
   const latest = await configValue(ctx, "latest_openclaw_version");
-  const status = statusBreakdown(counters.status);
   const rollouts = await listRollouts(ctx, stack, recent);
-  return {
+  return assembleOverview({
     total: counters.total,
-    byStatus: status.rows,
-    byOpenclawVersion: versionBreakdown(counters.openclaw, typeof min === "string" ? { minSupported: min } : {}),
-    ...(typeof min === "string" ? { minSupportedOpenclaw: min } : {}),
-    ...(typeof latest === "string" ? { latestOpenclawVersion: latest } : {}),
-    recentRollouts: rollouts.map((r) => ({
-      rolloutId: r.rolloutId,
-      stack: r.stack,
-      target: r.target,
-      strategy: r.strategy,
-      status: r.status,
-      createdAt: r.createdAt,
-      ...rolloutSummary(r.counts, { ...(r.startedAt !== undefined ? { startedAt: r.startedAt } : {}), ...(r.completedAt !== undefined ? { completedAt: r.completedAt } : {}), now }),
-    })),
+    statusCounts: counters.status,
+    versionCounts: counters.openclaw,
+    minSupported: min,
+    latest,
+    rollouts,
     openAlerts: await openAlertCounts(ctx),
-  };
+    now,
+  });
 }
 
 export const get = query({

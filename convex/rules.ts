@@ -2,6 +2,8 @@
 // two cannot drift: config validation, what an upgrade result does to a runtime and a rollout.
 // Pure: no Convex server imports (store/local.ts runs it under plain Node).
 import type { RuntimeStatus } from "../fleet/health";
+import { rolloutSummary, statusBreakdown, versionBreakdown } from "../fleet/overview";
+import type { FleetOverview, Release, RolloutRecord, RuntimeObservation } from "../store/types";
 import { isReleaseTag, releaseTagProblem } from "../fleet/versions";
 
 export type ConfigKey = "latest_openclaw_version" | "latest_runtime_version" | "min_supported_openclaw" | "upgrade_strategy" | "upgrade_batch_percent";
@@ -89,21 +91,11 @@ export function batchAccounts(batches: string[][]): { accounts: string[]; proble
   return { accounts: [...seen], problem: null };
 }
 
-type RuntimeProvider = "digitalocean" | "existing" | "fly" | "aws" | "gcp";
-
-interface FirstObservation {
-  stack: string;
-  accountId: string;
-  provider?: RuntimeProvider;
-  providerId?: string;
-  ipAddress?: string;
-  region?: string;
-  openclawVersion?: string;
-  runtimeServiceVersion?: string;
-  dockerImageTag?: string;
-  status?: RuntimeStatus;
-  isCanary?: boolean;
-}
+type FirstObservation = Pick<
+  RuntimeObservation,
+  "stack" | "accountId" | "provider" | "providerId" | "ipAddress" | "region" | "openclawVersion" | "runtimeServiceVersion" | "dockerImageTag" | "status" | "isCanary"
+>;
+type RuntimeProvider = NonNullable<RuntimeObservation["provider"]>;
 
 /** What a runtime seen for the first time starts as; its observation fills in the rest. */
 export function firstSighting(obs: FirstObservation):
@@ -128,5 +120,46 @@ export function firstSighting(obs: FirstObservation):
       status: obs.status ?? "provisioning",
       isCanary: obs.isCanary ?? false,
     },
+  };
+}
+
+/**
+ * The fleet overview from its parts, as both adapters answer it: each gathers the counts its own
+ * way (Convex from maintained counters, the local store with GROUP BY), the rest is this.
+ */
+export function assembleOverview(parts: {
+  /** The maintained total, where there is one (else the sum over statuses). */
+  total?: number;
+  statusCounts: Partial<Record<string, number>>;
+  versionCounts: Record<string, number>;
+  minSupported: unknown;
+  latest: unknown;
+  rollouts: readonly Pick<RolloutRecord, "rolloutId" | "stack" | "target" | "strategy" | "status" | "createdAt" | "counts" | "startedAt" | "completedAt">[];
+  openAlerts: FleetOverview["openAlerts"];
+  now: number;
+}): FleetOverview {
+  const min = typeof parts.minSupported === "string" ? parts.minSupported : undefined;
+  const latest = typeof parts.latest === "string" ? parts.latest : undefined;
+  const status = statusBreakdown(parts.statusCounts);
+  return {
+    total: parts.total ?? status.total,
+    byStatus: status.rows,
+    byOpenclawVersion: versionBreakdown(parts.versionCounts, min !== undefined ? { minSupported: min } : {}),
+    ...(min !== undefined ? { minSupportedOpenclaw: min } : {}),
+    ...(latest !== undefined ? { latestOpenclawVersion: latest } : {}),
+    recentRollouts: parts.rollouts.map((r) => ({
+      rolloutId: r.rolloutId,
+      stack: r.stack,
+      target: r.target as Release,
+      strategy: r.strategy,
+      status: r.status,
+      createdAt: r.createdAt,
+      ...rolloutSummary(r.counts, {
+        ...(r.startedAt !== undefined ? { startedAt: r.startedAt } : {}),
+        ...(r.completedAt !== undefined ? { completedAt: r.completedAt } : {}),
+        now: parts.now,
+      }),
+    })),
+    openAlerts: parts.openAlerts,
   };
 }

@@ -9,7 +9,7 @@ import { reconcileAlerts, rolloutAlerts, runtimeAlerts, type DesiredAlert } from
 import { assessHealth, METRIC_TARGETS, type RuntimeMetrics, type RuntimeStatus } from "../fleet/health";
 import type { FleetStore, RuntimeObservation, RuntimeRecord, UpgradeEvent } from "../store/types";
 import type { AlertNotice, DeliveryReport, Notifier } from "./notify";
-import type { ProbeResult, ProbeTarget } from "./probe";
+import { healthProbeOf, type ProbeResult, type ProbeTarget } from "./probe";
 
 // ---------------------------------------------------------------------------------------------
 // Samples and the metric window (pure)
@@ -297,14 +297,7 @@ export class Monitor {
       const metrics = windowMetrics(w, now);
       const upgrading = record?.status === "upgrading" && record.pendingUpgrade !== undefined && now - record.pendingUpgrade.initiatedAt <= (this.deps.upgradingForAtMostMs ?? 3_600_000);
       const { status, healthScore } = assessHealth({
-        probe: {
-          reachable: p.reachable,
-          healthy: p.healthy,
-          latencyMs: p.latencyMs,
-          checkedAt: p.at,
-          ...(p.version?.openclaw ? { openclawVersion: p.version.openclaw } : {}),
-          expectedOpenclawVersion: t.openclaw,
-        },
+        probe: healthProbeOf(p, t.openclaw),
         metrics,
         upgrading,
         ...(w.lastUp !== undefined ? { lastHealthCheck: w.lastUp } : {}),

@@ -9,7 +9,7 @@ import { assessHealth } from "../fleet/health";
 import type { FleetStore, LockHolder, Release, RolloutDetail, RolloutRecord, RolloutStatus, RuntimeObservation, RuntimeRolloutState } from "../store/types";
 import type { EngineRunResult, StackEngine } from "./engine";
 import { OperationError } from "./errors";
-import type { ProbeResult, ProbeTarget } from "./probe";
+import { healthProbeOf, type ProbeResult, type ProbeTarget } from "./probe";
 import { writeRelease, writeRuntimeVersions, type VersionUpdate } from "./stackConfig";
 import { deployViaAgents } from "./agentExecutor";
 
@@ -484,16 +484,7 @@ function previousVersions(record: RolloutDetail): Record<string, Release> {
 
 /** A probe as the store's observed state of a runtime (status and score by fleet/health). */
 export function observationOf(stack: string, p: ProbeResult): RuntimeObservation {
-  const { status, healthScore } = assessHealth({
-    probe: {
-      reachable: p.reachable,
-      healthy: p.healthy,
-      latencyMs: p.latencyMs,
-      checkedAt: p.at,
-      ...(p.version?.openclaw ? { openclawVersion: p.version.openclaw } : {}),
-    },
-    now: p.at,
-  });
+  const { status, healthScore } = assessHealth({ probe: healthProbeOf(p), now: p.at });
   return {
     stack,
     accountId: p.accountId,

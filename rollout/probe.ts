@@ -1,6 +1,7 @@
 // Health probing over HTTP: a runtime's `/health` and `/version`, with timeouts and bounded
 // concurrency, so probing a large fleet neither hangs on a dead host nor floods the network.
 import pLimit from "p-limit";
+import type { HealthProbe } from "../fleet/health";
 
 export interface ProbeTarget {
   accountId: string;
@@ -100,4 +101,16 @@ function describe(err: unknown): string {
     return cause?.code ? `${cause.code}` : err.message;
   }
   return String(err);
+}
+
+/** A probe as fleet/health judges it (status and score come from there, not from here). */
+export function healthProbeOf(p: ProbeResult, expectedOpenclawVersion?: string): HealthProbe {
+  return {
+    reachable: p.reachable,
+    healthy: p.healthy,
+    latencyMs: p.latencyMs,
+    checkedAt: p.at,
+    ...(p.version?.openclaw ? { openclawVersion: p.version.openclaw } : {}),
+    ...(expectedOpenclawVersion !== undefined ? { expectedOpenclawVersion } : {}),
+  };
 }

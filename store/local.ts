@@ -7,7 +7,6 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { isRolloutId, isStackName } from "../fleet/ids";
 import { isReleaseTag, releaseTagProblem } from "../fleet/versions";
-import { rolloutSummary, statusBreakdown, versionBreakdown } from "../fleet/overview";
 import {
   ACTIVE_ROLLOUT_STATUSES,
   COUNT_FIELD,
@@ -15,6 +14,7 @@ import {
   ROLLOUT_STATE_FOR_RESULT,
   TERMINAL_ROLLOUT_STATUSES,
   batchAccounts,
+  assembleOverview,
   configProblem,
   firstSighting,
   runtimeAfterUpgrade,
@@ -646,24 +646,7 @@ export class LocalFleetStore implements FleetStore {
     const rollouts = await this.listRollouts({ ...(filter.stack !== undefined ? { stack: filter.stack } : {}), limit: Math.min(filter.recentRollouts ?? 5, 50) });
     const alerts = { critical: 0, high: 0, medium: 0 };
     for (const r of this.all("SELECT doc FROM alerts WHERE status IN ('open', 'acknowledged')")) alerts[(JSON.parse(r.doc as string) as AlertRecord).severity] += 1;
-    const status = statusBreakdown(byStatus);
-    return {
-      total: status.total,
-      byStatus: status.rows,
-      byOpenclawVersion: versionBreakdown(byVersion, typeof min === "string" ? { minSupported: min } : {}),
-      ...(typeof min === "string" ? { minSupportedOpenclaw: min } : {}),
-      ...(typeof latest === "string" ? { latestOpenclawVersion: latest } : {}),
-      recentRollouts: rollouts.map((r) => ({
-        rolloutId: r.rolloutId,
-        stack: r.stack,
-        target: r.target,
-        strategy: r.strategy,
-        status: r.status,
-        createdAt: r.createdAt,
-        ...rolloutSummary(r.counts, clean({ startedAt: r.startedAt, completedAt: r.completedAt, now })),
-      })),
-      openAlerts: alerts,
-    };
+    return assembleOverview({ statusCounts: byStatus, versionCounts: byVersion, minSupported: min, latest, rollouts, openAlerts: alerts, now });
   }
 
   /** Integrity check (used by the crash test and `fleet` diagnostics). */
