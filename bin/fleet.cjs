@@ -10,7 +10,7 @@ if (major < 22) {
   process.exit(2);
 }
 require("tsx/cjs");
-const { main } = require("../rollout/cli.ts");
+const { main } = require("../cli/cli.ts");
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -1,5 +1,5 @@
 // What the dashboard reads and does, in the fleet's words. Reads go through store/; rollouts run
-// in this process through rollout/'s orchestrator (the same one `fleet rollout` runs); every input
+// in this process through control/'s orchestrator (the same one `fleet rollout` runs); every input
 // is checked with fleet/ rules, so bad input gets the CLI's own messages and changes nothing.
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -11,15 +11,15 @@ import { ACCOUNT_ID_EXPECTED, isAccountId, isRolloutId } from "../fleet/ids";
 import { PlanError, type RolloutPlan } from "../fleet/plan";
 import { formatDuration, UnitError } from "../fleet/units";
 import { InvalidVersionError, isNewer, isReleaseTag, latestRelease, mostCommonVersion } from "../fleet/versions";
-import type { CommandContext } from "../rollout/cli";
-import { engineEnv, type StackContext } from "../rollout/context";
-import { processAlive } from "../rollout/engine";
-import { OperationError, UsageError } from "../rollout/errors";
-import { newRolloutId, type ProgressEvent, type RolloutOutcome } from "../rollout/orchestrator";
-import { describePlan, makeOrchestrator, preparePlan, settingsFromRecord } from "../rollout/commands/rollout";
-import type { RolloutCliOptions } from "../rollout/options";
+import type { CommandContext } from "../cli/cli";
+import { engineEnv, type StackContext } from "../control/context";
+import { processAlive } from "../control/engine";
+import { OperationError, UsageError } from "../control/errors";
+import { newRolloutId, type ProgressEvent, type RolloutOutcome } from "../control/orchestrator";
+import { describePlan, makeOrchestrator, preparePlan, settingsFromRecord } from "../cli/commands/rollout";
+import type { RolloutCliOptions } from "../control/options";
 import type { FleetStore, RolloutRecord } from "../store/types";
-import { lsRemoteTags, openclawReleases, redactRemote, runtimeServiceReleases } from "../rollout/releases";
+import { lsRemoteTags, openclawReleases, redactRemote, runtimeServiceReleases } from "../control/releases";
 import { readStackSshKey, runOnHost, sshConsoleCommand } from "./ssh";
 
 /** An error with the HTTP status the API answers with. */
@@ -256,7 +256,7 @@ export class DashboardFleet {
     if (!r.source) throw new UsageError(`fleet:releaseSource.openclaw: not configured on stack ${this.stack} (a git remote with the release tags)`);
     const latest = latestRelease(r.tags);
     if (latest) await store.setConfig("latest_openclaw_version", latest, user);
-    // Runtime service releases: rollout/releases.ts's convention (their own remote, else
+    // Runtime service releases: control/releases.ts's convention (their own remote, else
     // runtime-service/vX.Y.Z tags of the openclaw remote).
     const rsRemote = this.fleet().releaseSource?.runtimeService;
     const rsTags = rsRemote ? await gitTags(rsRemote, "fleet:releaseSource.runtimeService") : (this.releases?.raw ?? []);
@@ -519,7 +519,7 @@ const str = (v: unknown) => (typeof v === "string" ? v : undefined);
 const lastLine = (s: string) => s.trim().split("\n").at(-1) ?? "";
 const hostName = () => os.hostname();
 
-/** ls-remote through rollout/releases.ts; its failure is the release source's, not bad input. */
+/** ls-remote through control/releases.ts; its failure is the release source's, not bad input. */
 async function gitTags(remote: string, field: string): Promise<string[]> {
   try {
     return await lsRemoteTags(remote, field, { timeoutMs: 20_000 });

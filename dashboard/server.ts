@@ -6,7 +6,7 @@ import { readFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
-import { OperationError } from "../rollout/errors";
+import { OperationError } from "../control/errors";
 import { bearerOf, cookieValue, crossSiteProblem, sameSecret, SESSION_COOKIE, sessionCookie, Sessions, type Authenticator, type Principal, type Session } from "./auth";
 import { DashboardFleet, HttpError, isBadInput, parseForm, upgradeFormSchema } from "./fleet";
 import { z } from "zod";

@@ -8,7 +8,7 @@ import path from "node:path";
 import { LocalWorkspace, PulumiCommand } from "@pulumi/pulumi/automation";
 import type { ResolvedRuntime } from "../fleet/config";
 import { scriptOnHost } from "../components/onhost";
-import { defaultEngineEnv } from "../rollout/engine";
+import { defaultEngineEnv } from "../control/engine";
 
 export type HostAction = { kind: "restart" } | { kind: "logs"; lines: number };
 

@@ -140,7 +140,7 @@ export type Policy = z.infer<typeof policySchema>;
 export type Defaults = z.infer<typeof defaultsSchema>;
 export type RuntimeEntry = z.infer<typeof runtimeSchema>;
 
-/** A runtime with the stack's defaults applied: what components/ and rollout/ work with. */
+/** A runtime with the stack's defaults applied: what components/ and control/ work with. */
 export interface ResolvedRuntime {
   accountId: string;
   name: string;

@@ -13,7 +13,7 @@ import { findHost, labDown, labUp, readLab, type LabRecord } from "../../lab/lab
 import { hostStatus, readUpgradeLog, setActivity } from "../../lab/kit";
 import { pollUntil } from "../../lab/procs";
 import { startEndpoint, type Endpoint } from "../../store/endpoint";
-import { deployViaAgents } from "../../rollout/agentExecutor";
+import { deployViaAgents } from "../../control/agentExecutor";
 import { LocalFleetStore } from "../../store/local";
 import { killProcessesUnder } from "./helpers/lab-hosts";
 

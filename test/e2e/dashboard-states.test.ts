@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tokenAuthenticator } from "../../dashboard/auth";
 import { DashboardFleet } from "../../dashboard/fleet";
 import { startDashboardServer } from "../../dashboard/server";
-import { makeOutput, type CommandContext } from "../../rollout/cli";
-import { stackContext } from "../../rollout/context";
+import { makeOutput, type CommandContext } from "../../cli/cli";
+import { stackContext } from "../../control/context";
 import { LocalFleetStore } from "../../store/local";
 import { launchBrowser, screenshots, type TestBrowser } from "./helpers/browser";
 

@@ -2,7 +2,7 @@
 // a broken release, an unreachable host. Checked over HTTP and with the lab's own counters.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { labFault } from "../../lab/lab";
-import { probeFleet } from "../../rollout/probe";
+import { probeFleet } from "../../control/probe";
 import { labProject, type LabProject } from "./helpers/labProject";
 
 const ids = ["lab-01", "lab-02", "lab-03", "lab-04", "lab-05"];

@@ -11,13 +11,13 @@ import path from "node:path";
 import YAML from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { labDown, labFault, labUp } from "../../lab/lab";
-import { validateStackConfig, readStackConfig } from "../../rollout/stackConfig";
+import { validateStackConfig, readStackConfig } from "../../control/stackConfig";
 import { LocalFleetStore } from "../../store/local";
 import type { FleetStore } from "../../store/types";
-import { Monitor, monitorFiles } from "../../rollout/monitor";
-import { targetsOf } from "../../rollout/commands/monitor";
-import { Notifier, webhookSink } from "../../rollout/notify";
-import { probeFleet } from "../../rollout/probe";
+import { Monitor, monitorFiles } from "../../monitor/monitor";
+import { targetsOf } from "../../cli/commands/monitor";
+import { Notifier, webhookSink } from "../../monitor/notify";
+import { probeFleet } from "../../control/probe";
 import { killProcessesUnder } from "./helpers/lab-hosts";
 
 const REPO = path.resolve(__dirname, "..", "..");

@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { labFault } from "../../lab/lab";
-import { probeRuntime } from "../../rollout/probe";
+import { probeRuntime } from "../../control/probe";
 import { labProject, REPO, snapshot, type LabProject } from "./helpers/labProject";
 
 process.env.FLEET_LAB_NET = "127.0.3";

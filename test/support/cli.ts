@@ -1,5 +1,5 @@
 // Runs the `fleet` CLI in-process and captures what it prints.
-import { main } from "../../rollout/cli";
+import { main } from "../../cli/cli";
 
 export interface CliResult {
   code: number;

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { addSample, changedObservation, counterDelta, emptyWindow, HEALTH_CHECK_REFRESH_MS, MAX_SAMPLES, percentile, windowMetrics, type Sample } from "../../rollout/monitor";
+import { changedObservation, HEALTH_CHECK_REFRESH_MS } from "../../monitor/monitor";
+import { addSample, counterDelta, emptyWindow, MAX_SAMPLES, percentile, windowMetrics, type Sample } from "../../fleet/metrics";
 import type { RuntimeRecord } from "../../store/types";
 
 const T0 = 1_760_000_000_000;

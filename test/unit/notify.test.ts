@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import { Notifier, noticeId, redactUrl, webhookSink, type AlertNotice, type Sink } from "../../rollout/notify";
+import { Notifier, noticeId, redactUrl, webhookSink, type AlertNotice, type Sink } from "../../monitor/notify";
 
 const notice = (key: string, alertId: string, transition: AlertNotice["transition"]): AlertNotice => ({ key, alertId, transition, severity: "critical", rule: "runtime_offline", message: `${key} down`, stack: "prod", at: 1 });
 const dirs: string[] = [];

@@ -9,10 +9,10 @@ import { parse, stringify } from "yaml";
 import { parseFleetConfig, type FleetConfig, type ResolvedRuntime } from "../../fleet/config";
 import { planRollout, type PlanOptions } from "../../fleet/plan";
 import { LocalFleetStore } from "../../store/local";
-import type { EngineRunResult, StackEngine } from "../../rollout/engine";
-import { Orchestrator, type Clock, type ProgressEvent, type RolloutSettings } from "../../rollout/orchestrator";
-import type { ProbeResult, ProbeTarget } from "../../rollout/probe";
-import { OperationError } from "../../rollout/errors";
+import type { EngineRunResult, StackEngine } from "../../control/engine";
+import { Orchestrator, type Clock, type ProgressEvent, type RolloutSettings } from "../../control/orchestrator";
+import type { ProbeResult, ProbeTarget } from "../../control/probe";
+import { OperationError } from "../../control/errors";
 
 const N = 10;
 

@@ -15,7 +15,7 @@ import {
   setStackRelease,
   stackConfigText,
   type RuntimeEvidence,
-} from "../../rollout/releases";
+} from "../../control/releases";
 import type { Release } from "../../fleet/config";
 import { fleet } from "../support/cli";
 import { ROOT } from "../support/fixtures";

@@ -3,7 +3,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { writeRelease, writeRuntimeVersions } from "../../rollout/stackConfig";
+import { writeRelease, writeRuntimeVersions } from "../../control/stackConfig";
 import { ROOT } from "../support/fixtures";
 
 const dirs: string[] = [];

@@ -7,7 +7,7 @@ import path from "node:path";
 import type { Command } from "commander";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { buildProgram } from "../../rollout/cli";
+import { buildProgram } from "../../cli/cli";
 import { ROOT } from "../support/fixtures";
 
 const WORKFLOWS = path.join(ROOT, ".github", "workflows");

@@ -5,8 +5,8 @@ import os from "node:os";
 import path from "node:path";
 import { parse } from "yaml";
 import { findPulumiDir, labDown, labPulumiEnv, labStatus, labUp, type LabRecord } from "../../../lab/lab";
-import { AutomationEngine } from "../../../rollout/engine";
-import { writeRuntimeVersions } from "../../../rollout/stackConfig";
+import { AutomationEngine } from "../../../control/engine";
+import { writeRuntimeVersions } from "../../../control/stackConfig";
 import { killProcessesUnder } from "./lab-hosts";
 
 export const REPO = path.resolve(__dirname, "..", "..", "..");

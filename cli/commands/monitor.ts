@@ -6,11 +6,11 @@ import type { FleetConfig } from "../../fleet/config";
 import type { FleetStore } from "../../store/types";
 import { startEndpoint, type Endpoint } from "../../store/endpoint";
 import type { CommandContext } from "../cli";
-import { createEngine, defaultStorePath, openFleetStore, stackContext } from "../context";
-import { EXIT_FAILED, EXIT_OK, UsageError } from "../errors";
-import { Monitor, monitorFiles, type CycleReport, type MonitorTarget } from "../monitor";
-import { isWebhookUrl, logSink, Notifier, redactUrl, webhookSink, type Sink } from "../notify";
-import { probeFleet } from "../probe";
+import { createEngine, defaultStorePath, openFleetStore, stackContext } from "../../control/context";
+import { EXIT_FAILED, EXIT_OK, UsageError } from "../../control/errors";
+import { Monitor, monitorFiles, type CycleReport, type MonitorTarget } from "../../monitor/monitor";
+import { isWebhookUrl, logSink, Notifier, redactUrl, webhookSink, type Sink } from "../../monitor/notify";
+import { probeFleet } from "../../control/probe";
 
 type Run = (fn: (ctx: CommandContext) => Promise<number>, cmd: Command) => Promise<void>;
 

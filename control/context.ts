@@ -4,7 +4,6 @@ import path from "node:path";
 import { formatConfigErrors, type FleetConfig } from "../fleet/config";
 import { openStore } from "../store";
 import type { FleetStore } from "../store/types";
-import type { CommandContext } from "./cli";
 import { AutomationEngine, type StackEngine } from "./engine";
 import { UsageError } from "./errors";
 import { probeFleet, type ProbeResult, type ProbeTarget } from "./probe";
@@ -17,7 +16,13 @@ export interface StackContext {
   loadFleet: () => FleetConfig;
 }
 
-export async function stackContext(ctx: CommandContext): Promise<StackContext> {
+/** What a caller (the CLI, the dashboard) says about where it works. */
+export interface Where {
+  globals: { stack?: string | undefined };
+  projectDir: string;
+}
+
+export async function stackContext(ctx: Where): Promise<StackContext> {
   const stack = await resolveStack(ctx.globals.stack, ctx.projectDir);
   const configFile = stackConfigPath(ctx.projectDir, stack);
   const loadFleet = () => {

@@ -1,6 +1,6 @@
-// The `fleet` CLI. Every command takes --stack and --json; exit codes per rollout/errors.ts.
+// The `fleet` CLI. Every command takes --stack and --json; exit codes per control/errors.ts.
 import { Command, CommanderError, Option } from "commander";
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, OperationError, UsageError } from "./errors";
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, OperationError, UsageError } from "../control/errors";
 import { PlanError } from "../fleet/plan";
 import { UnitError } from "../fleet/units";
 import { InvalidVersionError } from "../fleet/versions";

@@ -1,10 +1,10 @@
 // `fleet validate`: the stack config checked by fleet/config, every error listed.
 import type { Command } from "commander";
 import { formatConfigErrors } from "../../fleet/config";
-import { EXIT_OK, EXIT_USAGE } from "../errors";
+import { EXIT_OK, EXIT_USAGE } from "../../control/errors";
 import type { CommandContext } from "../cli";
-import { readStackConfig, stackConfigPath, validateStackConfig } from "../stackConfig";
-import { resolveStack } from "../stackName";
+import { readStackConfig, stackConfigPath, validateStackConfig } from "../../control/stackConfig";
+import { resolveStack } from "../../control/stackName";
 
 export function registerValidate(
   program: Command,

@@ -7,8 +7,8 @@ import { convexAuthenticator, generateToken, tokenAuthenticator, type Authentica
 import { DashboardFleet } from "../../dashboard/fleet";
 import { startDashboardServer } from "../../dashboard/server";
 import type { CommandContext } from "../cli";
-import { actorName, defaultStorePath, openFleetStore, stackContext } from "../context";
-import { EXIT_OK, UsageError } from "../errors";
+import { actorName, defaultStorePath, openFleetStore, stackContext } from "../../control/context";
+import { EXIT_OK, UsageError } from "../../control/errors";
 
 type Run = (fn: (ctx: CommandContext) => Promise<number>, cmd: Command) => Promise<void>;
 

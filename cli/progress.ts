@@ -1,7 +1,7 @@
 // Rollout progress for people and machines: a live view on a TTY (batch i/n, each runtime's
 // state, elapsed, ETA), plain lines when not a TTY, JSON lines with --json.
 import { formatDuration } from "../fleet/units";
-import type { ProgressEvent } from "./orchestrator";
+import type { ProgressEvent } from "../control/orchestrator";
 
 export interface ProgressSink {
   (event: ProgressEvent): void;

@@ -6,8 +6,8 @@ import { formatDuration } from "../../fleet/units";
 import type { FleetStore, UpgradeEvent } from "../../store/types";
 import { flushOutbox } from "../../store/outbox";
 import type { CommandContext } from "../cli";
-import { defaultStorePath, openFleetStore, stackContext } from "../context";
-import { EXIT_OK, UsageError } from "../errors";
+import { defaultStorePath, openFleetStore, stackContext } from "../../control/context";
+import { EXIT_OK, UsageError } from "../../control/errors";
 import path from "node:path";
 
 type Run = (fn: (ctx: CommandContext) => Promise<number>, cmd: Command) => Promise<void>;

@@ -10,13 +10,13 @@ import { formatDuration } from "../../fleet/units";
 import { isReleaseTag, isSupported, releaseTagProblem } from "../../fleet/versions";
 import type { FleetStore, RolloutRecord } from "../../store/types";
 import type { CommandContext } from "../cli";
-import { actorName, createEngine, engineEnv, openFleetStore, probe, stackContext, type StackContext } from "../context";
-import { processAlive, type ChangeSummary } from "../engine";
-import { EXIT_FAILED, EXIT_OK, OperationError, UsageError } from "../errors";
-import { currentHolder, newRolloutId, Orchestrator, type ProgressEvent, type RolloutOutcome, type RolloutSettings } from "../orchestrator";
-import { addRolloutOptions, initiator, resolveRolloutOptions, type RolloutCliOptions } from "../options";
+import { actorName, createEngine, engineEnv, openFleetStore, probe, stackContext, type StackContext } from "../../control/context";
+import { processAlive, type ChangeSummary } from "../../control/engine";
+import { EXIT_FAILED, EXIT_OK, OperationError, UsageError } from "../../control/errors";
+import { currentHolder, newRolloutId, Orchestrator, type ProgressEvent, type RolloutOutcome, type RolloutSettings } from "../../control/orchestrator";
+import { addRolloutOptions, initiator, resolveRolloutOptions, type RolloutCliOptions } from "../../control/options";
 import { progressSink } from "../progress";
-import { writeRuntimeVersions } from "../stackConfig";
+import { writeRuntimeVersions } from "../../control/stackConfig";
 
 type Run = (fn: (ctx: CommandContext) => Promise<number>, cmd: Command) => Promise<void>;
 

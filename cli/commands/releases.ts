@@ -5,9 +5,9 @@ import { formatConfigErrors, parseFleetConfig, type FleetConfig, type Release } 
 import { isStackName } from "../../fleet/ids";
 import { isDowngrade } from "../../fleet/versions";
 import type { CommandContext } from "../cli";
-import { openFleetStore, probe, stackContext } from "../context";
-import { EXIT_FAILED, EXIT_OK, UsageError } from "../errors";
-import { observationOf } from "../orchestrator";
+import { openFleetStore, probe, stackContext } from "../../control/context";
+import { EXIT_FAILED, EXIT_OK, UsageError } from "../../control/errors";
+import { observationOf } from "../../control/orchestrator";
 import {
   lsRemoteTags,
   openclawReleases,
@@ -18,8 +18,8 @@ import {
   setStackRelease,
   stackConfigText,
   type RuntimeEvidence,
-} from "../releases";
-import { atomicWrite, readStackConfig, stackConfigPath, validateStackConfig } from "../stackConfig";
+} from "../../control/releases";
+import { atomicWrite, readStackConfig, stackConfigPath, validateStackConfig } from "../../control/stackConfig";
 
 type Run = (fn: (ctx: CommandContext) => Promise<number>, cmd: Command) => Promise<void>;
 
