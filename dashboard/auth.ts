@@ -8,7 +8,9 @@
 //   the same per-user store, so Convex checks each call too.
 // Actions (POST) with a session cookie also need the same-origin headers and the session's CSRF token.
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import type { IncomingMessage } from "node:http";
+import type { Context } from "hono";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { Refusal, refuse, type Guard } from "../store/http";
 import type { FleetStore } from "../store/types";
 
 export const SESSION_COOKIE = "fleet_dashboard_session";
@@ -121,35 +123,89 @@ export class Sessions {
   }
 }
 
-export function cookieValue(req: IncomingMessage, name: string): string | undefined {
-  const header = req.headers.cookie;
-  if (!header) return undefined;
-  for (const part of header.split(";")) {
-    const eq = part.indexOf("=");
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
-}
-
-export function sessionCookie(id: string, secure: boolean): string {
-  return `${SESSION_COOKIE}=${id}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${SESSION_TTL_MS / 1000}${secure ? "; Secure" : ""}`;
-}
-
-export function bearerOf(req: IncomingMessage): string | undefined {
-  const h = req.headers.authorization;
-  const m = typeof h === "string" ? /^Bearer ([^\s]+)$/.exec(h) : null;
-  return m?.[1];
+/** The headers a same-origin judgement reads (lowercase names, as node:http and Hono give them). */
+export interface RequestHeaders {
+  headers: Readonly<Record<string, string | string[] | undefined>>;
 }
 
 /**
  * Why a state-changing request must be refused as cross-site, or null when it is same-origin.
  * Browsers send Origin on every POST and Sec-Fetch-Site on every request; both must agree.
  */
-export function crossSiteProblem(req: IncomingMessage, allowedOrigins: ReadonlySet<string>): string | null {
+export function crossSiteProblem(req: RequestHeaders, allowedOrigins: ReadonlySet<string>): string | null {
   const site = req.headers["sec-fetch-site"];
   if (site !== undefined && site !== "same-origin" && site !== "none") return `Sec-Fetch-Site is ${JSON.stringify(site)} (expected same-origin)`;
   const origin = req.headers.origin;
   if (origin === undefined) return "the request has no Origin header";
-  if (!allowedOrigins.has(origin)) return `Origin ${JSON.stringify(origin)} is not this dashboard`;
+  if (typeof origin !== "string" || !allowedOrigins.has(origin)) return `Origin ${JSON.stringify(origin)} is not this dashboard`;
   return null;
+}
+
+export function setSessionCookie(c: Context, id: string, secure: boolean): void {
+  setCookie(c, SESSION_COOKIE, id, { path: "/", httpOnly: true, sameSite: "Strict", maxAge: SESSION_TTL_MS / 1000, secure });
+}
+
+export function clearSessionCookie(c: Context): void {
+  deleteCookie(c, SESSION_COOKIE, { path: "/", httpOnly: true, sameSite: "Strict" });
+}
+
+/** Who is asking: the principal, and the session when the credential was a session cookie. */
+export interface Who {
+  principal: Principal;
+  session: Session | null;
+}
+
+/** 401 and no data: a JSON line for the API, a sign-in page for everything else. */
+export function unauthorized(c: Context, why: string): Refusal {
+  if (c.req.path.startsWith("/api/")) return new Refusal(401, `unauthorized: ${why}`);
+  const page =
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Sign in required · Fleet dashboard</title></head>` +
+    `<body><main><h1>Sign in required</h1><p>The fleet dashboard is for super admins. ${escapeHtml(why)}.</p></main></body></html>`;
+  return new Refusal(401, `unauthorized: ${why}`, {}, new Response(page, { status: 401, headers: { "Content-Type": "text/html; charset=utf-8", "WWW-Authenticate": 'Bearer realm="fleet dashboard"' } }));
+}
+
+function escapeHtml(s: string) {
+  return s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+}
+
+const BEARER_CACHE_MS = 5 * 60_000;
+
+/**
+ * The dashboard's credential check (store/http.ts's Guard): a session cookie or a bearer token
+ * makes a principal; a POST with a session cookie must also be same-origin and carry the
+ * session's CSRF token (a cookie rides along on any request the browser makes; a bearer header
+ * does not, so a bearer POST needs only an Origin, when sent, that is this dashboard).
+ */
+export function dashboardGuard(sessions: Sessions, auth: Authenticator, allowedOrigins: () => ReadonlySet<string>): Guard<Who> {
+  const bearerCache = new Map<string, { principal: Principal; until: number }>();
+
+  async function identify(c: Context): Promise<Who | null> {
+    const session = sessions.get(getCookie(c, SESSION_COOKIE));
+    if (session) return { principal: session, session };
+    const bearer = /^Bearer ([^\s]+)$/.exec(c.req.header("authorization") ?? "")?.[1];
+    if (!bearer) return null;
+    const key = createHash("sha256").update(bearer).digest("hex");
+    const cached = bearerCache.get(key);
+    if (cached && cached.until > Date.now()) return { principal: cached.principal, session: null };
+    const principal = await auth.verify(bearer);
+    if (!principal) return null;
+    bearerCache.set(key, { principal, until: Date.now() + BEARER_CACHE_MS });
+    return { principal, session: null };
+  }
+
+  return async (c) => {
+    const who = await identify(c);
+    if (!who) throw unauthorized(c, "sign in: open the URL `fleet dashboard` printed (or send Authorization: Bearer)");
+    if (c.req.method !== "POST") return who;
+    if (who.session) {
+      const problem = crossSiteProblem({ headers: c.req.header() }, allowedOrigins());
+      if (problem) refuse(403, `refused as a cross-site request: ${problem}; nothing was changed`);
+      const csrf = c.req.header("x-csrf-token");
+      if (csrf === undefined || !sameSecret(csrf, who.session.csrf)) refuse(403, "refused: the form's CSRF token is missing or stale (reload the page); nothing was changed");
+    } else {
+      const origin = c.req.header("origin");
+      if (origin !== undefined && !allowedOrigins().has(origin)) refuse(403, `refused as a cross-site request: Origin ${JSON.stringify(origin)} is not this dashboard; nothing was changed`);
+    }
+    return who;
+  };
 }

@@ -3,13 +3,12 @@
 // writer) speak one protocol whichever store is in use. HMAC over `${timestamp}.${body}`
 // (convex/signature.ts), stale timestamps and replayed signatures refused, each event applied
 // once by its id, per-runtime agent keys scoped to their own runtime (agent/credential.ts).
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { z } from "zod";
-import { EVENTS_PATH, KEY_ID_HEADER, MAX_BODY_BYTES, MAX_SKEW_MS, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyPayload } from "../convex/signature";
+import { EVENTS_PATH, KEY_ID_HEADER, MAX_SKEW_MS, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyPayload } from "../convex/signature";
 import { agentEventProblem, isAgentKeyId, secretForKey } from "../agent/credential";
 import { ALERT_RULES, ALERT_SEVERITIES } from "../fleet/alerts";
 import { RUNTIME_STATUSES } from "../fleet/health";
+import { authenticate, httpApp, limitBody, listen, onlyMethods, Refusal, refuse, sendJson, type Authenticated, type Guard } from "./http";
 import { StoreError } from "./local";
 import { ROLLOUT_STATUSES, RUNTIME_PROVIDERS, RUNTIME_ROLLOUT_STATES, UPGRADE_RESULTS, type FleetStore } from "./types";
 
@@ -246,108 +245,81 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
     }
   };
 
-  async function handle(req: IncomingMessage): Promise<{ status: number; body: unknown }> {
-    if ((req.url ?? "").split("?")[0] !== EVENTS_PATH) return { status: 404, body: { ok: false, error: "not found" } };
-    if (req.method !== "POST") return { status: 405, body: { ok: false, error: "method not allowed" } };
-    const header = (name: string) => {
-      const v = req.headers[name];
-      return typeof v === "string" ? v : null;
-    };
-    const timestamp = header(TIMESTAMP_HEADER);
-    const signature = header(SIGNATURE_HEADER);
-    const keyId = header(KEY_ID_HEADER);
-    if (timestamp === null || signature === null) return { status: 401, body: { ok: false, error: "missing signature headers" } };
+  /** The machine writer's credential: a fresh timestamp, a known key, and an HMAC over the body. */
+  const signedRequest: Guard<SignedRequest> = async (c) => {
+    const timestamp = c.req.header(TIMESTAMP_HEADER);
+    const signature = c.req.header(SIGNATURE_HEADER);
+    const keyId = c.req.header(KEY_ID_HEADER) ?? null;
+    if (timestamp === undefined || signature === undefined) refuse(401, "missing signature headers");
     const t = now();
-    if (!/^\d{1,16}$/.test(timestamp) || Math.abs(t - Number(timestamp)) > MAX_SKEW_MS) return { status: 401, body: { ok: false, error: "stale or invalid timestamp" } };
+    if (!/^\d{1,16}$/.test(timestamp) || Math.abs(t - Number(timestamp)) > MAX_SKEW_MS) refuse(401, "stale or invalid timestamp");
     const secret = await secretForKey(opts.hmacSecret, keyId);
-    if (secret === null) return { status: 401, body: { ok: false, error: "unknown key" } };
-    const body = await readBody(req);
-    if (body === null) return { status: 413, body: { ok: false, error: "body too large" } };
-    if (!(await verifyPayload(secret, timestamp, body, signature))) return { status: 401, body: { ok: false, error: "bad signature" } };
+    if (secret === null) refuse(401, "unknown key");
+    const body = await c.req.text();
+    if (!(await verifyPayload(secret, timestamp, body, signature))) refuse(401, "bad signature");
+    return { keyId, signature, body, at: t };
+  };
+
+  const app = httpApp<Authenticated<SignedRequest>>({
+    classify: (e) => {
+      log(`endpoint: ${(e as Error).message}`);
+      return new Refusal(500, "internal error");
+    },
+    refused: (c, r) => log(`endpoint: ${c.req.method} ${c.req.path} -> ${r.status} ${r.error} (key ${c.req.header(KEY_ID_HEADER) ?? "default"})`),
+  });
+  app.use(limitBody);
+  app.post(EVENTS_PATH, authenticate(signedRequest), async (c) => {
+    const { keyId, signature, body, at: t } = c.get("principal");
     const sig = signature.toLowerCase();
     purgeSeen(t);
-    if (seen.has(sig)) return { status: 409, body: { ok: false, error: "replayed request" } };
+    if (seen.has(sig)) refuse(409, "replayed request");
     remember(seen, sig, t);
     let raw: unknown;
     try {
       raw = JSON.parse(body);
     } catch {
-      return { status: 400, body: { ok: false, error: "body is not JSON" } };
+      refuse(400, "body is not JSON");
     }
     if (typeof raw !== "object" || raw === null || typeof (raw as { id?: unknown }).id !== "string" || (raw as { id: string }).id.length === 0) {
-      return { status: 400, body: { ok: false, error: "event needs a string id" } };
+      refuse(400, "event needs a string id");
     }
     if (isAgentKeyId(keyId)) {
       const problem = agentEventProblem(keyId, raw);
-      if (problem !== null) return { status: 403, body: { ok: false, error: problem } };
+      if (problem !== null) refuse(403, problem);
     }
     const parsed = fleetEventSchema.safeParse(raw);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      return { status: 400, body: { ok: false, error: `invalid event: ${issue ? `${issue.path.join(".") || "(event)"}: ${issue.message}` : "invalid"}` } };
+      refuse(400, `invalid event: ${issue ? `${issue.path.join(".") || "(event)"}: ${issue.message}` : "invalid"}`);
     }
     const event = parsed.data;
     const previous = done.get(event.id);
     if (previous !== undefined) {
       const result = await previous.catch(() => "null");
-      return { status: 200, body: { ok: true, duplicate: true, result: JSON.parse(result) as unknown } };
+      return sendJson(c, 200, { ok: true, duplicate: true, result: JSON.parse(result) as unknown });
     }
     const applying = applyEvent(opts.store, event, keyId).then((r) => JSON.stringify(r ?? null));
     remember(done, event.id, applying);
     try {
-      return { status: 200, body: { ok: true, duplicate: false, result: JSON.parse(await applying) as unknown } };
+      return sendJson(c, 200, { ok: true, duplicate: false, result: JSON.parse(await applying) as unknown });
     } catch (e) {
       done.delete(event.id); // a failed event may be retried under the same id
-      if (e instanceof StoreError) return { status: 400, body: { ok: false, error: e.message } };
+      if (e instanceof StoreError) refuse(400, e.message);
       log(`endpoint: ${event.type} ${event.id} failed: ${(e as Error).message}`);
-      return { status: 500, body: { ok: false, error: "internal error" } };
+      refuse(500, "internal error");
     }
-  }
+  });
+  onlyMethods(app, [EVENTS_PATH]);
 
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    handle(req).then(
-      ({ status, body }) => {
-        if (status >= 400) log(`endpoint: ${req.method} ${req.url} -> ${status} ${(body as { error?: string }).error ?? ""} (key ${req.headers[KEY_ID_HEADER] ?? "default"})`);
-        const text = JSON.stringify(body);
-        res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-        res.end(text);
-      },
-      (e: unknown) => {
-        log(`endpoint: ${(e as Error).message}`);
-        res.writeHead(500, { "content-type": "application/json" });
-        res.end(JSON.stringify({ ok: false, error: "internal error" }));
-      },
-    );
-  });
   const host = opts.host ?? "127.0.0.1";
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port ?? 0, host, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
-  return {
-    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
-    host,
-    port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  const { port, close } = await listen(app, host, opts.port ?? 0);
+  return { url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`, host, port, close };
 }
 
-function readBody(req: IncomingMessage): Promise<string | null> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let tooLarge = false;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY_BYTES) tooLarge = true;
-      else chunks.push(c);
-    });
-    req.on("end", () => resolve(tooLarge ? null : Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
+/** What a good signature proves: which key signed this body, and when the request arrived. */
+interface SignedRequest {
+  keyId: string | null;
+  signature: string;
+  body: string;
+  at: number;
 }

@@ -1,0 +1,149 @@
+// The HTTP layer both servers share (the dashboard, and the embedded store's signed events
+// endpoint): Hono on node:http, with one body-size limit, one JSON error shape and one way to plug
+// in a credential check. Each server brings its own credential (a session or bearer token; an
+// HMAC signature) as a Guard; everything a server refuses leaves through one error handler.
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createAdaptorServer } from "@hono/node-server";
+import { Hono, type Context, type Env, type MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { createMiddleware } from "hono/factory";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { MAX_BODY_BYTES } from "../convex/signature";
+
+export { MAX_BODY_BYTES };
+
+/** What went wrong, for a client that branches on it (the CLI's `--json` errors use the same words). */
+export type ErrorKind = "bad-input" | "unauthorized" | "forbidden" | "not-found" | "not-allowed" | "conflict" | "too-large" | "misdirected" | "unavailable" | "failed";
+
+/** The one error shape of both servers: `{ ok: false, error, kind }`, plus what a refusal adds. */
+export interface ErrorBody extends Record<string, unknown> {
+  ok: false;
+  error: string;
+  kind: ErrorKind;
+}
+
+const KIND_BY_STATUS: Partial<Record<number, ErrorKind>> = {
+  400: "bad-input",
+  401: "unauthorized",
+  403: "forbidden",
+  404: "not-found",
+  405: "not-allowed",
+  409: "conflict",
+  413: "too-large",
+  415: "bad-input",
+  421: "misdirected",
+  503: "unavailable",
+};
+
+export function errorKind(status: number): ErrorKind {
+  return KIND_BY_STATUS[status] ?? (status >= 500 ? "failed" : "bad-input");
+}
+
+/** A request refused with a status and one line; thrown from a guard, a middleware or a handler. */
+export class Refusal extends HTTPException {
+  constructor(
+    status: ContentfulStatusCode,
+    readonly error: string,
+    readonly extra: Record<string, unknown> = {},
+    /** A finished response (a sign-in page) instead of the JSON shape. */
+    res?: Response,
+  ) {
+    super(status, { message: error, ...(res ? { res } : {}) });
+    this.name = "Refusal";
+  }
+
+  get body(): ErrorBody {
+    return { ok: false, error: this.error, kind: errorKind(this.status), ...this.extra };
+  }
+}
+
+export function refuse(status: ContentfulStatusCode, error: string, extra?: Record<string, unknown>): never {
+  throw new Refusal(status, error, extra);
+}
+
+const JSON_TYPE = "application/json; charset=utf-8";
+
+export function sendJson(c: Context, status: ContentfulStatusCode, body: unknown): Response {
+  return c.body(JSON.stringify(body), status, { "Content-Type": JSON_TYPE });
+}
+
+/** The one body-size limit: refused before the body is read when Content-Length says so, else while it streams. */
+export const limitBody: MiddlewareHandler = bodyLimit({
+  maxSize: MAX_BODY_BYTES,
+  onError: () => refuse(413, `the request body is larger than ${MAX_BODY_BYTES} bytes; nothing was changed`),
+});
+
+/**
+ * A credential check: who is asking (a principal the handlers read with `c.get("principal")`),
+ * or a Refusal (401 for no or a wrong credential, 403 for a good one that may not do this).
+ */
+export type Guard<P> = (c: Context) => Promise<P>;
+
+export interface Authenticated<P> extends Env {
+  Variables: { principal: P };
+}
+
+export function authenticate<P>(guard: Guard<P>): MiddlewareHandler<Authenticated<P>> {
+  return createMiddleware<Authenticated<P>>(async (c, next) => {
+    c.set("principal", await guard(c));
+    await next();
+  });
+}
+
+export interface HttpAppOptions {
+  /** What an error that is not a Refusal means (bad input, a conflict, an outage...). */
+  classify: (err: unknown, c: Context) => Refusal;
+  /** Called with every refusal, for the server's log (never a secret). */
+  refused?: (c: Context, refusal: Refusal) => void;
+}
+
+/** A Hono app with the shared error handling: every refusal is one JSON line in the one shape. */
+export function httpApp<E extends Env>(opts: HttpAppOptions): Hono<E> {
+  const app = new Hono<E>();
+  app.onError((err, c) => {
+    const refusal = err instanceof Refusal ? err : err instanceof HTTPException && err.status < 500 ? new Refusal(err.status, err.message || "bad request") : opts.classify(err, c);
+    opts.refused?.(c, refusal);
+    return refusal.res ? refusal.getResponse() : sendJson(c, refusal.status, refusal.body);
+  });
+  app.notFound((c) => {
+    const refusal = new Refusal(404, `no such page or API: ${c.req.path}`);
+    opts.refused?.(c, refusal);
+    return sendJson(c, 404, refusal.body);
+  });
+  return app;
+}
+
+/** 405 for every other method on paths that exist (register after the real routes). */
+export function onlyMethods<E extends Env>(app: Hono<E>, paths: Iterable<string>): void {
+  for (const p of new Set(paths)) app.all(p, (c) => refuse(405, `${c.req.method} is not allowed here`));
+}
+
+export interface Listening {
+  server: Server;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Serves the app on node:http; resolves once listening (rejects on EADDRINUSE and the like). */
+export async function listen<E extends Env>(app: Hono<E>, host: string, port: number): Promise<Listening> {
+  // No overriding of the global Request/Response: the process also runs other HTTP clients.
+  const server = createAdaptorServer({ fetch: app.fetch, overrideGlobalObjects: false }) as Server;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  return {
+    server,
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
