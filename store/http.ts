@@ -72,7 +72,11 @@ export function sendJson(c: Context, status: ContentfulStatusCode, body: unknown
 /** The one body-size limit: refused before the body is read when Content-Length says so, else while it streams. */
 export const limitBody: MiddlewareHandler = bodyLimit({
   maxSize: MAX_BODY_BYTES,
-  onError: () => refuse(413, `the request body is larger than ${MAX_BODY_BYTES} bytes; nothing was changed`),
+  onError: (c) => {
+    // The rest of the body is never read: the connection cannot carry a next request.
+    c.header("Connection", "close");
+    return refuse(413, `the request body is larger than ${MAX_BODY_BYTES} bytes; nothing was changed`);
+  },
 });
 
 /**

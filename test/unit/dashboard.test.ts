@@ -158,11 +158,65 @@ describe("dashboard server", () => {
     expect(form.status).toBe(415);
   });
 
+  it("answers every bad query parameter or path segment with 400 naming it and its value", async () => {
+    const get = async (p: string) => {
+      const r = await fetch(`${base}${p}`, { headers: bearer });
+      return { status: r.status, body: (await r.json()) as { ok: boolean; error: string; kind: string } };
+    };
+    const cases: Array<[string, RegExp]> = [
+      ["api/history?limit=abc", /^limit: "abc" is not a number from 1 to 200/],
+      ["api/history?limit=0", /^limit: 0 is not a number from 1 to 200/],
+      ["api/history?limit=201", /^limit: 201 is not a number from 1 to 200/],
+      ["api/history?limit=-5", /^limit: "-5" is not a number/],
+      ["api/history?limit=2.5", /^limit: "2.5" is not a number/],
+      ["api/history?cursor=AAAA", /^cursor: "AAAA" is not a history cursor/],
+      ["api/history?runtime=%E0%A4%A", /^runtime: "%E0%A4%A" is not an account id/],
+      ["api/history?runtime=..%2Fx", /^runtime: "\.\.\/x" is not an account id/],
+      ["api/runtimes/%E0%A4%A", /^runtime: "%E0%A4%A" is not an account id/],
+      ["api/runtimes/%3Cb%3EX%3C%2Fb%3E", /^runtime: "<b>X<\/b>" is not an account id/],
+      ["api/rollouts/%E0%A4%A", /^rolloutId: "%E0%A4%A" is not a rollout id/],
+      ["api/rollouts/ro_", /^rolloutId: "ro_" is not a rollout id/],
+    ];
+    for (const [p, message] of cases) {
+      const r = await get(p);
+      expect([p, r.status, r.body.ok, r.body.kind]).toEqual([p, 400, false, "bad-input"]);
+      expect(r.body.error, p).toMatch(message);
+    }
+  });
+
+  it("pages the history with the store's own cursors", async () => {
+    for (let i = 0; i < 3; i++) {
+      await s.store.recordUpgrade({
+        eventId: `ev-page-${i}`,
+        stack: "unit",
+        accountId: "acme",
+        fromOpenclaw: "v1.2.3",
+        toOpenclaw: "v1.2.4",
+        fromRuntimeService: "v0.5.0",
+        toRuntimeService: "v0.5.0",
+        status: "success",
+        startedAt: 1_000 + i,
+        initiatedBy: "unit",
+        executor: "pulumi",
+      });
+    }
+    const page = async (q: string) => (await (await fetch(`${base}api/history?${q}`, { headers: bearer })).json()) as { items: Array<{ eventId: string }>; cursor: string | null };
+    const first = await page("limit=2&runtime=acme");
+    expect(first.items.map((e) => e.eventId)).toEqual(["ev-page-2", "ev-page-1"]);
+    const second = await page(`limit=2&runtime=acme&cursor=${encodeURIComponent(first.cursor!)}`);
+    expect([second.items.map((e) => e.eventId), second.cursor]).toEqual([["ev-page-0"], null]);
+  });
+
   it("says the store is unavailable (503) instead of showing partial data", async () => {
     await s.store.close();
     const r = await fetch(`${base}api/overview`, { headers: bearer });
     expect(r.status).toBe(503);
     expect(((await r.json()) as { error: string; kind: string }).kind).toBe("unavailable");
+  });
+
+  it("a store that is down is still 503 when the history is asked with a cursor (not a bad cursor)", async () => {
+    const r = await fetch(`${base}api/history?cursor=${encodeURIComponent("1000:1")}`, { headers: bearer });
+    expect([r.status, ((await r.json()) as { kind: string }).kind]).toEqual([503, "unavailable"]);
   });
 });
 
