@@ -7,6 +7,7 @@
 //   own check (FLEET_SUPER_ADMINS) decides. Every later read and write of that session goes through
 //   the same per-user store, so Convex checks each call too.
 // Actions (POST) with a session cookie also need the same-origin headers and the session's CSRF token.
+// All of it is one Guard (store/http.ts), the way the events endpoint plugs in its signature check.
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";

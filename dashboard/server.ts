@@ -2,14 +2,13 @@
 // events endpoint uses too), static files from dashboard/public/ (plain ES modules, no build step,
 // no CDN). Every page, file and API call needs a super admin (dashboard/auth.ts's guard);
 // state-changing calls need same-origin headers and the session's CSRF token.
-import type { Server } from "node:http";
 import path from "node:path";
 import { serveStatic } from "@hono/node-server/serve-static";
 import type { Context } from "hono";
 import { secureHeaders } from "hono/secure-headers";
 import { z } from "zod";
 import { OperationError, UsageError } from "../control/errors";
-import { authenticate, httpApp, limitBody, listen, onlyMethods, Refusal, refuse, sendJson, type Authenticated } from "../store/http";
+import { authenticate, httpApp, limitBody, listen, onlyMethods, Refusal, refuse, sendJson, type Authenticated, type Listening } from "../store/http";
 import { StoreError } from "../store/local";
 import { clearSessionCookie, dashboardGuard, Sessions, setSessionCookie, unauthorized, type Authenticator, type Who } from "./auth";
 import { DashboardFleet, HttpError, isBadInput, parseForm, upgradeFormSchema } from "./fleet";
@@ -27,11 +26,8 @@ export interface DashboardServerOptions {
   log?: (line: string) => void;
 }
 
-export interface RunningDashboard {
-  server: Server;
+export interface RunningDashboard extends Listening {
   url: string;
-  port: number;
-  close(): Promise<void>;
 }
 
 type Ctx = Context<Authenticated<Who>>;
@@ -178,7 +174,7 @@ export async function startDashboardServer(opts: DashboardServerOptions): Promis
   allowedHosts = new Set([...names].map((h) => `${h}:${port}`));
   allowedOrigins = new Set([...allowedHosts].map((h) => `http://${h}`));
   const shownHost = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
-  return { server: listening.server, port, url: `http://${shownHost}:${port}/`, close: listening.close };
+  return { ...listening, url: `http://${shownHost}:${port}/` };
 }
 
 /** What a failed API call answers: bad input 400, a refusal its own status, else the store is down. */

@@ -2,13 +2,14 @@
 // deployment (convex/http.ts) in front of the local store, so agents on hosts (and any machine
 // writer) speak one protocol whichever store is in use. HMAC over `${timestamp}.${body}`
 // (convex/signature.ts), stale timestamps and replayed signatures refused, each event applied
-// once by its id, per-runtime agent keys scoped to their own runtime (agent/credential.ts).
+// once by its id, per-runtime agent keys scoped to their own runtime (agent/credential.ts). Served
+// with store/http.ts (Hono), as the dashboard is: the signature is this server's Guard.
 import { z } from "zod";
 import { EVENTS_PATH, KEY_ID_HEADER, MAX_SKEW_MS, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyPayload } from "../convex/signature";
 import { agentEventProblem, isAgentKeyId, secretForKey } from "../agent/credential";
 import { ALERT_RULES, ALERT_SEVERITIES } from "../fleet/alerts";
 import { RUNTIME_STATUSES } from "../fleet/health";
-import { authenticate, httpApp, limitBody, listen, onlyMethods, Refusal, refuse, sendJson, type Authenticated, type Guard } from "./http";
+import { authenticate, httpApp, limitBody, listen, onlyMethods, Refusal, refuse, sendJson, type Authenticated, type Guard, type Listening } from "./http";
 import { StoreError } from "./local";
 import { ROLLOUT_STATUSES, RUNTIME_PROVIDERS, RUNTIME_ROLLOUT_STATES, UPGRADE_RESULTS, type FleetStore } from "./types";
 
@@ -217,11 +218,9 @@ export interface EndpointOptions {
   log?: (line: string) => void;
 }
 
-export interface Endpoint {
+export interface Endpoint extends Omit<Listening, "server"> {
   url: string;
   host: string;
-  port: number;
-  close(): Promise<void>;
 }
 
 /** Processed event ids and seen signatures kept in memory (bounded): enough for one machine's writers. */
