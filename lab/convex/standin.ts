@@ -31,6 +31,8 @@ export interface StandinOptions {
   convexDir?: string;
   /** The deployment's environment (FLEET_HMAC_SECRET, FLEET_SUPER_ADMINS...); FLEET_AUTH_ISSUER defaults to the lab issuer. */
   env?: Record<string, string>;
+  /** Subjects of the lab issuer made super admins (FLEET_SUPER_ADMINS = `<issuer>|<subject>`, added to env's). */
+  superAdmins?: string[];
   host?: string;
   /** 0 (the default) picks free ports once; a restart after `stop()` reuses them. */
   ports?: { api?: number; site?: number; admin?: number };
@@ -49,6 +51,10 @@ export interface ConvexStandin {
   stop(): Promise<void>;
   /** Listens again on the same ports. */
   start(): Promise<void>;
+  /** Runs code against the database in-process (seeding a test); never reachable over HTTP. */
+  run<T>(fn: (ctx: never) => Promise<T>): Promise<T>;
+  /** Forgets every document: a fresh, empty deployment on the same URLs. */
+  reset(): Promise<void>;
   /** Runs every cron in convex/crons.ts once, now; returns each one's result by name. */
   runCrons(): Promise<Record<string, unknown>>;
   close(): Promise<void>;
@@ -118,14 +124,16 @@ export async function startConvexStandin(opts: StandinOptions = {}): Promise<Con
   const adminUrl = `http://${host}:${adminListener.port}`;
   const issuer = await testIssuer(adminUrl);
   // The deployment's environment: convex/ reads process.env, as on Convex.
-  Object.assign(process.env, { FLEET_AUTH_ISSUER: adminUrl, ...opts.env });
+  const admins = [opts.env?.FLEET_SUPER_ADMINS, ...(opts.superAdmins ?? []).map((sub) => `${adminUrl}|${sub}`)].filter((s) => s);
+  Object.assign(process.env, { FLEET_AUTH_ISSUER: adminUrl, ...opts.env, ...(admins.length > 0 ? { FLEET_SUPER_ADMINS: admins.join(",") } : {}) });
 
   const modules = convexModules(dir);
   const load = (file: string) => modules[`./convex/${file}.ts`]?.() ?? modules[`./convex/${file}.js`]?.() ?? Promise.resolve(undefined);
   const schema = ((await load("schema")) as { default: SchemaDefinition<GenericSchema, boolean> }).default;
   const authConfig = ((await load("auth.config")) as { default?: AuthConfig } | undefined)?.default ?? { providers: [] };
   const verify = await tokenVerifier(authConfig);
-  const t = convexTest({ schema, modules, transactionLimits: opts.transactionLimits ?? true });
+  const fresh = () => convexTest({ schema, modules, transactionLimits: opts.transactionLimits ?? true });
+  let t = fresh();
 
   // One call at a time: convex-test's in-memory database is not built for interleaved transactions.
   let queue: Promise<unknown> = Promise.resolve();
@@ -200,6 +208,8 @@ export async function startConvexStandin(opts: StandinOptions = {}): Promise<Con
     if (apiListener) return;
     apiListener = await listen(api, host, ports.api);
     siteListener = await listen(site, host, ports.site);
+    // Longer than a client's idle keep-alive, so a reused connection is never closed under a request.
+    for (const l of [apiListener, siteListener]) l.server.keepAliveTimeout = 75_000;
     ports = { api: apiListener.port, site: siteListener.port };
   };
   const stop = async () => {
@@ -237,6 +247,10 @@ export async function startConvexStandin(opts: StandinOptions = {}): Promise<Con
     await start();
     return c.json({ ok: true, running: true });
   });
+  admin.post("/admin/reset", async (c) => {
+    await serial(async () => void (t = fresh()));
+    return c.json({ ok: true });
+  });
   admin.post("/admin/crons", async (c) => c.json({ ok: true, results: await runCrons() }));
 
   await start();
@@ -249,6 +263,8 @@ export async function startConvexStandin(opts: StandinOptions = {}): Promise<Con
     stop,
     start,
     runCrons,
+    run: <T>(fn: (ctx: never) => Promise<T>) => serial(() => t.run(fn as never)) as Promise<T>,
+    reset: () => serial(async () => void (t = fresh())),
     async close() {
       clearTimeout(restartTimer);
       await stop();
