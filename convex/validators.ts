@@ -154,6 +154,10 @@ export const vRolloutOptions = v.object({
   autoRollback: v.optional(v.boolean()),
   skipUpgraded: v.optional(v.boolean()),
   allowDowngrade: v.optional(v.boolean()),
+  batch: v.optional(v.string()),
+  ramp: v.optional(v.string()),
+  canary: v.optional(v.string()),
+  source: v.optional(v.string()),
 });
 
 export const vGateDecision = v.object({
