@@ -1,5 +1,5 @@
 // The self-upgrade agent on lab hosts (FLEET_LAB_NET=127.0.2) against the embedded store's
-// signed endpoint: a pending upgrade applied and reported; the broken release restored and
+// signed endpoint, and against the Convex deployment's /fleet/events (the stand-in): a pending upgrade applied and reported; the broken release restored and
 // reported rolled back; deferral while the runtime is busy, until the deadline; forged and
 // replayed posts refused.
 import { spawn, type ChildProcess } from "node:child_process";
@@ -14,8 +14,9 @@ import { hostStatus, readUpgradeLog, setActivity } from "../../lab/kit";
 import { pollUntil } from "../../lab/procs";
 import { startEndpoint, type Endpoint } from "../../store/endpoint";
 import { deployViaAgents } from "../../control/agentExecutor";
-import { LocalFleetStore } from "../../store/local";
+import type { FleetStore } from "../../store/types";
 import { killProcessesUnder } from "./helpers/lab-hosts";
+import { STORE_KINDS, useStore, type StoreKind } from "./helpers/stores";
 
 const REPO = path.resolve(__dirname, "..", "..");
 const SECRET = "e2e-fleet-hmac-secret-not-real";
@@ -24,43 +25,12 @@ const STACK = "lab";
 let dir: string;
 let labDir: string;
 let lab: LabRecord;
-let store: LocalFleetStore;
-let endpoint: Endpoint;
+let store: FleetStore;
+let endpoint: Endpoint | undefined;
+/** Where the agents post (the embedded endpoint, or the Convex deployment's site) and their shared secret. */
+let endpointUrl: string;
+let secret: string;
 const agents: { child: ChildProcess; log: string[]; exit: Promise<number> }[] = [];
-
-beforeAll(async () => {
-  process.env.FLEET_LAB_NET = "127.0.2";
-  dir = mkdtempSync(path.join(os.tmpdir(), "fleet-agent-e2e-"));
-  labDir = path.join(dir, "lab");
-  const projectDir = path.join(dir, "project");
-  mkdirSync(projectDir);
-  ({ lab } = await labUp({ hosts: 4, dir: labDir, projectDir, configureStack: false }));
-  store = new LocalFleetStore({ path: path.join(dir, "store", "store.db") });
-  endpoint = await startEndpoint({ store, hmacSecret: SECRET });
-  await store.upsertRuntimes(lab.hosts.map((h) => ({ stack: STACK, accountId: h.runtime, openclawVersion: "v1.2.3", runtimeServiceVersion: "v0.5.0", status: "online" as const, ipAddress: h.address })));
-  for (const h of lab.hosts) {
-    writeFileSync(path.join(h.root, "etc", "agent.credential"), `${await agentSecret(SECRET, h.runtime)}\n`, { mode: 0o600 });
-    writeFileSync(
-      path.join(h.root, "etc", "agent.json"),
-      JSON.stringify({ stack: STACK, accountId: h.runtime, endpoint: endpoint.url, hostRoot: h.root, healthUrl: `http://${h.address}:${h.healthPort}`, heartbeatSeconds: 0.2 }),
-    );
-  }
-});
-
-afterEach(async () => {
-  for (const a of agents.splice(0)) {
-    if (a.child.exitCode === null) a.child.kill("SIGTERM");
-    await a.exit;
-  }
-});
-
-afterAll(async () => {
-  await endpoint?.close();
-  await store?.close();
-  await labDown(labDir).catch(() => undefined);
-  await killProcessesUnder(dir);
-  rmSync(dir, { recursive: true, force: true });
-});
 
 /** Starts the agent as systemd would (its launcher, its config file). */
 function startAgent(runtime: string) {
@@ -94,7 +64,44 @@ const pending = (to: string, rs: string, extra: { deadline?: number } = {}) => (
   ...extra,
 });
 
-describe("the self-upgrade agent", () => {
+describe.each(STORE_KINDS)("the self-upgrade agent (%s store)", (kind: StoreKind) => {
+  const st = useStore(kind);
+  beforeAll(async () => {
+    process.env.FLEET_LAB_NET = "127.0.2";
+    dir = mkdtempSync(path.join(os.tmpdir(), "fleet-agent-e2e-"));
+    labDir = path.join(dir, "lab");
+    const projectDir = path.join(dir, "project");
+    mkdirSync(projectDir);
+    ({ lab } = await labUp({ hosts: 4, dir: labDir, projectDir, configureStack: false }));
+    store = await st.open(path.join(dir, "store", "store.db"));
+    secret = st.kind === "convex" ? st.hmacSecret : SECRET;
+    endpointUrl = st.siteUrl ?? (endpoint = await startEndpoint({ store, hmacSecret: SECRET })).url;
+    await store.upsertRuntimes(lab.hosts.map((h) => ({ stack: STACK, accountId: h.runtime, openclawVersion: "v1.2.3", runtimeServiceVersion: "v0.5.0", status: "online" as const, ipAddress: h.address })));
+    for (const h of lab.hosts) {
+      writeFileSync(path.join(h.root, "etc", "agent.credential"), `${await agentSecret(secret, h.runtime)}\n`, { mode: 0o600 });
+      writeFileSync(
+        path.join(h.root, "etc", "agent.json"),
+        JSON.stringify({ stack: STACK, accountId: h.runtime, endpoint: endpointUrl, hostRoot: h.root, healthUrl: `http://${h.address}:${h.healthPort}`, heartbeatSeconds: 0.2 }),
+      );
+    }
+  });
+
+  afterEach(async () => {
+    for (const a of agents.splice(0)) {
+      if (a.child.exitCode === null) a.child.kill("SIGTERM");
+      await a.exit;
+    }
+  });
+
+  afterAll(async () => {
+    await endpoint?.close();
+    endpoint = undefined;
+    await store?.close();
+    await labDown(labDir).catch(() => undefined);
+    await killProcessesUnder(dir);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it("applies a pending upgrade, reports it under the script's result id, and exits; restarted, it reports the new version", async () => {
     const a = startAgent("lab-01");
     await pollUntil("a first heartbeat", async () => ((await store.getRuntime(STACK, "lab-01"))?.lastHealthCheck ?? 0) > 0, { timeoutMs: 20_000 });
@@ -146,12 +153,12 @@ describe("the self-upgrade agent", () => {
 
   it("refuses forged, foreign and replayed posts", async () => {
     const post = async (body: string, headers: Record<string, string>) => {
-      const res = await fetch(`${endpoint.url}${EVENTS_PATH}`, { method: "POST", body, headers });
+      const res = await fetch(`${endpointUrl}${EVENTS_PATH}`, { method: "POST", body, headers });
       return { status: res.status, body: (await res.json()) as { ok: boolean; error?: string } };
     };
     const hb = (accountId: string) => JSON.stringify({ id: `hb-${accountId}-${Math.random()}`, type: "runtime.upsert", runtimes: [{ stack: STACK, accountId, lastHealthCheck: Date.now() }] });
-    const own = await agentSecret(SECRET, "lab-04");
-    const other = await agentSecret(SECRET, "lab-03");
+    const own = await agentSecret(secret, "lab-04");
+    const other = await agentSecret(secret, "lab-03");
     // a good heartbeat is accepted, and says whether an upgrade is pending
     const good = hb("lab-04");
     const goodHeaders = await signedHeaders(own, good, Date.now(), "lab-04");

@@ -10,12 +10,14 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchBrowser, screenshots, startDashboard, type DashboardProcess, type TestBrowser } from "./helpers/browser";
 import { labProject, REPO, type LabProject } from "./helpers/labProject";
-import { LocalFleetStore } from "../../store/local";
+import type { FleetStore } from "../../store/types";
+import { itOnlyOn, STORE_KINDS, useStore } from "./helpers/stores";
 
 process.env.FLEET_LAB_NET = "127.0.4";
 const ids = ["lab-01", "lab-02", "lab-03", "lab-04", "lab-05"];
 const execFileP = promisify(execFile);
-const TOKEN = randomBytes(24).toString("base64url");
+/** The dashboard's sign-in: its own token on the embedded store, the admin's Convex JWT on Convex. */
+let TOKEN = randomBytes(24).toString("base64url");
 
 async function poll<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 250): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -27,7 +29,8 @@ async function poll<T>(what: string, fn: () => Promise<T | undefined | false>, t
   }
 }
 
-describe("fleet dashboard (Chromium, lab fleet)", () => {
+describe.each(STORE_KINDS)("fleet dashboard (Chromium, lab fleet, %s store)", (kind) => {
+  const st = useStore(kind);
   let p: LabProject;
   let dash: DashboardProcess;
   let b: TestBrowser;
@@ -40,14 +43,7 @@ describe("fleet dashboard (Chromium, lab fleet)", () => {
     }).catch((e: { stdout?: string; stderr?: string; code?: number }) => e);
     return { stdout: String(r.stdout ?? ""), stderr: String(r.stderr ?? "") };
   };
-  const storeRead = async <T>(fn: (s: LocalFleetStore) => Promise<T>) => {
-    const s = new LocalFleetStore({ path: p.storePath });
-    try {
-      return await fn(s);
-    } finally {
-      await s.close();
-    }
-  };
+  const storeRead = <T>(fn: (s: FleetStore) => Promise<T>) => st.read(p.storePath, fn);
   /** A raw HTTP request (Node's fetch would not let us forge Origin / Sec-Fetch-Site freely). */
   const raw = (method: string, urlPath: string, headers: Record<string, string>, body?: string) =>
     new Promise<{ status: number; body: string }>((resolve, reject) => {
@@ -63,6 +59,8 @@ describe("fleet dashboard (Chromium, lab fleet)", () => {
   beforeAll(async () => {
     const t0 = Date.now();
     p = await labProject(5);
+    Object.assign(p.env, st.env);
+    if (kind === "convex") TOKEN = await st.token("e2e-admin");
     const up = await p.engine().up(ids.map((accountId) => ({ accountId, provider: "existing" as const })));
     expect(up.ok, up.generalErrors.join("\n")).toBe(true);
     await fleet("health"); // the store observes the fleet
@@ -93,6 +91,17 @@ describe("fleet dashboard (Chromium, lab fleet)", () => {
     expect(ok.status).toBe(200);
     // Another name for 127.0.0.1 (DNS rebinding) is not this dashboard.
     expect((await raw("GET", "/api/overview", { Authorization: `Bearer ${TOKEN}`, Host: `evil.example:${dash.port}` })).status).toBe(421);
+  });
+
+  itOnlyOn(kind, "convex")("refuses a signed-in non-admin's JWT and a forged admin JWT: 401, no session, no data", async () => {
+    for (const jwt of [await st.token("not-an-admin"), await st.token("e2e-admin", { forged: true })]) {
+      const api = await raw("GET", "/api/overview", { Authorization: `Bearer ${jwt}` });
+      expect(api.status).toBe(401);
+      expect(api.body).not.toMatch(/lab-0|v1\.2/);
+      const page = await raw("GET", `/?token=${jwt}`, {});
+      expect(page.status).toBe(401);
+      expect(page.body).not.toMatch(/lab-0/);
+    }
   });
 
   it("signs in with ?token=, and the overview's counts equal `fleet status --json`", async () => {

@@ -4,14 +4,19 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { labFault } from "../../lab/lab";
 import { probeFleet } from "../../control/probe";
 import { labProject, type LabProject } from "./helpers/labProject";
+import { STORE_KINDS, useStore } from "./helpers/stores";
 
 const ids = ["lab-01", "lab-02", "lab-03", "lab-04", "lab-05"];
 
-describe("pulumi up on the lab fleet (real engine)", () => {
+describe.each(STORE_KINDS)("pulumi up on the lab fleet (real engine, %s store)", (kind) => {
+  const st = useStore(kind);
   let p: LabProject;
+  /** What the post-deploy hooks recorded for a runtime, newest first. */
+  const recorded = (accountId: string) => st.read(p.storePath, async (s) => (await s.listUpgrades({ stack: "lab", accountId, limit: 20 })).items);
 
   beforeAll(async () => {
     p = await labProject(5);
+    Object.assign(p.env, st.env);
   });
   afterAll(async () => {
     await p?.down();
@@ -50,6 +55,8 @@ describe("pulumi up on the lab fleet (real engine)", () => {
     const run = await p.engine().up(ids.map((accountId) => ({ accountId, provider: "existing" as const })));
     expect(run.ok).toBe(true);
     expect((await served())["lab-02"]).toBe("v1.2.5/v0.5.0");
+    expect((await recorded("lab-02"))[0]).toMatchObject({ status: "success", fromOpenclaw: "v1.2.3", toOpenclaw: "v1.2.5", executor: "pulumi" });
+    expect((await recorded("lab-01")).map((e) => e.toOpenclaw)).not.toContain("v1.2.5");
     const after = await p.status();
     for (const id of ids) {
       const b = before.find((h) => h.runtime === id)!;
@@ -68,6 +75,7 @@ describe("pulumi up on the lab fleet (real engine)", () => {
     expect([...failed.runtimes.values()].filter((r) => !r.ok).map((r) => r.accountId)).toEqual(["lab-03"]);
     expect((await served())["lab-03"]).toBe("v1.2.3/v0.5.0");
     expect((await deployInputs("lab-03")).openclaw).toBe("v1.2.3");
+    expect((await recorded("lab-03"))[0]).toMatchObject({ toOpenclaw: "v1.2.6", status: expect.stringMatching(/failed|rolled_back/) as unknown as string });
 
     p.setVersions("lab-03", "v1.2.5");
     const fixed = await p.engine().up(ids.map((accountId) => ({ accountId, provider: "existing" as const })));

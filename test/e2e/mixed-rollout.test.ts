@@ -1,7 +1,8 @@
 // A rollout over a fleet where some runtimes are upgraded by Pulumi and some by their own agent:
 // the same batches and gates, `pulumi up` for the first kind, pending upgrades for the second,
 // and one history record per runtime. Lab on FLEET_LAB_NET=127.0.5; the agents report to the
-// embedded store's signed endpoint, backed by the same store file the orchestrator uses.
+// embedded store's signed endpoint, backed by the same store file the orchestrator uses, or to
+// the Convex deployment (the stand-in) the orchestrator uses.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
@@ -12,16 +13,18 @@ import { agentSecret } from "../../agent/credential";
 import { agentBundleGzipBase64 } from "../../components/agentBundle";
 import { run } from "../../lab/procs";
 import { startEndpoint, type Endpoint } from "../../store/endpoint";
-import { LocalFleetStore } from "../../store/local";
+import type { FleetStore } from "../../store/types";
 import { labProject, REPO, type LabProject } from "./helpers/labProject";
+import { STORE_KINDS, useStore } from "./helpers/stores";
 
 const SECRET = "e2e-mixed-hmac-secret-not-real";
 const AGENT_RUNTIMES = ["lab-03", "lab-04"];
 
-describe("a mixed rollout: Pulumi runtimes and agent runtimes", () => {
+describe.each(STORE_KINDS)("a mixed rollout: Pulumi runtimes and agent runtimes (%s store)", (kind) => {
+  const st = useStore(kind);
   let p: LabProject;
-  let store: LocalFleetStore;
-  let endpoint: Endpoint;
+  let store: FleetStore;
+  let endpoint: Endpoint | undefined;
   const agents: Array<{ child: ChildProcess; exit: Promise<number> }> = [];
 
   beforeAll(async () => {
@@ -33,14 +36,15 @@ describe("a mixed rollout: Pulumi runtimes and agent runtimes", () => {
       if (AGENT_RUNTIMES.includes(id)) doc.setIn(["config", "fleet:runtimes", i, "executor"], "agent");
     }
     writeFileSync(p.configFile, doc.toString());
-    store = new LocalFleetStore({ path: p.storePath });
-    endpoint = await startEndpoint({ store, hmacSecret: SECRET });
-    Object.assign(p.env, { FLEET_HMAC_SECRET: SECRET, FLEET_AGENT_ENDPOINT: endpoint.url });
+    store = await st.open(p.storePath);
+    const secret = kind === "convex" ? st.hmacSecret : SECRET;
+    const endpointUrl = st.siteUrl ?? (endpoint = await startEndpoint({ store, hmacSecret: SECRET })).url;
+    Object.assign(p.env, st.env, { FLEET_HMAC_SECRET: secret, FLEET_AGENT_ENDPOINT: endpointUrl });
     // The lab has no systemd: the agents are started here, as their unit would start them.
     for (const h of p.lab.hosts.filter((x) => AGENT_RUNTIMES.includes(x.runtime))) {
-      writeFileSync(path.join(h.root, "etc", "agent.credential"), `${await agentSecret(SECRET, h.runtime)}\n`, { mode: 0o600 });
+      writeFileSync(path.join(h.root, "etc", "agent.credential"), `${await agentSecret(secret, h.runtime)}\n`, { mode: 0o600 });
       const config = path.join(h.root, "etc", "agent.json");
-      writeFileSync(config, JSON.stringify({ stack: "lab", accountId: h.runtime, endpoint: endpoint.url, hostRoot: h.root, healthUrl: `http://${h.address}:${h.healthPort}`, heartbeatSeconds: 0.5 }));
+      writeFileSync(config, JSON.stringify({ stack: "lab", accountId: h.runtime, endpoint: endpointUrl, hostRoot: h.root, healthUrl: `http://${h.address}:${h.healthPort}`, heartbeatSeconds: 0.5 }));
       // The agent as hosts get it: the bundled file the Runtime component ships.
       const launcher = path.join(h.root, "lib", "fleet-agent.cjs");
       mkdirSync(path.dirname(launcher), { recursive: true });

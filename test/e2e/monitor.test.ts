@@ -19,6 +19,7 @@ import { targetsOf } from "../../cli/commands/monitor";
 import { Notifier, webhookSink } from "../../monitor/notify";
 import { probeFleet } from "../../control/probe";
 import { killProcessesUnder } from "./helpers/lab-hosts";
+import { STORE_KINDS, useStore } from "./helpers/stores";
 
 const REPO = path.resolve(__dirname, "..", "..");
 const HOSTS = 50;
@@ -107,7 +108,8 @@ describe("fleet monitor (the command)", () => {
   });
 });
 
-describe("fleet monitor: alerts and notifications", () => {
+describe.each(STORE_KINDS)("fleet monitor: alerts and notifications (%s store)", (kind) => {
+  const st = useStore(kind);
   let server: Server;
   let url: string;
   const accepted: string[] = [];
@@ -140,7 +142,7 @@ describe("fleet monitor: alerts and notifications", () => {
     writeConfig(5);
     const configFile = path.join(projectDir, "Pulumi.lab.yaml");
     const storePath = path.join(dir, "store-monitor", "store.db");
-    const real = new LocalFleetStore({ path: storePath });
+    const real = await st.open(storePath);
     let upserts = 0;
     let lastWrites: unknown[] = [];
     const store = new Proxy(real, {

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { labFault } from "../../lab/lab";
 import { probeRuntime } from "../../control/probe";
 import { labProject, REPO, snapshot, type LabProject } from "./helpers/labProject";
+import { STORE_KINDS, useStore } from "./helpers/stores";
 
 process.env.FLEET_LAB_NET = "127.0.3";
 
@@ -40,7 +41,8 @@ async function healthy(p: LabProject, runtime: string): Promise<void> {
   }
 }
 
-describe("fleet releases and fleet promote (lab as staging)", () => {
+describe.each(STORE_KINDS)("fleet releases and fleet promote (lab as staging, %s store)", (kind) => {
+  const st = useStore(kind);
   let p: LabProject;
   let prodFile: string;
   let restoreLab: () => void;
@@ -48,6 +50,7 @@ describe("fleet releases and fleet promote (lab as staging)", () => {
 
   beforeAll(async () => {
     p = await labProject(3);
+    Object.assign(p.env, st.env);
     restoreLab = snapshot(p.configFile);
     prodFile = path.join(p.projectDir, "Pulumi.prod.yaml");
     // The repo's production stack, one release behind the lab (v1.2.3/v0.5.0).

@@ -5,17 +5,20 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { labFault } from "../../lab/lab";
 import { pollUntil, run } from "../../lab/procs";
-import { LocalFleetStore } from "../../store/local";
-import type { RolloutRecord, UpgradeEvent } from "../../store/types";
+import type { FleetStore, RolloutRecord, UpgradeEvent } from "../../store/types";
 import { labProject, reapOrphanedPlugins, REPO, type LabProject } from "./helpers/labProject";
+import { itOnlyOn, STORE_KINDS, useStore } from "./helpers/stores";
 
 const IDS = Array.from({ length: 10 }, (_, i) => `lab-${String(i + 1).padStart(2, "0")}`);
 
-describe("fleet rollout on a 10-host lab (real engine)", () => {
+describe.each(STORE_KINDS)("fleet rollout on a 10-host lab (real engine, %s store)", (kind) => {
+  const st = useStore(kind);
+  const itLocal = itOnlyOn(kind, "local");
   let p: LabProject;
 
   beforeAll(async () => {
     p = await labProject(10);
+    Object.assign(p.env, st.env);
     const first = await p.engine().up(IDS.map((accountId) => ({ accountId, provider: "existing" as const })));
     expect(first.ok).toBe(true);
   });
@@ -31,14 +34,7 @@ describe("fleet rollout on a 10-host lab (real engine)", () => {
       env: { ...process.env, ...p.env },
       timeoutMs: 8 * 60_000,
     });
-  const withStore = async <T>(fn: (s: LocalFleetStore) => Promise<T>): Promise<T> => {
-    const s = new LocalFleetStore({ path: p.storePath });
-    try {
-      return await fn(s);
-    } finally {
-      await s.close();
-    }
-  };
+  const withStore = <T>(fn: (s: FleetStore) => Promise<T>): Promise<T> => st.read(p.storePath, fn);
   const latestRollout = () => withStore(async (s) => (await s.listRollouts({ stack: "lab", limit: 1 }))[0]!);
   const counters = async () => Object.fromEntries((await p.status()).map((h) => [h.runtime, h]));
   const served = async () => Object.fromEntries((await p.status()).map((h) => [h.runtime, h.healthy ? `${h.openclaw}/${h.runtimeService}` : "unhealthy"]));
@@ -80,7 +76,7 @@ describe("fleet rollout on a 10-host lab (real engine)", () => {
     expect(p.stackConfig()["fleet:release"]).toEqual({ openclaw: "v1.2.5", runtimeService: "v0.5.0" });
   });
 
-  it("a canary that degrades during the bake: rolled back, healthy, nobody else touched, exit 1, recorded as halted", async () => {
+  itLocal("a canary that degrades during the bake: rolled back, healthy, nobody else touched, exit 1, recorded as halted", async () => {
     // healthy through the deploy and its checks (with room for a slow machine), unhealthy 20 s
     // after the new version starts: inside the 40 s bake
     await labFault(p.labDir, "lab-01", "degrade:20");
@@ -104,7 +100,7 @@ describe("fleet rollout on a 10-host lab (real engine)", () => {
     }
   });
 
-  it("fail-upgrade on 1 host of a 4-host batch: 20% halts after that batch; 30% completes the rest and reports it", async () => {
+  itLocal("fail-upgrade on 1 host of a 4-host batch: 20% halts after that batch; 30% completes the rest and reports it", async () => {
     await labFault(p.labDir, "lab-03", "fail-upgrade");
     try {
       const before = await counters();
