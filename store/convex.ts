@@ -241,26 +241,60 @@ export class ConvexFleetStore implements FleetStore {
   async close(): Promise<void> {}
 }
 
+/** No connection was made: nothing reached the deployment, so any call may be sent again as it was. */
+const NOT_CONNECTED = ["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "UND_ERR_CONNECT_TIMEOUT"];
+/** The connection broke mid-call: the answer was lost, so only a read may be sent again as it was. */
+const CUT_OFF = [...NOT_CONNECTED, "ECONNRESET", "EPIPE", "UND_ERR_SOCKET"];
+
+function errorCodes(e: unknown): string[] {
+  const codes: string[] = [];
+  for (let c: unknown = e, depth = 0; c instanceof Error && depth < 4; c = c.cause, depth++) {
+    const code = (c as { code?: unknown }).code;
+    if (typeof code === "string") codes.push(code);
+  }
+  return codes;
+}
+
+export function isUnreachable(e: unknown, read = false): boolean {
+  return errorCodes(e).some((c) => (read ? CUT_OFF : NOT_CONNECTED).includes(c));
+}
+
+/**
+ * Retries while the deployment is unreachable, backing off, for up to `forMs`: a short outage
+ * stalls the caller (a rollout waits) instead of failing it. A signed post is resent only when it
+ * never left (the same signature twice is refused as a replay); a read also when it was cut off.
+ */
+export async function whileUnreachable<T>(fn: () => Promise<T>, forMs: number, read: boolean, sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))): Promise<T> {
+  const deadline = Date.now() + forMs;
+  for (let wait = 250; ; wait = Math.min(wait * 2, 5_000)) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!isUnreachable(e, read) || Date.now() + wait > deadline) throw e;
+      await sleep(wait);
+    }
+  }
+}
+
 /**
  * The production transport: fetch to `<deployment>.convex.site` for HTTP actions and
- * ConvexHttpClient (auth token = a super admin's JWT) for queries and mutations.
+ * ConvexHttpClient (auth token = a super admin's JWT) for queries and mutations. While the
+ * deployment cannot be reached, calls are retried for `retryForMs` (default 60 s).
  */
-export async function httpTransport(opts: { url: string; siteUrl?: string; authToken?: string }): Promise<ConvexTransport> {
+export async function httpTransport(opts: { url: string; siteUrl?: string; authToken?: string; retryForMs?: number }): Promise<ConvexTransport> {
   const { ConvexHttpClient } = await import("convex/browser");
   const { makeFunctionReference } = await import("convex/server");
   const client = new ConvexHttpClient(opts.url);
   if (opts.authToken) client.setAuth(opts.authToken);
   const site = (opts.siteUrl ?? opts.url.replace(/\.convex\.cloud\/?$/, ".convex.site")).replace(/\/$/, "");
+  const forMs = opts.retryForMs ?? 60_000;
   return {
-    async post(path, body, headers) {
-      const res = await fetch(`${site}${path}`, { method: "POST", body, headers });
-      return { status: res.status, body: await res.text() };
-    },
-    async query(name, args) {
-      return await client.query(makeFunctionReference<"query">(name), args);
-    },
-    async mutation(name, args) {
-      return await client.mutation(makeFunctionReference<"mutation">(name), args);
-    },
+    post: (path, body, headers) =>
+      whileUnreachable(async () => {
+        const res = await fetch(`${site}${path}`, { method: "POST", body, headers });
+        return { status: res.status, body: await res.text() };
+      }, forMs, false),
+    query: (name, args) => whileUnreachable(() => client.query(makeFunctionReference<"query">(name), args), forMs, true),
+    mutation: (name, args) => whileUnreachable(() => client.mutation(makeFunctionReference<"mutation">(name), args), forMs, false),
   };
 }

@@ -186,4 +186,36 @@ describe("who may call the deployment over HTTP", () => {
     const results = await d.runCrons();
     expect(Object.keys(results).sort()).toEqual(["evaluate rollout alerts", "evaluate runtime alerts", "purge replay nonces and old event ids"]);
   });
+
+  it("a deployment unreachable for a while stalls reads and signed writes until it is back; each write is applied once", async () => {
+    await d.reset();
+    const admin = await storeAs("admin");
+    await d.stop();
+    const back = setTimeout(() => void d.start(), 1_500);
+    try {
+      const t0 = Date.now();
+      const [, , activities] = await Promise.all([
+        admin.appendActivity({ actor: "unit", action: "note", message: "during the outage" }),
+        admin.recordUpgrade({ eventId: "up-outage-1", stack: "prod", accountId: "acme", fromOpenclaw: "v1.2.3", toOpenclaw: "v1.2.5", fromRuntimeService: "v0.5.0", toRuntimeService: "v0.5.0", status: "success", executor: "pulumi", initiatedBy: "unit", startedAt: t0, completedAt: t0, durationMs: 1 }),
+        admin.listActivities({}),
+      ]);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(1_000);
+      expect(Array.isArray(activities)).toBe(true);
+    } finally {
+      clearTimeout(back);
+      await d.start();
+    }
+    expect((await admin.listActivities({})).filter((a) => a.message === "during the outage")).toHaveLength(1);
+    expect((await admin.listUpgrades({ accountId: "acme" })).items.map((e) => e.eventId)).toEqual(["up-outage-1"]);
+  });
+
+  it("an outage longer than the retry window fails the call with the connection error", async () => {
+    const transport = await httpTransport({ url: d.url, siteUrl: d.siteUrl, authToken: await d.issuer.token("admin"), retryForMs: 600 });
+    await d.stop();
+    try {
+      await expect(transport.query("overview:get", {})).rejects.toThrow(/fetch failed/);
+    } finally {
+      await d.start();
+    }
+  });
 });
