@@ -2,7 +2,7 @@
 // event id each (a retried post is applied once); reads, and the two admin writes (system config,
 // alert acknowledge), go through Convex queries/mutations as a super admin. Both go through a tiny
 // transport, so the contract suite drives the real functions through convex-test.
-import { EVENTS_PATH, signedHeaders } from "../convex/signature";
+import { EVENTS_PATH, signedHeaders } from "../protocol/signature";
 import type {
   ActivityInput,
   ActivityRecord,
