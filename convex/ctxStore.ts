@@ -3,8 +3,8 @@
 // exactly as the embedded endpoint does over its FleetStore. No functions here, only helpers.
 import type { MutationCtx } from "./_generated/server";
 import type { EventStore } from "../store/domain/events";
-import { findRuntime, markUpgrading, setPendingUpgrade, toRuntime, upsertRuntimes } from "./runtimes";
-import { recentUpgrades, recordUpgradeEvent } from "./history";
+import { findRuntime, markUpgrading, setPendingUpgrade, upsertRuntimes } from "./runtimes";
+import { recordUpgradeEvent } from "./history";
 import { acquireLock, createRollout, releaseLock, setRuntimeStates, updateRollout } from "./rollouts";
 import { closeAlert, openAlert } from "./alerts";
 import { appendActivity } from "./activities";
@@ -12,12 +12,6 @@ import { appendActivity } from "./activities";
 export function ctxStore(ctx: MutationCtx, now: number): EventStore {
   return {
     upsertRuntimes: async (observations) => await upsertRuntimes(ctx, observations, now),
-    async getRuntime(stack, accountId, opts = {}) {
-      const row = await findRuntime(ctx, stack, accountId);
-      if (row === null) return null;
-      const n = opts.upgrades ?? 10;
-      return { ...toRuntime(row), recentUpgrades: n > 0 ? await recentUpgrades(ctx, stack, accountId, n) : [] };
-    },
     setPendingUpgrade: async (stack, accountId, pending) => await setPendingUpgrade(ctx, stack, accountId, pending, now),
     getPendingUpgrade: async (stack, accountId) => (await findRuntime(ctx, stack, accountId))?.pendingUpgrade ?? null,
     async markUpgradeStarted(start) {

@@ -8,7 +8,7 @@ import { internal } from "./_generated/api";
 import { EVENTS_PATH, KEY_ID_HEADER, MAX_BODY_BYTES, MAX_SKEW_MS, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyPayload } from "../protocol/signature";
 import { agentEventProblem, parseAgentKeyId, secretForKey } from "../protocol/credential";
 import { fleetEventSchema, parseFleetEvent, type FleetEvent } from "../protocol/events";
-import { applyEvent, EventRefusedError } from "../store/domain/events";
+import { applyEvent } from "../store/domain/events";
 import { ctxStore } from "./ctxStore";
 
 export type { FleetEvent };
@@ -37,14 +37,7 @@ export const ingest = internalMutation({
     const done = await ctx.db.query("processedEvents").withIndex("by_event_id", (q) => q.eq("eventId", args.event.id)).first();
     if (done !== null) return { status: "duplicate" as const, ...(done.result !== undefined ? { result: done.result } : {}) };
     const keyId = args.actor.startsWith("key:") ? args.actor.slice(4) : null;
-    let applied: unknown;
-    try {
-      applied = await applyEvent(ctxStore(ctx, now), args.event, keyId);
-    } catch (e) {
-      if (e instanceof EventRefusedError) throw new ConvexError({ code: "refused", status: e.status, message: e.message });
-      throw e;
-    }
-    const result = JSON.stringify(applied ?? null);
+    const result = JSON.stringify((await applyEvent(ctxStore(ctx, now), args.event, keyId)) ?? null);
     // Large results (a rollout with thousands of batched ids) are not kept: a retry then gets null
     // and the poster reads the record back (store/convex.ts does).
     const kept = result.length <= MAX_STORED_RESULT ? result : undefined;
@@ -104,9 +97,8 @@ const postEvent = httpAction(async (ctx, request) => {
     return reply(200, { ok: true, duplicate: out.status === "duplicate", result: out.result === undefined ? null : JSON.parse(out.result) });
   } catch (e) {
     if (e instanceof ConvexError) {
-      const data = e.data as { message?: string; status?: number } | string;
-      const status = typeof data === "object" && (data.status === 404 || data.status === 409 || data.status === 422) ? data.status : 400;
-      return reply(status, { ok: false, error: typeof data === "string" ? data : (data.message ?? "invalid event") });
+      const data = e.data as { message?: string } | string;
+      return reply(400, { ok: false, error: typeof data === "string" ? data : (data.message ?? "invalid event") });
     }
     const message = e instanceof Error ? e.message : String(e);
     if (/validator|ArgumentValidationError|does not match/i.test(message)) return reply(400, { ok: false, error: message.slice(0, 500) });

@@ -14,8 +14,6 @@ export { RUNTIME_STATUSES, ALERT_RULES, ALERT_SEVERITIES, STRATEGIES };
 export const RUNTIME_PROVIDERS = ["digitalocean", "existing", "fly", "aws", "gcp"] as const;
 export const EXECUTORS = ["pulumi", "agent"] as const;
 export const ROLLOUT_STATUSES = ["planned", "running", "paused", "halted", "completed", "aborted", "failed"] as const;
-/** Statuses in which a rollout still holds (or may resume into) the stack. */
-export const ACTIVE_ROLLOUT_STATUSES: readonly (typeof ROLLOUT_STATUSES)[number][] = ["planned", "running", "paused"];
 export const UPGRADE_RESULTS = ["success", "failed", "rolled_back", "noop"] as const;
 export const RUNTIME_ROLLOUT_STATES = ["pending", "upgrading", "succeeded", "failed", "rolled_back", "skipped"] as const;
 export const ALERT_STATUSES = ["open", "acknowledged", "closed"] as const;
@@ -219,23 +217,8 @@ export const rolloutCounts = z.strictObject({
 /** Account ids per batch, in order (the canary batch first); Convex arrays hold at most 8192. */
 const batches = z.array(z.array(accountId).max(8192)).max(8192);
 
-export const rolloutInputFields = {
-  rolloutId,
-  stack: stackName,
-  target: release,
-  strategy,
-  options: rolloutOptions,
-  initiatedBy: name,
-  reason: text(MAX_REASON).optional(),
-  batches,
-  /** Each runtime's versions before the rollout, shaped like `batches`: what a rollback restores. */
-  previous: z.array(z.array(release)).optional(),
-  status: rolloutStatus.optional(),
-  createdAt: num.optional(),
-};
-export const rolloutInput = z.strictObject(rolloutInputFields);
-
-export const rolloutFields = {
+/** What a rollout is, as its starter gave it: the same in its input and its record. */
+const rolloutGiven = {
   rolloutId,
   stack: stackName,
   target: release,
@@ -245,6 +228,19 @@ export const rolloutFields = {
   /** Why it was started (as given by whoever started it; never overwritten). */
   reason: text(MAX_REASON).optional(),
   batches,
+};
+
+export const rolloutInputFields = {
+  ...rolloutGiven,
+  /** Each runtime's versions before the rollout, shaped like `batches`: what a rollback restores. */
+  previous: z.array(z.array(release)).optional(),
+  status: rolloutStatus.optional(),
+  createdAt: num.optional(),
+};
+export const rolloutInput = z.strictObject(rolloutInputFields);
+
+export const rolloutFields = {
+  ...rolloutGiven,
   status: rolloutStatus,
   /** Why it is in its current status (halt reason, "paused by ...", "every runtime upgraded"). */
   statusReason: text(MAX_MESSAGE).optional(),

@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import { EVENTS_PATH, KEY_ID_HEADER, MAX_BODY_BYTES, MAX_SKEW_MS, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyPayload } from "../protocol/signature";
 import { agentEventProblem, parseAgentKeyId, secretForKey } from "../protocol/credential";
 import { parseFleetEvent } from "../protocol/events";
-import { applyEvent, EventRefusedError } from "./domain/events";
+import { applyEvent } from "./domain/events";
 import { StoreError } from "./local";
 import type { FleetStore } from "./types";
 
@@ -108,7 +108,6 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
     } catch (e) {
       done.delete(event.id); // a failed event may be retried under the same id
       if (e instanceof StoreError) return { status: 400, body: { ok: false, error: e.message } };
-      if (e instanceof EventRefusedError) return { status: e.status, body: { ok: false, error: e.message } };
       log(`endpoint: ${event.type} ${event.id} failed: ${(e as Error).message}`);
       return { status: 500, body: { ok: false, error: "internal error" } };
     }

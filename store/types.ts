@@ -10,7 +10,10 @@ import type * as p from "../protocol/records";
 
 export type { RuntimeMetrics, RuntimeStatus, AlertRule, AlertSeverity };
 // The record shapes are defined once, in protocol/records.ts; these are their types.
-export { RUNTIME_PROVIDERS, ROLLOUT_STATUSES, ACTIVE_ROLLOUT_STATUSES, UPGRADE_RESULTS, RUNTIME_ROLLOUT_STATES, SYSTEM_CONFIG_KEYS, MAX_GATE_DECISIONS } from "../protocol/records";
+export { RUNTIME_PROVIDERS, ROLLOUT_STATUSES, UPGRADE_RESULTS, RUNTIME_ROLLOUT_STATES, SYSTEM_CONFIG_KEYS, MAX_GATE_DECISIONS } from "../protocol/records";
+
+// Which statuses are active is a lifecycle rule (store/domain/lifecycle.ts).
+export { ACTIVE_ROLLOUT_STATUSES } from "./domain/lifecycle";
 
 export type RuntimeProvider = z.infer<typeof p.provider>;
 export type UpgradeStrategy = z.infer<typeof p.strategy>;

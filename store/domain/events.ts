@@ -10,7 +10,6 @@ import type { FleetStore } from "../types";
 export type EventStore = Pick<
   FleetStore,
   | "upsertRuntimes"
-  | "getRuntime"
   | "setPendingUpgrade"
   | "getPendingUpgrade"
   | "markUpgradeStarted"
@@ -25,36 +24,20 @@ export type EventStore = Pick<
   | "appendActivity"
 >;
 
-/** An event refused for what it is about (not for its shape): the endpoint answers `status`. */
-export class EventRefusedError extends Error {
-  constructor(
-    readonly status: 404 | 409 | 422,
-    message: string,
-  ) {
-    super(message);
-    this.name = "EventRefusedError";
-  }
-}
-
 /**
  * Applies one well-formed event; returns what the poster gets back. `keyId` is the request's key
- * id (null or "default": the shared key). An agent key reports only a runtime the store already
- * knows: rows are created by the program's hooks, the orchestrator and `fleet` commands, which
- * know the stack config and write with the shared key.
+ * id (null or "default": the shared key). The endpoint has already held an agent key to its own
+ * runtime of its own stack. An agent's first heartbeat still creates its runtime's row: no hook
+ * runs for an agent runtime, and agent dispatch needs the row (see the report of issue 18.3).
  */
 export async function applyEvent(store: EventStore, event: FleetEvent, keyId: string | null): Promise<unknown> {
   const agent = parseAgentKeyId(keyId);
   switch (event.type) {
     case "runtime.upsert": {
       if (agent !== null) {
-        // The endpoint let through exactly one runtime, the agent's own.
-        const rt = event.runtimes[0]!;
-        if ((await store.getRuntime(rt.stack, rt.accountId, { upgrades: 0 })) === null) {
-          throw new EventRefusedError(404, `no runtime ${rt.stack}/${rt.accountId} in the store: an agent reports only a runtime of its stack's config`);
-        }
         await store.upsertRuntimes(event.runtimes);
         // An agent's heartbeat learns its pending upgrade from the answer (no second request).
-        return { count: 1, pendingUpgrade: await store.getPendingUpgrade(rt.stack, rt.accountId) };
+        return { count: 1, pendingUpgrade: await store.getPendingUpgrade(agent.stack, agent.accountId) };
       }
       await store.upsertRuntimes(event.runtimes);
       return { count: event.runtimes.length };

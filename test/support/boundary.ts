@@ -1,7 +1,6 @@
 // The protocol boundary, tried the same way against both endpoints (the Convex HTTP action through
-// convex-test, and the embedded store's endpoint): ids, agent key scope, unknown runtimes and
-// rollout options (issue 18 defects 2 and 3, issue 11's options defect). Web Crypto only, so it
-// runs under edge-runtime as well as Node.
+// convex-test, and the embedded store's endpoint): ids, agent key scope and rollout options
+// (issue 18 defects 2 and 3, issue 11's options defect). Web Crypto only: runs under edge-runtime.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { signedHeaders } from "../../protocol/signature";
 import { agentKeyId, agentSecret } from "../../protocol/credential";
@@ -81,11 +80,11 @@ export function protocolBoundary(name: string, make: () => Promise<BoundaryHarne
       expect(await h.runtimes()).toEqual(["lab/lab-01", "lab/lab-02"]);
     });
 
-    it("an agent reports only a runtime the store knows: an unconfigured ghost is refused and not created (18.3)", async () => {
-      const ghost = await agentSecret(h.secret, "lab", "ghost-98");
-      const r = await send({ type: "runtime.upsert", runtimes: [{ stack: "lab", accountId: "ghost-98", status: "online", ...RELEASE }] }, ghost, agentKeyId("lab", "ghost-98"));
-      expect(r.status).toBe(404);
-      expect(r.json.error).toMatch(/no runtime lab\/ghost-98/);
+    it("no agent key speaks for another runtime: lab-02's key cannot create an unconfigured ghost-98", async () => {
+      const own = await agentSecret(h.secret, "lab", "lab-02");
+      const r = await send({ type: "runtime.upsert", runtimes: [{ stack: "lab", accountId: "ghost-98", status: "online", ...RELEASE }] }, own, agentKeyId("lab", "lab-02"));
+      expect(r.status).toBe(403);
+      expect(r.json.error).toBe("agent lab/lab-02 may report only its own runtime (got lab/ghost-98)");
       expect(await h.runtimes()).toEqual(["lab/lab-01", "lab/lab-02"]);
     });
 
