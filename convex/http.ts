@@ -5,9 +5,9 @@ import { ConvexError, v } from "convex/values";
 import { zodToConvex } from "convex-helpers/server/zod4";
 import { httpAction, internalMutation } from "./_generated/server";
 import { internal } from "./_generated/api";
-import { EVENTS_PATH, KEY_ID_HEADER, MAX_BODY_BYTES, MAX_SKEW_MS, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyPayload } from "../protocol/signature";
-import { agentEventProblem, parseAgentKeyId, secretForKey } from "../protocol/credential";
-import { fleetEventSchema, parseFleetEvent, type FleetEvent } from "../protocol/events";
+import { EVENTS_PATH, KEY_ID_HEADER, MAX_BODY_BYTES, MAX_SKEW_MS, SIGNATURE_HEADER, TIMESTAMP_HEADER } from "../protocol/signature";
+import { fleetEventSchema, type FleetEvent } from "../protocol/events";
+import { checkEvent, requestSecret } from "../protocol/request";
 import { applyEvent } from "../store/domain/events";
 import { ctxStore } from "./ctxStore";
 
@@ -15,15 +15,6 @@ export type { FleetEvent };
 const MAX_STORED_RESULT = 16_384;
 /** The events as a Convex validator, derived from their one definition (protocol/events.ts). */
 export const vFleetEvent = zodToConvex(fleetEventSchema);
-
-/**
- * The secret a request is checked against. No key id (or "default"): the deployment's shared
- * FLEET_HMAC_SECRET. `stack/accountId`: that runtime's agent credential, derived from the shared
- * secret (protocol/credential.ts, the one derivation); what an agent key may post is scoped below.
- */
-export async function signingSecret(keyId: string | null): Promise<string | null> {
-  return await secretForKey(process.env.FLEET_HMAC_SECRET, keyId);
-}
 
 /** Replay check, dedupe by event id, apply: one transaction. */
 export const ingest = internalMutation({
@@ -67,32 +58,16 @@ const postEvent = httpAction(async (ctx, request) => {
   const timestamp = request.headers.get(TIMESTAMP_HEADER);
   const signature = request.headers.get(SIGNATURE_HEADER);
   const keyId = request.headers.get(KEY_ID_HEADER);
-  if (timestamp === null || signature === null) return reply(401, { ok: false, error: "missing signature headers" });
-  const ts = Number(timestamp);
-  if (!/^\d{1,16}$/.test(timestamp) || Math.abs(Date.now() - ts) > MAX_SKEW_MS) return reply(401, { ok: false, error: "stale or invalid timestamp" });
-  const secret = await signingSecret(keyId);
-  if (secret === null) return reply(401, { ok: false, error: "unknown key" });
+  const head = await requestSecret(process.env.FLEET_HMAC_SECRET, { timestamp, signature, keyId }, Date.now());
+  if (!head.ok) return reply(head.status, { ok: false, error: head.error });
   const body = await request.text();
   if (body.length > MAX_BODY_BYTES) return reply(413, { ok: false, error: "body too large" });
-  if (!(await verifyPayload(secret, timestamp, body, signature))) return reply(401, { ok: false, error: "bad signature" });
-  let event: unknown;
+  // The same checks, in the same order and with the same zod schema, as the embedded endpoint:
+  // ids, tags and lengths the Convex validator cannot express are refused here.
+  const checked = await checkEvent(head, keyId, body);
+  if (!checked.ok) return reply(checked.status, { ok: false, error: checked.error });
   try {
-    event = JSON.parse(body);
-  } catch {
-    return reply(400, { ok: false, error: "body is not JSON" });
-  }
-  if (typeof event !== "object" || event === null || typeof (event as { id?: unknown }).id !== "string" || (event as { id: string }).id.length === 0) {
-    return reply(400, { ok: false, error: "event needs a string id" });
-  }
-  const agent = parseAgentKeyId(keyId);
-  const scope = agent !== null ? agentEventProblem(agent, event) : null;
-  if (scope !== null) return reply(403, { ok: false, error: scope });
-  // The same zod schema as the embedded endpoint: ids, tags and lengths the Convex validator
-  // cannot express are refused here, with the same one line.
-  const parsed = parseFleetEvent(event);
-  if (!parsed.ok) return reply(400, { ok: false, error: parsed.error });
-  try {
-    const out = await ctx.runMutation(internal.http.ingest, { signature: signature.toLowerCase(), actor: `key:${keyId ?? "default"}`, event: parsed.event });
+    const out = await ctx.runMutation(internal.http.ingest, { signature: head.signature.toLowerCase(), actor: `key:${keyId ?? "default"}`, event: checked.event });
     if (out.status === "replay") return reply(409, { ok: false, error: "replayed request" });
     return reply(200, { ok: true, duplicate: out.status === "duplicate", result: out.result === undefined ? null : JSON.parse(out.result) });
   } catch (e) {
