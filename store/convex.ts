@@ -43,7 +43,7 @@ export interface ConvexStoreOptions {
   transport: ConvexTransport;
   /** FLEET_HMAC_SECRET of the deployment. */
   hmacSecret: string;
-  /** Key id sent as x-fleet-key-id (per-runtime agent keys: later). */
+  /** Key id sent as x-fleet-key-id: none or "default" for the shared key (an agent's is `stack/accountId`). */
   keyId?: string;
   /** Retries of a failed post (network error or 5xx); the same event id is reused. */
   retries?: number;

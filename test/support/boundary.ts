@@ -95,6 +95,8 @@ export function protocolBoundary(name: string, make: () => Promise<BoundaryHarne
       });
       const gates = { waitSeconds: 60, bakeMinutes: 30, maxBatchFailurePercent: 20, pauseOnFailurePercent: 5, minHealthyPercent: 95, autoRollback: true, skipUpgraded: false, allowDowngrade: false };
       expect((await send(rollout("ro_dash00001", { ...gates, ramp: "1,50%", canary: "lab-01", source: "dashboard" }))).status).toBe(200);
+      // The patch's status reason is one field on both endpoints (the embedded one had `reason`).
+      expect((await send({ type: "rollout.updated", rolloutId: "ro_dash00001", patch: { status: "running", statusReason: "started by alice" } })).status).toBe(200);
       const unknown = await send(rollout("ro_bad000001", { ...gates, bogus: 1 }));
       expect(unknown.status).toBe(400);
       expect(unknown.json.error).toMatch(/rollout\.options.*bogus/);
