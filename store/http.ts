@@ -10,7 +10,7 @@ import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { MAX_BODY_BYTES } from "../convex/signature";
+import { MAX_BODY_BYTES } from "../protocol/signature";
 
 export { MAX_BODY_BYTES };
 
