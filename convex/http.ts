@@ -8,6 +8,7 @@ import { internal } from "./_generated/api";
 import { EVENTS_PATH, KEY_ID_HEADER, MAX_BODY_BYTES, MAX_SKEW_MS, SIGNATURE_HEADER, TIMESTAMP_HEADER } from "../protocol/signature";
 import { fleetEventSchema, type FleetEvent } from "../protocol/events";
 import { checkEvent, requestSecret } from "../protocol/request";
+import { errorBody } from "../protocol/httpError";
 import { applyEvent } from "../store/domain/events";
 import { ctxStore } from "./ctxStore";
 
@@ -50,6 +51,11 @@ export const purge = internalMutation({
   },
 });
 
+/** The fleet's one HTTP error shape (protocol/httpError.ts), as the embedded endpoint answers. */
+function refusal(status: number, error: string): Response {
+  return reply(status, errorBody(status, error));
+}
+
 function reply(status: number, body: unknown): Response {
   return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
 }
@@ -59,25 +65,25 @@ const postEvent = httpAction(async (ctx, request) => {
   const signature = request.headers.get(SIGNATURE_HEADER);
   const keyId = request.headers.get(KEY_ID_HEADER);
   const head = await requestSecret(process.env.FLEET_HMAC_SECRET, { timestamp, signature, keyId }, Date.now());
-  if (!head.ok) return reply(head.status, { ok: false, error: head.error });
+  if (!head.ok) return refusal(head.status, head.error);
   const body = await request.text();
-  if (body.length > MAX_BODY_BYTES) return reply(413, { ok: false, error: "body too large" });
+  if (body.length > MAX_BODY_BYTES) return refusal(413, "body too large");
   // The same checks, in the same order and with the same zod schema, as the embedded endpoint:
   // ids, tags and lengths the Convex validator cannot express are refused here.
   const checked = await checkEvent(head, keyId, body);
-  if (!checked.ok) return reply(checked.status, { ok: false, error: checked.error });
+  if (!checked.ok) return refusal(checked.status, checked.error);
   try {
     const out = await ctx.runMutation(internal.http.ingest, { signature: head.signature.toLowerCase(), actor: `key:${keyId ?? "default"}`, event: checked.event });
-    if (out.status === "replay") return reply(409, { ok: false, error: "replayed request" });
+    if (out.status === "replay") return refusal(409, "replayed request");
     return reply(200, { ok: true, duplicate: out.status === "duplicate", result: out.result === undefined ? null : JSON.parse(out.result) });
   } catch (e) {
     if (e instanceof ConvexError) {
       const data = e.data as { message?: string } | string;
-      return reply(400, { ok: false, error: typeof data === "string" ? data : (data.message ?? "invalid event") });
+      return refusal(400, typeof data === "string" ? data : (data.message ?? "invalid event"));
     }
     const message = e instanceof Error ? e.message : String(e);
-    if (/validator|ArgumentValidationError|does not match/i.test(message)) return reply(400, { ok: false, error: message.slice(0, 500) });
-    return reply(500, { ok: false, error: "internal error" });
+    if (/validator|ArgumentValidationError|does not match/i.test(message)) return refusal(400, message.slice(0, 500));
+    return refusal(500, "internal error");
   }
 });
 

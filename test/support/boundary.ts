@@ -51,6 +51,8 @@ export function protocolBoundary(name: string, make: () => Promise<BoundaryHarne
       const foreign = await send(hb("prod"), own, agentKeyId("lab", "lab-02"));
       expect(foreign.status).toBe(403);
       expect(foreign.json.error).toBe("agent lab/lab-02 may report only its own runtime (got prod/lab-02)");
+      // Both endpoints answer refusals in the fleet's one error shape (protocol/httpError.ts).
+      expect(foreign.json).toMatchObject({ ok: false, kind: "forbidden" });
       // The same key presented as prod's: the signature does not match prod/lab-02's key.
       expect((await send(hb("prod"), own, agentKeyId("prod", "lab-02"))).status).toBe(401);
       // The unscoped key of before (key id = account id) is no key any more.
