@@ -12,6 +12,7 @@ import path from "node:path";
 import { z } from "zod";
 import { EVENTS_PATH, signedHeaders } from "../convex/signature";
 import { isAccountId, isStackName } from "../fleet/ids";
+import { isOnTarget } from "../fleet/health";
 import { parseUpgradeResult, targetsStdin, type UpgradeResult } from "../components/onhost";
 import type { PendingUpgrade, UpgradeEvent } from "../store/types";
 
@@ -191,7 +192,8 @@ export class Agent {
     if (result.status === "noop" && result.last) result = { ...result.last, status: result.last.status };
     if (result.status === "success") {
       const after = await observe(healthUrl);
-      if (after.openclaw !== target.openclaw || after.runtimeService !== target.runtimeService) {
+      // On target = both versions (fleet/health's one meaning); the script itself waited for /health.
+      if (!isOnTarget(after, target)) {
         result = { ...result, status: "failed", error: `verify: /version reports ${after.openclaw ?? "?"}/${after.runtimeService ?? "?"}, expected ${target.openclaw}/${target.runtimeService}` };
       }
     }

@@ -3,9 +3,10 @@
 // recorded before it is acted on, so a crashed or paused rollout resumes from the record.
 import os from "node:os";
 import type { FleetConfig, ResolvedRuntime } from "../fleet/config";
-import { bakeGate, batchGate, failureReason, healthGate, runtimeFailed, type BakeProbe, type GateDecision as FleetGateDecision, type GateThresholds, type RuntimeOutcome } from "../fleet/gates";
+import { bakeGate, batchGate, failureReason, healthGate, runtimeFailed, thresholdsOf, type BakeProbe, type GateDecision as FleetGateDecision, type GateThresholds, type RuntimeOutcome } from "../fleet/gates";
 import type { RolloutPlan } from "../fleet/plan";
-import { assessHealth } from "../fleet/health";
+import { assessHealth, judgeHealth, type HealthVerdict } from "../fleet/health";
+import { isTerminal } from "../store/domain/lifecycle";
 import type { FleetStore, LockHolder, Release, RolloutDetail, RolloutRecord, RolloutStatus, RuntimeObservation, RuntimeRolloutState } from "../store/types";
 import type { EngineRunResult, StackEngine } from "./engine";
 import { OperationError } from "./errors";
@@ -76,8 +77,6 @@ export interface RolloutOutcome {
   reason: string;
   failed: string[];
 }
-
-const TERMINAL: readonly RolloutStatus[] = ["completed", "halted", "aborted", "failed"];
 
 export function currentHolder(): Omit<LockHolder, "startedAt" | "rolloutId"> {
   return { pid: process.pid, host: os.hostname(), user: os.userInfo().username };
@@ -151,7 +150,7 @@ export class Orchestrator {
   async resume(rolloutId: string, settings: RolloutSettings): Promise<RolloutOutcome> {
     const record = await this.deps.store.getRollout(rolloutId);
     if (!record) throw new OperationError(`no rollout ${rolloutId}`);
-    if (TERMINAL.includes(record.status)) throw new OperationError(`rollout ${rolloutId} already ended (${record.status})`);
+    if (isTerminal(record.status)) throw new OperationError(`rollout ${rolloutId} already ended (${record.status})`);
     const holder = await this.lock(rolloutId);
     try {
       await this.deps.store.updateRollout(rolloutId, { status: "running", statusReason: "resumed", at: this.clock.now() });
@@ -302,10 +301,10 @@ export class Orchestrator {
       let healthy = true;
       for (const r of runtimes) {
         const p = results.get(r.accountId);
-        const versionMatches = p?.version?.openclaw === record.target.openclaw;
-        const ok = Boolean(p?.healthy) && versionMatches;
-        healthy &&= ok;
-        probes.get(r.accountId)!.push({ at: this.clock.now(), healthy: Boolean(p?.healthy), versionMatches, ...(p?.error ? { error: p.error } : {}) });
+        // On target means both versions, as after the deploy (not openclaw alone).
+        const v = verdict(p, record.target);
+        healthy &&= v.healthy;
+        probes.get(r.accountId)!.push({ at: this.clock.now(), healthy: v.online, versionMatches: v.onTarget, ...(p?.error ? { error: p.error } : {}) });
       }
       this.emit({ type: "bake", rolloutId: record.rolloutId, accountIds: [...ids], untilMs: until, healthy });
       const decision = bakeGate(ids, probes, { ...settingsThresholds(record), autoRollback: settings.thresholds.autoRollback });
@@ -382,7 +381,9 @@ export class Orchestrator {
       if (stop) return stop;
       const fleet = this.deps.loadFleet();
       const results = await this.probeRuntimes(fleet, fleet.runtimes);
-      const healthy = [...results.values()].filter((p) => p.healthy).length;
+      // Healthy = online and on the versions the stack config says it should run now: the target
+      // for the batches done, its old versions for the runtimes not reached yet.
+      const healthy = fleet.runtimes.filter((r) => verdict(results.get(r.accountId), r).healthy).length;
       const decision = healthGate({ healthy, total: fleet.runtimes.length, waits, maxWaits: settings.maxHealthWaits }, settings.thresholds);
       if (decision.action !== "continue") await this.recordGate(rolloutId, batch, decision);
       if (decision.action === "continue") return undefined;
@@ -505,9 +506,9 @@ function versionUpdate(r: ResolvedRuntime, v: Release): VersionUpdate {
 /** An agent's report, checked against what the runtime itself serves now. */
 function withProbe(agent: RuntimeOutcome, want: Release, probe: ProbeResult | undefined): RuntimeOutcome {
   if (!agent.deployed) return agent;
-  const healthy = Boolean(probe?.healthy);
-  const serves = probe?.version?.openclaw === want.openclaw && probe?.version?.runtimeService === want.runtimeService;
-  const outcome: RuntimeOutcome = { ...agent, healthy, versionMatches: Boolean(agent.versionMatches) && serves };
+  const v = verdict(probe, want);
+  const healthy = v.online;
+  const outcome: RuntimeOutcome = { ...agent, healthy, versionMatches: Boolean(agent.versionMatches) && v.onTarget };
   if (!healthy) outcome.error = `unhealthy after the upgrade (${probe?.error ?? "no answer"})`;
   else if (!outcome.versionMatches) outcome.error = agent.error ?? `serves ${probe?.version?.openclaw ?? "?"}/${probe?.version?.runtimeService ?? "?"}`;
   return outcome;
@@ -521,8 +522,9 @@ function outcomeOf(r: ResolvedRuntime, want: Release, run: EngineRunResult, prob
     outcome.error = summarizeError(engine?.errors ?? run.generalErrors);
     return outcome;
   }
-  outcome.healthy = Boolean(probe?.healthy);
-  outcome.versionMatches = probe?.version?.openclaw === want.openclaw && probe?.version?.runtimeService === want.runtimeService;
+  const v = verdict(probe, want);
+  outcome.healthy = v.online;
+  outcome.versionMatches = v.onTarget;
   if (!outcome.healthy) outcome.error = `unhealthy after the deploy (${probe?.error ?? "no answer"})`;
   else if (!outcome.versionMatches) {
     outcome.error = `reports ${probe?.version?.openclaw ?? "?"}/${probe?.version?.runtimeService ?? "?"}, expected ${want.openclaw}/${want.runtimeService}`;
@@ -552,11 +554,10 @@ function settingsToOptions(s: RolloutSettings) {
 }
 
 function settingsThresholds(record: RolloutRecord): GateThresholds {
-  const o = record.options;
-  return {
-    maxBatchFailurePercent: o.maxBatchFailurePercent ?? 20,
-    pauseOnFailurePercent: o.pauseOnFailurePercent ?? 5,
-    minHealthyPercent: o.minHealthyPercent ?? 95,
-    autoRollback: o.autoRollback ?? true,
-  };
+  return thresholdsOf(record.options);
+}
+
+/** A probe judged by fleet/health against what the runtime should run (no probe: not healthy). */
+function verdict(p: ProbeResult | undefined, want: Release): HealthVerdict {
+  return judgeHealth(p ? healthProbeOf(p) : undefined, want);
 }

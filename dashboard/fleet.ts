@@ -10,6 +10,7 @@ import { STRATEGIES } from "../fleet/config";
 import { ACCOUNT_ID_EXPECTED, isAccountId, isRolloutId } from "../fleet/ids";
 import { PlanError, type RolloutPlan } from "../fleet/plan";
 import { formatDuration, UnitError } from "../fleet/units";
+import { rolloutSummary } from "../fleet/overview";
 import { InvalidVersionError, isNewer, isReleaseTag, latestRelease, mostCommonVersion } from "../fleet/versions";
 import type { CommandContext } from "../cli/cli";
 import { engineEnv, type StackContext } from "../control/context";
@@ -497,9 +498,9 @@ export function planView(stack: string, fleet: FleetConfig, plan: RolloutPlan, c
   };
 }
 
-function rolloutRow(r: RolloutRecord) {
-  const done = r.counts.succeeded + r.counts.failed + r.counts.rolledBack;
-  const pct = (n: number) => (r.counts.total > 0 ? Math.round((n / r.counts.total) * 100) : 0);
+/** A rollout for the history page; its success and failure rates by fleet/overview, as the overview's. */
+function rolloutRow(r: RolloutRecord, now = Date.now()) {
+  const summary = rolloutSummary(r.counts, { startedAt: r.startedAt ?? r.createdAt, ...(r.completedAt !== undefined ? { completedAt: r.completedAt } : {}), now });
   return {
     rolloutId: r.rolloutId,
     createdAt: r.createdAt,
@@ -508,10 +509,10 @@ function rolloutRow(r: RolloutRecord) {
     status: r.status,
     initiatedBy: r.initiatedBy,
     runtimes: r.counts.total,
-    successPercent: pct(r.counts.succeeded),
-    failedPercent: pct(r.counts.failed + r.counts.rolledBack),
-    processed: done,
-    durationMs: r.completedAt !== undefined ? r.completedAt - (r.startedAt ?? r.createdAt) : null,
+    successRate: summary.successRate,
+    failureRate: summary.failureRate,
+    processed: r.counts.succeeded + r.counts.failed + r.counts.rolledBack,
+    durationMs: r.completedAt !== undefined ? (summary.durationMs ?? null) : null,
   };
 }
 
