@@ -11,7 +11,7 @@ import { PlanError, type RolloutPlan } from "../fleet/plan";
 import { formatDuration, UnitError } from "../fleet/units";
 import { rolloutSummary } from "../fleet/overview";
 import { InvalidVersionError, isNewer, isReleaseTag, latestRelease, mostCommonVersion } from "../fleet/versions";
-import { engineEnv, type StackContext, type Where } from "../control/context";
+import { checkHistoryCursor, defaultStorePath, engineEnv, type StackContext, type Where } from "../control/context";
 import { OperationError, UsageError } from "../control/errors";
 import type { ProgressEvent, RolloutOutcome } from "../control/orchestrator";
 import {
@@ -173,7 +173,7 @@ export class DashboardFleet {
     const limit = q.limit ?? 20;
     if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw new UsageError(`limit: ${JSON.stringify(q.limit)} is not a number from 1 to 200`);
     if (q.accountId !== undefined && !isAccountId(q.accountId)) throw new UsageError(`runtime: ${JSON.stringify(q.accountId)} is not an account id (${ACCOUNT_ID_EXPECTED})`);
-    if (q.cursor !== undefined && q.cursor !== null && !/^[A-Za-z0-9_.:=+/-]{1,400}$/.test(q.cursor)) throw new UsageError(`cursor: ${JSON.stringify(q.cursor)} is not a history cursor`);
+    if (q.cursor !== undefined && q.cursor !== null) checkHistoryCursor(q.cursor, "cursor", defaultStorePath(this.opts.ctx.projectDir));
     const [page, rollouts] = await Promise.all([
       store.listUpgrades({ stack: this.stack, limit, ...(q.cursor ? { cursor: q.cursor } : {}), ...(q.accountId ? { accountId: q.accountId } : {}) }),
       store.listRollouts({ stack: this.stack, limit: 50 }),
