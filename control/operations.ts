@@ -16,7 +16,7 @@ import type { FleetStore, Release, RolloutRecord } from "../store/types";
 import { createEngine, engineEnv, probe, type StackContext, type Where } from "./context";
 import { processAlive, type ChangeSummary } from "./engine";
 import { OperationError, UsageError } from "./errors";
-import { currentHolder, newRolloutId, Orchestrator, type ProgressEvent, type RolloutOutcome, type RolloutSettings } from "./orchestrator";
+import { currentHolder, heldBy, newRolloutId, Orchestrator, refuseActiveRollout, type ProgressEvent, type RolloutOutcome, type RolloutSettings } from "./orchestrator";
 import { resolveRolloutOptions, settingsFor, type ResolvedRolloutOptions, type RolloutCliOptions } from "./options";
 import { lsRemoteTags, openclawReleases, redactRemote } from "./releases";
 import { writeRuntimeVersions } from "./stackConfig";
@@ -129,18 +129,9 @@ export function settingsFromRecord(record: RolloutRecord): RolloutSettings {
 
 /** Refuses (OperationError) while another rollout or a lock holds the stack. */
 export async function refuseIfBusy(store: FleetStore, stack: string): Promise<void> {
-  const active = await store.activeRollout(stack);
-  if (active) {
-    throw new OperationError(
-      `stack ${stack} already has rollout ${active.rolloutId} (${active.status}, started ${new Date(active.createdAt).toISOString()} by ${active.initiatedBy}); resume or abort it first`,
-    );
-  }
+  await refuseActiveRollout(store, stack);
   const holder = await store.getLock(stack);
-  if (holder) {
-    throw new OperationError(
-      `stack ${stack} is held by ${holder.user}@${holder.host} (pid ${holder.pid}${holder.rolloutId ? `, rollout ${holder.rolloutId}` : ""}) since ${new Date(holder.startedAt).toISOString()}`,
-    );
-  }
+  if (holder) throw new OperationError(heldBy(stack, holder));
 }
 
 export interface StartRequest {
@@ -233,7 +224,7 @@ export async function resumeRollout(op: Operator, id: string | undefined, opts: 
     const dead = here && !processAlive(holder.pid);
     if (!dead || !opts.breakLock) {
       const why = dead ? "its process is gone; take over with `fleet rollout resume --break-lock`" : here ? "it is still running" : "it runs on another host";
-      throw new OperationError(`stack ${op.sc.stack} is held by ${holder.user}@${holder.host} (pid ${holder.pid}) since ${new Date(holder.startedAt).toISOString()}: ${why}`);
+      throw new OperationError(`${heldBy(op.sc.stack, holder)}: ${why}`);
     }
     await store.breakLock(op.sc.stack, holder);
     // The dead orchestrator's `pulumi up` may have left the stack locked too.
@@ -284,7 +275,7 @@ export async function rollbackRuntime(op: Operator, req: RollbackRequest): Promi
   if (active) throw new OperationError(`rollout ${active.rolloutId} is ${active.status} on ${op.sc.stack}; abort it before rolling back by hand`);
   const holder = { ...currentHolder(), startedAt: Date.now() };
   const lock = await store.acquireLock(op.sc.stack, holder);
-  if (!lock.ok) throw new OperationError(`stack ${op.sc.stack} is held by ${lock.holder.user}@${lock.holder.host} (pid ${lock.holder.pid}) since ${new Date(lock.holder.startedAt).toISOString()}`);
+  if (!lock.ok) throw new OperationError(heldBy(op.sc.stack, lock.holder));
   try {
     await store.appendActivity({
       actor: op.actor,

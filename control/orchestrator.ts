@@ -82,6 +82,21 @@ export function currentHolder(): Omit<LockHolder, "startedAt" | "rolloutId"> {
   return { pid: process.pid, host: os.hostname(), user: os.userInfo().username };
 }
 
+/** Refuses (OperationError) while the stack has a rollout that is not over. */
+export async function refuseActiveRollout(store: FleetStore, stack: string): Promise<void> {
+  const active = await store.activeRollout(stack);
+  if (active) {
+    throw new OperationError(
+      `stack ${stack} already has rollout ${active.rolloutId} (${active.status}, started ${new Date(active.createdAt).toISOString()} by ${active.initiatedBy}); resume or abort it first`,
+    );
+  }
+}
+
+/** Who holds the stack's lock and since when, as every refusal says it. */
+export function heldBy(stack: string, h: LockHolder): string {
+  return `stack ${stack} is held by ${h.user}@${h.host} (pid ${h.pid}${h.rolloutId ? `, rollout ${h.rolloutId}` : ""}) since ${new Date(h.startedAt).toISOString()}`;
+}
+
 export function newRolloutId(now = Date.now()): string {
   return `ro_${now.toString(36)}${Math.random().toString(36).slice(2, 10)}`;
 }
@@ -98,12 +113,7 @@ export class Orchestrator {
   /** Records a new rollout and runs it. Refused (OperationError) while another holds the stack. */
   async start(req: StartRequest): Promise<RolloutOutcome> {
     const { store, stack } = this.deps;
-    const active = await store.activeRollout(stack);
-    if (active) {
-      throw new OperationError(
-        `stack ${stack} already has rollout ${active.rolloutId} (${active.status}, started ${new Date(active.createdAt).toISOString()} by ${active.initiatedBy}); resume or abort it first`,
-      );
-    }
+    await refuseActiveRollout(store, stack);
     const runtimeService = req.plan.target.runtimeService;
     if (runtimeService === undefined) throw new OperationError("a rollout needs a target runtime service release");
     const holder = await this.lock(req.rolloutId);
@@ -163,12 +173,7 @@ export class Orchestrator {
   private async lock(rolloutId: string): Promise<LockHolder> {
     const holder: LockHolder = { ...(this.deps.holder ?? currentHolder()), startedAt: this.clock.now(), rolloutId };
     const got = await this.deps.store.acquireLock(this.deps.stack, holder);
-    if (!got.ok) {
-      const h = got.holder;
-      throw new OperationError(
-        `stack ${this.deps.stack} is held by ${h.user}@${h.host} (pid ${h.pid}${h.rolloutId ? `, rollout ${h.rolloutId}` : ""}) since ${new Date(h.startedAt).toISOString()}`,
-      );
-    }
+    if (!got.ok) throw new OperationError(heldBy(this.deps.stack, got.holder));
     return holder;
   }
 
