@@ -251,6 +251,14 @@ export async function upgradeOne(op: Operator, accountId: string, to: string | u
   });
 }
 
+/** A runtime a running rollout holds is left alone (a restart would read as its upgrade failing). */
+export async function refuseIfRolloutRuns(store: FleetStore, stack: string, accountId: string): Promise<void> {
+  const active = await store.activeRollout(stack);
+  if (active && active.status === "running" && active.batches.some((b) => b.includes(accountId))) {
+    throw new OperationError(`${accountId} is part of running rollout ${active.rolloutId}; pause or abort it before restarting`);
+  }
+}
+
 export interface RollbackRequest {
   runtime: string;
   to?: string;

@@ -22,6 +22,7 @@ import {
   findRollout,
   pauseRollout,
   planRollout,
+  refuseIfRolloutRuns,
   resumeRollout,
   RolloutNotFoundError,
   startRollout,
@@ -377,12 +378,7 @@ export class DashboardFleet {
   async hostAction(store: FleetStore, user: string, accountId: string, kind: "restart" | "logs") {
     const r = this.runtimeConfig(accountId);
     if (!r.host) throw new HttpError(409, `${accountId} has no host address yet`);
-    if (kind === "restart") {
-      const active = await store.activeRollout(this.stack);
-      if (active && active.batches.some((b) => b.includes(accountId)) && active.status === "running") {
-        throw new HttpError(409, `${accountId} is part of running rollout ${active.rolloutId}; pause or abort it before restarting`);
-      }
-    }
+    if (kind === "restart") await refuseIfRolloutRuns(store, this.stack, accountId);
     const key = await readStackSshKey(this.opts.ctx.projectDir, this.stack, { ...engineEnv(this.opts.ctx.projectDir), ...(this.opts.pulumiEnv ?? {}) });
     const started = Date.now();
     const result = await runOnHost(r, key, kind === "restart" ? { kind } : { kind, lines: 200 }, { dialTimeoutSeconds: this.fleet().defaults.dialTimeoutSeconds });
