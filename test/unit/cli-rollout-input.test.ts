@@ -83,6 +83,18 @@ const cases: Array<[string, string[], RegExp]> = [
 ];
 
 describe("fleet plan/rollout/rollback/history/endpoint refuse bad input", () => {
+  it("a dashboard token too short: exit 2, and no store file", async () => {
+    process.env.FLEET_DASHBOARD_TOKEN = "short";
+    try {
+      const r = await fleet("--project", dir, "--stack", "test", "dashboard", "--port", "0");
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/FLEET_DASHBOARD_TOKEN: expected at least 16 characters/);
+      expect(existsSync(storePath())).toBe(false);
+    } finally {
+      delete process.env.FLEET_DASHBOARD_TOKEN;
+    }
+  });
+
   it.each(cases)("%s: exit 2, named, nothing changed", async (_name, args, message) => {
     const withStack = args.includes("--stack") ? args : [...args, "--stack", "test"];
     const r = await fleet("--project", dir, ...withStack);
