@@ -13,6 +13,7 @@ import { z } from "zod";
 import { EVENTS_PATH, signedHeaders } from "../protocol/signature";
 import { agentKeyId } from "../protocol/credential";
 import { isAccountId, isStackName } from "../fleet/ids";
+import { isOnTarget } from "../fleet/health";
 import { parseUpgradeResult, targetsStdin, type UpgradeResult } from "../protocol/onhost";
 import type { PendingUpgrade, UpgradeEvent } from "../store/types";
 
@@ -192,7 +193,8 @@ export class Agent {
     if (result.status === "noop" && result.last) result = { ...result.last, status: result.last.status };
     if (result.status === "success") {
       const after = await observe(healthUrl);
-      if (after.openclaw !== target.openclaw || after.runtimeService !== target.runtimeService) {
+      // On target = both versions (fleet/health's one meaning); the script itself waited for /health.
+      if (!isOnTarget(after, target)) {
         result = { ...result, status: "failed", error: `verify: /version reports ${after.openclaw ?? "?"}/${after.runtimeService ?? "?"}, expected ${target.openclaw}/${target.runtimeService}` };
       }
     }
