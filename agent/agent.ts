@@ -10,9 +10,11 @@ import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
-import { EVENTS_PATH, signedHeaders } from "../convex/signature";
+import { EVENTS_PATH, signedHeaders } from "../protocol/signature";
+import { agentKeyId } from "../protocol/credential";
 import { isAccountId, isStackName } from "../fleet/ids";
-import { parseUpgradeResult, targetsStdin, type UpgradeResult } from "../components/onhost";
+import { isOnTarget } from "../fleet/health";
+import { parseUpgradeResult, targetsStdin, type UpgradeResult } from "../protocol/onhost";
 import type { PendingUpgrade, UpgradeEvent } from "../store/types";
 
 export const agentConfigSchema = z.strictObject({
@@ -133,7 +135,7 @@ export class Agent {
   async post<T>(event: Record<string, unknown> & { type: string; id: string }): Promise<T> {
     const body = JSON.stringify(event);
     this.lastTs = Math.max(this.now(), this.lastTs + 1); // never the same signature twice
-    const headers = await signedHeaders(this.secret, body, this.lastTs, this.config.accountId);
+    const headers = await signedHeaders(this.secret, body, this.lastTs, agentKeyId(this.config.stack, this.config.accountId));
     const res = await fetch(`${this.config.endpoint.replace(/\/$/, "")}${EVENTS_PATH}`, { method: "POST", body, headers, signal: AbortSignal.timeout(10_000) });
     const parsed = (await res.json().catch(() => ({}))) as { ok?: boolean; result?: T; error?: string };
     if (res.status !== 200 || !parsed.ok) throw new AgentPostError(res.status, `${event.type}: HTTP ${res.status} ${parsed.error ?? ""}`.trim());
@@ -191,7 +193,8 @@ export class Agent {
     if (result.status === "noop" && result.last) result = { ...result.last, status: result.last.status };
     if (result.status === "success") {
       const after = await observe(healthUrl);
-      if (after.openclaw !== target.openclaw || after.runtimeService !== target.runtimeService) {
+      // On target = both versions (fleet/health's one meaning); the script itself waited for /health.
+      if (!isOnTarget(after, target)) {
         result = { ...result, status: "failed", error: `verify: /version reports ${after.openclaw ?? "?"}/${after.runtimeService ?? "?"}, expected ${target.openclaw}/${target.runtimeService}` };
       }
     }

@@ -6,7 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import type { ResolvedRuntime } from "../fleet/config";
-import { agentSecret } from "../agent/credential";
+import { agentSecret } from "../protocol/credential";
 import { checkHostRoot } from "./onhost";
 import { agentBundleGzipBase64 } from "./agentBundle";
 
@@ -132,9 +132,10 @@ export function createAgentService(
 ): command.remote.Command {
   const settings = agentSettingsFromEnv(env);
   const unit = agentUnitFile({ hostRoot: runtime.hostRoot });
+  const stack = pulumi.getStack();
   const config = JSON.parse(
     agentConfigJson({
-      stack: pulumi.getStack(),
+      stack,
       accountId: runtime.accountId,
       endpoint: settings.endpoint,
       hostRoot: runtime.hostRoot,
@@ -142,7 +143,7 @@ export function createAgentService(
       ...(settings.heartbeatSeconds ? { heartbeatSeconds: settings.heartbeatSeconds } : {}),
     }),
   ) as Record<string, unknown>;
-  const stdin = pulumi.secret(pulumi.output(agentSecret(settings.hmacSecret, runtime.accountId)).apply((credential) => JSON.stringify({ unit, config, credential, agent: agentBundleGzipBase64() })));
+  const stdin = pulumi.secret(pulumi.output(agentSecret(settings.hmacSecret, stack, runtime.accountId)).apply((credential) => JSON.stringify({ unit, config, credential, agent: agentBundleGzipBase64() })));
   return new command.remote.Command(
     `${name}-agent`,
     { connection, create: agentInstallCommand(runtime.hostRoot), stdin, addPreviousOutputInEnv: false },

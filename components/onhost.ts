@@ -1,10 +1,9 @@
 // The on-host side as the components see it: the script's text, where it lives on a host, and
 // the exact command lines run over SSH. Command text never carries a version: targets travel
-// on stdin as JSON, already validated by fleet/ (and validated again by the script on the host).
+// on stdin as JSON (protocol/onhost.ts), already validated (and validated again on the host).
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { createHash } from "node:crypto";
-import { parseReleaseTag } from "../fleet/versions";
 
 export const SCRIPT_PATH = path.join(__dirname, "scripts", "fleet-upgrade.sh");
 
@@ -54,68 +53,5 @@ export function statusCommand(root: string): string {
   return `'${scriptOnHost(root)}' status`;
 }
 
-export interface TargetVersions {
-  openclaw: string;
-  runtimeService: string;
-}
-
-/** The deploy command's stdin: the only place a version is handed to the host. */
-export function targetsStdin(targets: TargetVersions): string {
-  return JSON.stringify({
-    openclaw: parseReleaseTag(targets.openclaw, "openclaw"),
-    runtimeService: parseReleaseTag(targets.runtimeService, "runtimeService"),
-  });
-}
-
-export const UPGRADE_STATUSES = ["success", "failed", "rolled_back", "noop"] as const;
-export type UpgradeStatus = (typeof UPGRADE_STATUSES)[number];
-
-export interface UpgradeResult {
-  /** Unique per attempt on the host: the record's event id, so a re-delivered result counts once. */
-  id?: string;
-  status: UpgradeStatus;
-  from: Partial<TargetVersions> | null;
-  to: Partial<TargetVersions> | null;
-  durationMs: number;
-  error: string | null;
-  host?: string;
-  completedAt?: number;
-  /** On a noop: the host's last real attempt at these versions (e.g. one whose caller died). */
-  last?: UpgradeResult;
-}
-
-function toResult(raw: unknown): UpgradeResult | undefined {
-  if (typeof raw !== "object" || raw === null) return undefined;
-  const parsed = raw as Partial<Record<keyof UpgradeResult, unknown>>;
-  if (typeof parsed.status !== "string" || !(UPGRADE_STATUSES as readonly string[]).includes(parsed.status)) return undefined;
-  const last = toResult(parsed.last);
-  return {
-    status: parsed.status as UpgradeStatus,
-    from: (parsed.from as Partial<TargetVersions> | null | undefined) ?? null,
-    to: (parsed.to as Partial<TargetVersions> | null | undefined) ?? null,
-    durationMs: typeof parsed.durationMs === "number" ? parsed.durationMs : 0,
-    error: typeof parsed.error === "string" ? parsed.error : null,
-    ...(typeof parsed.id === "string" ? { id: parsed.id } : {}),
-    ...(typeof parsed.host === "string" ? { host: parsed.host } : {}),
-    ...(typeof parsed.completedAt === "number" ? { completedAt: parsed.completedAt } : {}),
-    ...(last ? { last } : {}),
-  };
-}
-
-/** Finds the script's one JSON result line in command output (stdout, or an engine error text). */
-export function parseUpgradeResult(text: string | undefined): UpgradeResult | undefined {
-  if (!text) return undefined;
-  // Engine error texts prefix lines ("...; {json}"), so each line is tried from its first brace.
-  const lines = text.split(/\r?\n/).reverse();
-  for (const line of lines) {
-    const start = line.indexOf("{");
-    if (start === -1 || !line.includes('"status"')) continue;
-    try {
-      const parsed = toResult(JSON.parse(line.slice(start)));
-      if (parsed) return parsed;
-    } catch {
-      // not the result line; keep looking
-    }
-  }
-  return undefined;
-}
+// The stdin and result line are protocol shapes (protocol/onhost.ts); re-exported for the components.
+export { parseUpgradeResult, targetsStdin, UPGRADE_STATUSES, type TargetVersions, type UpgradeResult, type UpgradeStatus } from "../protocol/onhost";

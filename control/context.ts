@@ -2,7 +2,7 @@
 import os from "node:os";
 import path from "node:path";
 import { formatConfigErrors, type FleetConfig } from "../fleet/config";
-import { openStore } from "../store";
+import { chooseStore, openStore } from "../store";
 import type { FleetStore } from "../store/types";
 import { AutomationEngine, type StackEngine } from "./engine";
 import { UsageError } from "./errors";
@@ -37,6 +37,16 @@ export async function stackContext(ctx: Where): Promise<StackContext> {
 /** The embedded store lives in the project unless FLEET_STORE_PATH or a Convex deployment says otherwise. */
 export function defaultStorePath(projectDir: string): string {
   return process.env.FLEET_STORE_PATH ?? path.join(projectDir, ".fleet", "store.db");
+}
+
+/**
+ * A history cursor is what the previous page printed: the embedded store's `<time>:<seq>`, or a
+ * Convex cursor (opaque, of URL-safe characters). Checked before the store is opened.
+ */
+export function checkHistoryCursor(cursor: string, field: string, localPath: string): void {
+  const local = chooseStore({ localPath }).kind === "local";
+  const ok = local ? /^\d{1,16}:\d{1,16}$/.test(cursor) : /^[A-Za-z0-9_.:=+/-]{1,400}$/.test(cursor);
+  if (!ok) throw new UsageError(`${field}: ${JSON.stringify(cursor)} is not a history cursor (expected the one \`fleet history\` printed after its last page)`);
 }
 
 export async function openFleetStore(projectDir: string): Promise<FleetStore> {

@@ -1,11 +1,12 @@
-// `fleet plan` / `fleet rollout` options: parsed and checked once, defaults from fleet:policy.
-import type { Command } from "commander";
+// `fleet plan` / `fleet rollout` options (and the dashboard's form, turned into them): parsed and
+// checked once, defaults from fleet:policy. The commander part is cli/rolloutOptions.ts.
 import type { FleetConfig, Strategy } from "../fleet/config";
 import { STRATEGIES } from "../fleet/config";
 import { isAccountId, ACCOUNT_ID_EXPECTED } from "../fleet/ids";
 import { parseRamp, parseSizeStep, type PlanOptions, type SizeStep } from "../fleet/plan";
 import { parseDuration, parsePercent } from "../fleet/units";
 import { isReleaseTag, releaseTagProblem } from "../fleet/versions";
+import type { GateThresholds } from "../fleet/gates";
 import { UsageError } from "./errors";
 import type { RolloutSettings } from "./orchestrator";
 
@@ -21,33 +22,13 @@ export interface RolloutCliOptions {
   pauseOnFailure?: string;
   minHealthy?: string;
   autoRollback?: boolean;
+  /** Both --auto-rollback and --no-auto-rollback were given (commander keeps only the last). */
+  autoRollbackBoth?: boolean;
   skipUpgraded?: boolean;
   allowDowngrade?: boolean;
   reason?: string;
   canary?: string;
   runtime?: string[];
-}
-
-/** Adds the options shared by `fleet plan` and `fleet rollout`. */
-export function addRolloutOptions(cmd: Command): Command {
-  return cmd
-    .option("--to <version>", "target openclaw release (vMAJOR.MINOR.PATCH)")
-    .option("--runtime-service <version>", "target runtime service release (default: fleet:release.runtimeService)")
-    .option("--strategy <strategy>", `${STRATEGIES.join(" | ")} (default: fleet:policy.strategy)`)
-    .option("--batch <size>", "batch size: a percentage (10%) or a count (default: fleet:policy.batchPercent)")
-    .option("--ramp <sizes>", "ramped batch sizes, the last repeating, e.g. 1,5%,25%,100%")
-    .option("--wait <duration>", "wait between batches (default: fleet:policy.waitSeconds, 60s)")
-    .option("--bake <duration>", "canary bake time (default: fleet:policy.bakeMinutes, 30m)")
-    .option("--max-batch-failure <percent>", "halt when a batch's failure rate exceeds this (default 20%)")
-    .option("--pause-on-failure <percent>", "pause when the rollout's failure rate exceeds this (default 5%)")
-    .option("--min-healthy <percent>", "hold the next batch while less of the fleet is healthy (default 95%)")
-    .option("--auto-rollback", "restore failed runtimes to their previous versions (default)")
-    .option("--no-auto-rollback", "leave failed runtimes as they are")
-    .option("--skip-upgraded", "leave out runtimes already on the target")
-    .option("--allow-downgrade", "consent to moving runtimes to an older release")
-    .option("--reason <text>", "why (recorded with the rollout)")
-    .option("--canary <account>", "the canary (default: the runtimes marked canary: true)")
-    .option("--runtime <account...>", "only these runtimes");
 }
 
 const MAX_REASON = 500;
@@ -72,6 +53,7 @@ export function resolveRolloutOptions(cli: RolloutCliOptions, fleet: FleetConfig
     throw new UsageError(`--strategy: ${JSON.stringify(cli.strategy)} is not a strategy (expected ${STRATEGIES.join(", ")})`);
   }
   if (cli.batch !== undefined && cli.ramp !== undefined) throw new UsageError("--batch and --ramp: give one or the other");
+  if (cli.autoRollbackBoth) throw new UsageError("--auto-rollback and --no-auto-rollback: give one or the other");
   let ramp: SizeStep[] | undefined;
   if (cli.ramp !== undefined) ramp = parseRamp(cli.ramp, "--ramp");
   else if (cli.batch !== undefined) ramp = [parseSizeStep(cli.batch, "--batch")];
@@ -103,17 +85,9 @@ export function resolveRolloutOptions(cli: RolloutCliOptions, fleet: FleetConfig
     ...(cli.allowDowngrade ? { allowDowngrade: true } : {}),
     ...(cli.runtime && cli.runtime.length > 0 ? { only: cli.runtime } : {}),
   };
-  const settings: RolloutSettings = {
-    waitSeconds,
-    bakeMinutes,
-    thresholds,
-    bakeProbeSeconds: Math.max(1, Math.min(30, (bakeMinutes * 60) / 10)),
-    healthRecheckSeconds: Math.max(1, Math.min(30, waitSeconds || 5)),
-    maxHealthWaits: 10,
-  };
   return {
     plan,
-    settings,
+    settings: settingsFor(waitSeconds, bakeMinutes, thresholds),
     ...(cli.reason ? { reason: cli.reason } : {}),
     recorded: {
       ...(cli.batch ? { batch: cli.batch } : {}),
@@ -122,6 +96,18 @@ export function resolveRolloutOptions(cli: RolloutCliOptions, fleet: FleetConfig
       skipUpgraded: Boolean(cli.skipUpgraded),
       allowDowngrade: Boolean(cli.allowDowngrade),
     },
+  };
+}
+
+/** A rollout's settings from its wait, bake and thresholds (new, or read back from its record). */
+export function settingsFor(waitSeconds: number, bakeMinutes: number, thresholds: GateThresholds): RolloutSettings {
+  return {
+    waitSeconds,
+    bakeMinutes,
+    thresholds,
+    bakeProbeSeconds: Math.max(1, Math.min(30, (bakeMinutes * 60) / 10)),
+    healthRecheckSeconds: Math.max(1, Math.min(30, waitSeconds || 5)),
+    maxHealthWaits: 10,
   };
 }
 

@@ -3,9 +3,10 @@
 // recorded before it is acted on, so a crashed or paused rollout resumes from the record.
 import os from "node:os";
 import type { FleetConfig, ResolvedRuntime } from "../fleet/config";
-import { bakeGate, batchGate, failureReason, healthGate, runtimeFailed, type BakeProbe, type GateDecision as FleetGateDecision, type GateThresholds, type RuntimeOutcome } from "../fleet/gates";
+import { bakeGate, batchGate, failureReason, healthGate, runtimeFailed, thresholdsOf, type BakeProbe, type GateDecision as FleetGateDecision, type GateThresholds, type RuntimeOutcome } from "../fleet/gates";
 import type { RolloutPlan } from "../fleet/plan";
-import { assessHealth } from "../fleet/health";
+import { assessHealth, judgeHealth, type HealthVerdict } from "../fleet/health";
+import { isTerminal } from "../store/domain/lifecycle";
 import type { FleetStore, LockHolder, Release, RolloutDetail, RolloutRecord, RolloutStatus, RuntimeObservation, RuntimeRolloutState } from "../store/types";
 import type { EngineRunResult, StackEngine } from "./engine";
 import { OperationError } from "./errors";
@@ -77,10 +78,23 @@ export interface RolloutOutcome {
   failed: string[];
 }
 
-const TERMINAL: readonly RolloutStatus[] = ["completed", "halted", "aborted", "failed"];
-
 export function currentHolder(): Omit<LockHolder, "startedAt" | "rolloutId"> {
   return { pid: process.pid, host: os.hostname(), user: os.userInfo().username };
+}
+
+/** Refuses (OperationError) while the stack has a rollout that is not over. */
+export async function refuseActiveRollout(store: FleetStore, stack: string): Promise<void> {
+  const active = await store.activeRollout(stack);
+  if (active) {
+    throw new OperationError(
+      `stack ${stack} already has rollout ${active.rolloutId} (${active.status}, started ${new Date(active.createdAt).toISOString()} by ${active.initiatedBy}); resume or abort it first`,
+    );
+  }
+}
+
+/** Who holds the stack's lock and since when, as every refusal says it. */
+export function heldBy(stack: string, h: LockHolder): string {
+  return `stack ${stack} is held by ${h.user}@${h.host} (pid ${h.pid}${h.rolloutId ? `, rollout ${h.rolloutId}` : ""}) since ${new Date(h.startedAt).toISOString()}`;
 }
 
 export function newRolloutId(now = Date.now()): string {
@@ -99,12 +113,7 @@ export class Orchestrator {
   /** Records a new rollout and runs it. Refused (OperationError) while another holds the stack. */
   async start(req: StartRequest): Promise<RolloutOutcome> {
     const { store, stack } = this.deps;
-    const active = await store.activeRollout(stack);
-    if (active) {
-      throw new OperationError(
-        `stack ${stack} already has rollout ${active.rolloutId} (${active.status}, started ${new Date(active.createdAt).toISOString()} by ${active.initiatedBy}); resume or abort it first`,
-      );
-    }
+    await refuseActiveRollout(store, stack);
     const runtimeService = req.plan.target.runtimeService;
     if (runtimeService === undefined) throw new OperationError("a rollout needs a target runtime service release");
     const holder = await this.lock(req.rolloutId);
@@ -151,7 +160,7 @@ export class Orchestrator {
   async resume(rolloutId: string, settings: RolloutSettings): Promise<RolloutOutcome> {
     const record = await this.deps.store.getRollout(rolloutId);
     if (!record) throw new OperationError(`no rollout ${rolloutId}`);
-    if (TERMINAL.includes(record.status)) throw new OperationError(`rollout ${rolloutId} already ended (${record.status})`);
+    if (isTerminal(record.status)) throw new OperationError(`rollout ${rolloutId} already ended (${record.status})`);
     const holder = await this.lock(rolloutId);
     try {
       await this.deps.store.updateRollout(rolloutId, { status: "running", statusReason: "resumed", at: this.clock.now() });
@@ -164,12 +173,7 @@ export class Orchestrator {
   private async lock(rolloutId: string): Promise<LockHolder> {
     const holder: LockHolder = { ...(this.deps.holder ?? currentHolder()), startedAt: this.clock.now(), rolloutId };
     const got = await this.deps.store.acquireLock(this.deps.stack, holder);
-    if (!got.ok) {
-      const h = got.holder;
-      throw new OperationError(
-        `stack ${this.deps.stack} is held by ${h.user}@${h.host} (pid ${h.pid}${h.rolloutId ? `, rollout ${h.rolloutId}` : ""}) since ${new Date(h.startedAt).toISOString()}`,
-      );
-    }
+    if (!got.ok) throw new OperationError(heldBy(this.deps.stack, got.holder));
     return holder;
   }
 
@@ -302,10 +306,10 @@ export class Orchestrator {
       let healthy = true;
       for (const r of runtimes) {
         const p = results.get(r.accountId);
-        const versionMatches = p?.version?.openclaw === record.target.openclaw;
-        const ok = Boolean(p?.healthy) && versionMatches;
-        healthy &&= ok;
-        probes.get(r.accountId)!.push({ at: this.clock.now(), healthy: Boolean(p?.healthy), versionMatches, ...(p?.error ? { error: p.error } : {}) });
+        // On target means both versions, as after the deploy (not openclaw alone).
+        const v = verdict(p, record.target);
+        healthy &&= v.healthy;
+        probes.get(r.accountId)!.push({ at: this.clock.now(), healthy: v.online, versionMatches: v.onTarget, ...(p?.error ? { error: p.error } : {}) });
       }
       this.emit({ type: "bake", rolloutId: record.rolloutId, accountIds: [...ids], untilMs: until, healthy });
       const decision = bakeGate(ids, probes, { ...settingsThresholds(record), autoRollback: settings.thresholds.autoRollback });
@@ -382,7 +386,9 @@ export class Orchestrator {
       if (stop) return stop;
       const fleet = this.deps.loadFleet();
       const results = await this.probeRuntimes(fleet, fleet.runtimes);
-      const healthy = [...results.values()].filter((p) => p.healthy).length;
+      // Healthy = online and on the versions the stack config says it should run now: the target
+      // for the batches done, its old versions for the runtimes not reached yet.
+      const healthy = fleet.runtimes.filter((r) => verdict(results.get(r.accountId), r).healthy).length;
       const decision = healthGate({ healthy, total: fleet.runtimes.length, waits, maxWaits: settings.maxHealthWaits }, settings.thresholds);
       if (decision.action !== "continue") await this.recordGate(rolloutId, batch, decision);
       if (decision.action === "continue") return undefined;
@@ -505,9 +511,9 @@ function versionUpdate(r: ResolvedRuntime, v: Release): VersionUpdate {
 /** An agent's report, checked against what the runtime itself serves now. */
 function withProbe(agent: RuntimeOutcome, want: Release, probe: ProbeResult | undefined): RuntimeOutcome {
   if (!agent.deployed) return agent;
-  const healthy = Boolean(probe?.healthy);
-  const serves = probe?.version?.openclaw === want.openclaw && probe?.version?.runtimeService === want.runtimeService;
-  const outcome: RuntimeOutcome = { ...agent, healthy, versionMatches: Boolean(agent.versionMatches) && serves };
+  const v = verdict(probe, want);
+  const healthy = v.online;
+  const outcome: RuntimeOutcome = { ...agent, healthy, versionMatches: Boolean(agent.versionMatches) && v.onTarget };
   if (!healthy) outcome.error = `unhealthy after the upgrade (${probe?.error ?? "no answer"})`;
   else if (!outcome.versionMatches) outcome.error = agent.error ?? `serves ${probe?.version?.openclaw ?? "?"}/${probe?.version?.runtimeService ?? "?"}`;
   return outcome;
@@ -521,8 +527,9 @@ function outcomeOf(r: ResolvedRuntime, want: Release, run: EngineRunResult, prob
     outcome.error = summarizeError(engine?.errors ?? run.generalErrors);
     return outcome;
   }
-  outcome.healthy = Boolean(probe?.healthy);
-  outcome.versionMatches = probe?.version?.openclaw === want.openclaw && probe?.version?.runtimeService === want.runtimeService;
+  const v = verdict(probe, want);
+  outcome.healthy = v.online;
+  outcome.versionMatches = v.onTarget;
   if (!outcome.healthy) outcome.error = `unhealthy after the deploy (${probe?.error ?? "no answer"})`;
   else if (!outcome.versionMatches) {
     outcome.error = `reports ${probe?.version?.openclaw ?? "?"}/${probe?.version?.runtimeService ?? "?"}, expected ${want.openclaw}/${want.runtimeService}`;
@@ -552,11 +559,10 @@ function settingsToOptions(s: RolloutSettings) {
 }
 
 function settingsThresholds(record: RolloutRecord): GateThresholds {
-  const o = record.options;
-  return {
-    maxBatchFailurePercent: o.maxBatchFailurePercent ?? 20,
-    pauseOnFailurePercent: o.pauseOnFailurePercent ?? 5,
-    minHealthyPercent: o.minHealthyPercent ?? 95,
-    autoRollback: o.autoRollback ?? true,
-  };
+  return thresholdsOf(record.options);
+}
+
+/** A probe judged by fleet/health against what the runtime should run (no probe: not healthy). */
+function verdict(p: ProbeResult | undefined, want: Release): HealthVerdict {
+  return judgeHealth(p ? healthProbeOf(p) : undefined, want);
 }

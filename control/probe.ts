@@ -104,13 +104,15 @@ function describe(err: unknown): string {
 }
 
 /** A probe as fleet/health judges it (status and score come from there, not from here). */
-export function healthProbeOf(p: ProbeResult, expectedOpenclawVersion?: string): HealthProbe {
+export function healthProbeOf(p: ProbeResult, expected?: { openclaw: string; runtimeService?: string }): HealthProbe {
   return {
     reachable: p.reachable,
     healthy: p.healthy,
     latencyMs: p.latencyMs,
     checkedAt: p.at,
     ...(p.version?.openclaw ? { openclawVersion: p.version.openclaw } : {}),
-    ...(expectedOpenclawVersion !== undefined ? { expectedOpenclawVersion } : {}),
+    ...(p.version?.runtimeService ? { runtimeServiceVersion: p.version.runtimeService } : {}),
+    ...(expected !== undefined ? { expectedOpenclawVersion: expected.openclaw } : {}),
+    ...(expected?.runtimeService !== undefined ? { expectedRuntimeServiceVersion: expected.runtimeService } : {}),
   };
 }

@@ -3,8 +3,8 @@
 // derived key and answers its pending upgrade; another runtime's key, or a foreign event, is refused.
 import { describe, expect, test } from "vitest";
 import { HMAC_SECRET, initConvexTest } from "./test.setup";
-import { EVENTS_PATH, signedHeaders } from "./signature";
-import { agentSecret } from "../agent/credential";
+import { EVENTS_PATH, signedHeaders } from "../protocol/signature";
+import { agentSecret } from "../protocol/credential";
 
 const rt = (accountId: string) => ({ stack: "prod", accountId, openclawVersion: "v1.2.3", runtimeServiceVersion: "v0.5.0" });
 
@@ -20,11 +20,11 @@ describe("agent keys on the Convex endpoint", () => {
     expect((await post(t, { id: "seed", type: "runtime.upsert", runtimes: [rt("acme"), rt("beta")] }, HMAC_SECRET)).status).toBe(200);
     const pending = { targetOpenclawVersion: "v1.2.5", targetRuntimeVersion: "v0.5.2", initiatedAt: 1, initiatedBy: "t", strategy: "rolling", deadline: 5 };
     expect((await post(t, { id: "p1", type: "runtime.pending", stack: "prod", accountId: "acme", pending }, HMAC_SECRET)).status).toBe(200);
-    const acme = await agentSecret(HMAC_SECRET, "acme");
-    const hb = await post(t, { id: "hb1", type: "runtime.upsert", runtimes: [{ stack: "prod", accountId: "acme", lastHealthCheck: 2 }] }, acme, "acme");
+    const acme = await agentSecret(HMAC_SECRET, "prod", "acme");
+    const hb = await post(t, { id: "hb1", type: "runtime.upsert", runtimes: [{ stack: "prod", accountId: "acme", lastHealthCheck: 2 }] }, acme, "prod/acme");
     expect(hb).toEqual({ status: 200, json: { ok: true, duplicate: false, result: { count: 1, pendingUpgrade: pending } } });
-    expect((await post(t, { id: "hb2", type: "runtime.upsert", runtimes: [{ stack: "prod", accountId: "beta" }] }, acme, "acme")).status).toBe(403);
-    expect((await post(t, { id: "hb3", type: "runtime.pending", stack: "prod", accountId: "acme", pending: null }, acme, "acme")).status).toBe(403);
-    expect((await post(t, { id: "hb4", type: "runtime.upsert", runtimes: [{ stack: "prod", accountId: "beta" }] }, acme, "beta")).status).toBe(401);
+    expect((await post(t, { id: "hb2", type: "runtime.upsert", runtimes: [{ stack: "prod", accountId: "beta" }] }, acme, "prod/acme")).status).toBe(403);
+    expect((await post(t, { id: "hb3", type: "runtime.pending", stack: "prod", accountId: "acme", pending: null }, acme, "prod/acme")).status).toBe(403);
+    expect((await post(t, { id: "hb4", type: "runtime.upsert", runtimes: [{ stack: "prod", accountId: "beta" }] }, acme, "prod/beta")).status).toBe(401);
   });
 });

@@ -3,7 +3,7 @@
 import { describe, expect, test } from "vitest";
 import { api } from "./_generated/api";
 import { HMAC_SECRET, asSuperAdmin, initConvexTest } from "./test.setup";
-import { EVENTS_PATH, MAX_SKEW_MS, signedHeaders, signPayload } from "./signature";
+import { EVENTS_PATH, MAX_SKEW_MS, signedHeaders, signPayload } from "../protocol/signature";
 
 const runtime = { stack: "prod", accountId: "acme", openclawVersion: "v1.2.3", runtimeServiceVersion: "v0.5.0", status: "online" as const };
 

@@ -3,20 +3,33 @@
 // is checked with fleet/ rules, so bad input gets the CLI's own messages and changes nothing.
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import os from "node:os";
 import { z } from "zod";
 import type { FleetConfig, ResolvedRuntime } from "../fleet/config";
 import { STRATEGIES } from "../fleet/config";
-import { ACCOUNT_ID_EXPECTED, isAccountId, isRolloutId } from "../fleet/ids";
+import { ACCOUNT_ID_EXPECTED, isAccountId } from "../fleet/ids";
 import { PlanError, type RolloutPlan } from "../fleet/plan";
 import { formatDuration, UnitError } from "../fleet/units";
+import { rolloutSummary } from "../fleet/overview";
 import { InvalidVersionError, isNewer, isReleaseTag, latestRelease, mostCommonVersion } from "../fleet/versions";
-import type { CommandContext } from "../cli/cli";
-import { engineEnv, type StackContext } from "../control/context";
-import { processAlive } from "../control/engine";
+import { checkHistoryCursor, defaultStorePath, engineEnv, type StackContext, type Where } from "../control/context";
 import { OperationError, UsageError } from "../control/errors";
-import { newRolloutId, type ProgressEvent, type RolloutOutcome } from "../control/orchestrator";
-import { describePlan, makeOrchestrator, preparePlan, settingsFromRecord } from "../cli/commands/rollout";
+import type { ProgressEvent, RolloutOutcome } from "../control/orchestrator";
+import {
+  abortRollout,
+  checkRolloutId,
+  checkTargetRelease,
+  describePlan,
+  findRollout,
+  pauseRollout,
+  planRollout,
+  refuseIfRolloutRuns,
+  resumeRollout,
+  RolloutNotFoundError,
+  startRollout,
+  upgradeOne,
+  type Operator,
+  type Started,
+} from "../control/operations";
 import type { RolloutCliOptions } from "../control/options";
 import type { FleetStore, RolloutRecord } from "../store/types";
 import { lsRemoteTags, openclawReleases, redactRemote, runtimeServiceReleases } from "../control/releases";
@@ -72,7 +85,7 @@ export interface RunnerState {
 const MAX_EVENTS = 1_000;
 
 export interface DashboardFleetOptions {
-  ctx: CommandContext;
+  ctx: Where;
   sc: StackContext;
   /** Environment for the Automation API when reading the SSH key (passphrase, backend). */
   pulumiEnv?: Record<string, string>;
@@ -161,7 +174,7 @@ export class DashboardFleet {
     const limit = q.limit ?? 20;
     if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw new UsageError(`limit: ${JSON.stringify(q.limit)} is not a number from 1 to 200`);
     if (q.accountId !== undefined && !isAccountId(q.accountId)) throw new UsageError(`runtime: ${JSON.stringify(q.accountId)} is not an account id (${ACCOUNT_ID_EXPECTED})`);
-    if (q.cursor !== undefined && q.cursor !== null && !/^[A-Za-z0-9_.:=+/-]{1,400}$/.test(q.cursor)) throw new UsageError(`cursor: ${JSON.stringify(q.cursor)} is not a history cursor`);
+    if (q.cursor !== undefined && q.cursor !== null) checkHistoryCursor(q.cursor, "cursor", defaultStorePath(this.opts.ctx.projectDir));
     const [page, rollouts] = await Promise.all([
       store.listUpgrades({ stack: this.stack, limit, ...(q.cursor ? { cursor: q.cursor } : {}), ...(q.accountId ? { accountId: q.accountId } : {}) }),
       store.listRollouts({ stack: this.stack, limit: 50 }),
@@ -218,9 +231,7 @@ export class DashboardFleet {
   }
 
   async rollout(store: FleetStore, rolloutId: string) {
-    if (!isRolloutId(rolloutId)) throw new UsageError(`rolloutId: ${JSON.stringify(rolloutId)} is not a rollout id (expected ro_...)`);
-    const detail = await store.getRollout(rolloutId);
-    if (!detail || detail.stack !== this.stack) throw new HttpError(404, `rolloutId: no rollout ${rolloutId} on stack ${this.stack}`);
+    const detail = await this.findRollout(store, rolloutId);
     const upgrades = await store.listUpgrades({ stack: this.stack, rolloutId, limit: 200 });
     const runner = this.runners.get(rolloutId);
     return {
@@ -267,7 +278,7 @@ export class DashboardFleet {
 
   // Plans and rollouts -----------------------------------------------------------------------
 
-  private cliOptions(form: UpgradeForm, only?: string[]): RolloutCliOptions {
+  private cliOptions(form: UpgradeForm): RolloutCliOptions {
     const fleet = this.fleet();
     if (!(STRATEGIES as readonly string[]).includes(form.strategy)) {
       throw new UsageError(`strategy: ${JSON.stringify(form.strategy)} is not a strategy (expected ${STRATEGIES.join(", ")})`);
@@ -280,100 +291,94 @@ export class DashboardFleet {
       pauseOnFailure: form.pauseOnFailure ? `${fleet.policy.pauseOnFailurePercent}%` : "100%",
       skipUpgraded: form.skipUpgraded,
       ...(form.reason ? { reason: form.reason } : {}),
-      ...(only ? { runtime: only } : form.runtime && form.runtime.length > 0 ? { runtime: form.runtime } : {}),
+      ...(form.runtime && form.runtime.length > 0 ? { runtime: form.runtime } : {}),
     };
   }
 
-  /** The target must be one of the source's release tags (when a source is configured). */
-  private async checkTargetIsRelease(to: string) {
-    if (!isReleaseTag(to)) return; // preparePlan reports the tag problem itself
-    const r = await this.releaseTags().catch(() => undefined);
-    if (r?.source && r.tags.length > 0 && !r.tags.includes(to)) {
-      throw new UsageError(`to: ${to} is not a release tag of ${r.source} (expected one of ${r.tags.join(", ")})`);
-    }
+  /** The operator for one request: this stack, the signed-in admin's store, this dashboard's release cache. */
+  private operator(store: FleetStore, user: string, progress?: (e: ProgressEvent) => void): Operator {
+    return {
+      where: this.opts.ctx,
+      sc: this.opts.sc,
+      store: async () => store,
+      actor: user,
+      via: "from the dashboard",
+      ...(progress ? { progress } : {}),
+      releaseTags: async () => (await this.releaseTags()).tags,
+    };
   }
 
   async preview(form: UpgradeForm) {
-    const opts = this.cliOptions(form);
-    const { fleet, plan } = preparePlan(this.opts.sc, opts);
-    await this.checkTargetIsRelease(form.to);
+    const { fleet, plan } = planRollout(this.opts.sc, this.cliOptions(form));
+    await checkTargetRelease(fleet, plan.target.openclaw, "to", async () => (await this.releaseTags()).tags);
     return planView(this.stack, fleet, plan, this.configHash());
   }
 
   /** Starts a rollout in this process; resolves once it is recorded (or refused). */
-  async start(store: FleetStore, user: string, form: UpgradeForm, only?: string[]) {
-    const opts = this.cliOptions(form, only);
-    const { resolved, plan } = preparePlan(this.opts.sc, opts);
-    await this.checkTargetIsRelease(form.to);
-    if (form.configHash !== undefined && form.configHash !== this.configHash()) {
-      throw new HttpError(409, "this form is stale: the stack config changed since the plan was previewed; preview the plan again");
-    }
-    await this.refuseIfBusy(store);
-    const rolloutId = newRolloutId();
-    const runner = this.newRunner(rolloutId);
-    const orchestrator = makeOrchestrator(this.opts.ctx, this.opts.sc, store, (e) => this.record(runner, e));
-    const done = orchestrator.start({
-      rolloutId,
-      plan,
-      settings: resolved.settings,
-      initiatedBy: user,
-      ...(resolved.reason ? { reason: resolved.reason } : {}),
-      extraOptions: { ...resolved.recorded, source: "dashboard" },
-    });
-    this.watch(runner, done);
-    await this.untilRecorded(store, runner, done);
-    return { rolloutId, plan: planView(this.stack, this.fleet(), plan, this.configHash()) };
-  }
-
-  async pauseOrAbort(store: FleetStore, user: string, rolloutId: string, status: "paused" | "aborted") {
-    const record = await this.findRollout(store, rolloutId);
-    if (status === "paused" && record.status !== "running") throw new HttpError(409, `rollout ${rolloutId} is ${record.status}, not running`);
-    if (status === "aborted" && !["planned", "running", "paused"].includes(record.status)) throw new HttpError(409, `rollout ${rolloutId} already ended (${record.status})`);
-    await store.updateRollout(rolloutId, { status, statusReason: `${status} by ${user}` });
-    await store.appendActivity({ actor: user, action: `rollout.${status}`, stack: this.stack, rolloutId, message: `${status} from the dashboard` });
-    return { rolloutId, status };
-  }
-
-  async resume(store: FleetStore, user: string, rolloutId: string) {
-    const record = await this.findRollout(store, rolloutId);
-    if (this.runners.get(rolloutId)?.running) throw new HttpError(409, `rollout ${rolloutId} is still running in this dashboard`);
-    if (record.status !== "paused" && record.status !== "running" && record.status !== "planned") {
-      throw new HttpError(409, `rollout ${rolloutId} is ${record.status}; only a paused rollout can be resumed`);
-    }
-    const holder = await store.getLock(this.stack);
-    if (holder && (holder.host !== hostName() || processAlive(holder.pid))) {
-      throw new HttpError(409, `stack ${this.stack} is held by ${holder.user}@${holder.host} (pid ${holder.pid}) since ${new Date(holder.startedAt).toISOString()}`, { holder });
-    }
-    if (holder) throw new HttpError(409, `stack ${this.stack} is locked by dead pid ${holder.pid}; take over with \`fleet rollout resume --break-lock\``);
-    await store.appendActivity({ actor: user, action: "rollout.resumed", stack: this.stack, rolloutId, message: "resumed from the dashboard" });
-    const runner = this.newRunner(rolloutId);
-    const orchestrator = makeOrchestrator(this.opts.ctx, this.opts.sc, store, (e) => this.record(runner, e));
-    this.watch(runner, orchestrator.resume(rolloutId, settingsFromRecord(record)));
-    return { rolloutId, status: "running" };
+  async start(store: FleetStore, user: string, form: UpgradeForm) {
+    return this.run(store, user, (op) =>
+      startRollout(op, {
+        options: this.cliOptions(form),
+        source: "dashboard",
+        field: "to",
+        before: () => this.checkFresh(form),
+      }),
+    );
   }
 
   /** Upgrade one runtime to the latest release (or a given one): a rollout of just that runtime. */
   async upgradeRuntime(store: FleetStore, user: string, accountId: string, to: string | undefined) {
-    const r = this.runtimeConfig(accountId);
-    let target = to;
-    if (target === undefined) {
-      const latest = str((await store.getConfig()).find((e) => e.key === "latest_openclaw_version")?.value);
-      if (!latest) throw new UsageError("to: no latest release recorded yet; press Check for Updates first");
-      target = latest;
+    this.runtimeConfig(accountId);
+    return this.run(store, user, (op) => upgradeOne(op, accountId, to, { source: "dashboard", field: "to" }));
+  }
+
+  async pauseOrAbort(store: FleetStore, user: string, rolloutId: string, status: "paused" | "aborted") {
+    checkRolloutId(rolloutId);
+    const op = this.operator(store, user);
+    return notFound404(() => (status === "paused" ? pauseRollout(op, rolloutId) : abortRollout(op, rolloutId)));
+  }
+
+  async resume(store: FleetStore, user: string, rolloutId: string) {
+    checkRolloutId(rolloutId);
+    if (this.runners.get(rolloutId)?.running) throw new HttpError(409, `rollout ${rolloutId} is still running in this dashboard`);
+    const runner = this.newRunner(rolloutId);
+    try {
+      const { outcome } = await notFound404(() => resumeRollout(this.operator(store, user, (e) => this.record(runner, e)), rolloutId));
+      this.watch(runner, outcome);
+    } catch (err) {
+      runner.running = false;
+      throw err;
     }
-    if (target === r.openclaw) throw new UsageError(`to: ${accountId} is already on ${target}`);
-    return this.start(store, user, { to: target, strategy: "rolling", autoRollback: true, pauseOnFailure: true, skipUpgraded: false, reason: `upgrade of ${accountId} from the dashboard` }, [accountId]);
+    return { rolloutId, status: "running" };
+  }
+
+  /** Runs a start operation here: its progress into a runner, answering once it is recorded. */
+  private async run(store: FleetStore, user: string, start: (op: Operator) => Promise<Started>) {
+    const here = [...this.runners.values()].find((r) => r.running);
+    if (here) throw new HttpError(409, `rollout ${here.rolloutId} is already running from this dashboard`, { rolloutId: here.rolloutId });
+    // Events before the rollout has its id wait here, then go to its runner.
+    const early: ProgressEvent[] = [];
+    const sink: { runner?: RunnerState } = {};
+    const started = await start(this.operator(store, user, (e) => (sink.runner ? this.record(sink.runner, e) : early.push(e))));
+    const runner = this.newRunner(started.rolloutId);
+    sink.runner = runner;
+    for (const e of early) this.record(runner, e);
+    this.watch(runner, started.outcome);
+    await this.untilRecorded(store, runner, started.outcome);
+    return { rolloutId: started.rolloutId, plan: planView(this.stack, this.fleet(), started.prepared.plan, this.configHash()) };
+  }
+
+  /** A form previewed against another stack config is stale. */
+  private checkFresh(form: UpgradeForm) {
+    if (form.configHash !== undefined && form.configHash !== this.configHash()) {
+      throw new HttpError(409, "this form is stale: the stack config changed since the plan was previewed; preview the plan again");
+    }
   }
 
   async hostAction(store: FleetStore, user: string, accountId: string, kind: "restart" | "logs") {
     const r = this.runtimeConfig(accountId);
     if (!r.host) throw new HttpError(409, `${accountId} has no host address yet`);
-    if (kind === "restart") {
-      const active = await store.activeRollout(this.stack);
-      if (active && active.batches.some((b) => b.includes(accountId)) && active.status === "running") {
-        throw new HttpError(409, `${accountId} is part of running rollout ${active.rolloutId}; pause or abort it before restarting`);
-      }
-    }
+    if (kind === "restart") await refuseIfRolloutRuns(store, this.stack, accountId);
     const key = await readStackSshKey(this.opts.ctx.projectDir, this.stack, { ...engineEnv(this.opts.ctx.projectDir), ...(this.opts.pulumiEnv ?? {}) });
     const started = Date.now();
     const result = await runOnHost(r, key, kind === "restart" ? { kind } : { kind, lines: 200 }, { dialTimeoutSeconds: this.fleet().defaults.dialTimeoutSeconds });
@@ -408,28 +413,9 @@ export class DashboardFleet {
 
   // ------------------------------------------------------------------------------------------
 
-  private async refuseIfBusy(store: FleetStore) {
-    const here = [...this.runners.values()].find((r) => r.running);
-    if (here) throw new HttpError(409, `rollout ${here.rolloutId} is already running from this dashboard`, { rolloutId: here.rolloutId });
-    const active = await store.activeRollout(this.stack);
-    if (active) {
-      throw new HttpError(
-        409,
-        `stack ${this.stack} already has rollout ${active.rolloutId} (${active.status}, started ${new Date(active.createdAt).toISOString()} by ${active.initiatedBy}); resume or abort it first`,
-        { rolloutId: active.rolloutId },
-      );
-    }
-    const holder = await store.getLock(this.stack);
-    if (holder) {
-      throw new HttpError(409, `stack ${this.stack} is held by ${holder.user}@${holder.host} (pid ${holder.pid}${holder.rolloutId ? `, rollout ${holder.rolloutId}` : ""}) since ${new Date(holder.startedAt).toISOString()}`, { holder });
-    }
-  }
-
   private async findRollout(store: FleetStore, rolloutId: string): Promise<RolloutRecord> {
-    if (!isRolloutId(rolloutId)) throw new UsageError(`rolloutId: ${JSON.stringify(rolloutId)} is not a rollout id (expected ro_...)`);
-    const r = await store.getRollout(rolloutId);
-    if (!r || r.stack !== this.stack) throw new HttpError(404, `rolloutId: no rollout ${rolloutId} on stack ${this.stack}`);
-    return r;
+    checkRolloutId(rolloutId);
+    return notFound404(() => findRollout(store, this.stack, rolloutId));
   }
 
   private newRunner(rolloutId: string): RunnerState {
@@ -497,9 +483,9 @@ export function planView(stack: string, fleet: FleetConfig, plan: RolloutPlan, c
   };
 }
 
-function rolloutRow(r: RolloutRecord) {
-  const done = r.counts.succeeded + r.counts.failed + r.counts.rolledBack;
-  const pct = (n: number) => (r.counts.total > 0 ? Math.round((n / r.counts.total) * 100) : 0);
+/** A rollout for the history page; its success and failure rates by fleet/overview, as the overview's. */
+function rolloutRow(r: RolloutRecord, now = Date.now()) {
+  const summary = rolloutSummary(r.counts, { startedAt: r.startedAt ?? r.createdAt, ...(r.completedAt !== undefined ? { completedAt: r.completedAt } : {}), now });
   return {
     rolloutId: r.rolloutId,
     createdAt: r.createdAt,
@@ -508,16 +494,25 @@ function rolloutRow(r: RolloutRecord) {
     status: r.status,
     initiatedBy: r.initiatedBy,
     runtimes: r.counts.total,
-    successPercent: pct(r.counts.succeeded),
-    failedPercent: pct(r.counts.failed + r.counts.rolledBack),
-    processed: done,
-    durationMs: r.completedAt !== undefined ? r.completedAt - (r.startedAt ?? r.createdAt) : null,
+    successRate: summary.successRate,
+    failureRate: summary.failureRate,
+    processed: r.counts.succeeded + r.counts.failed + r.counts.rolledBack,
+    durationMs: r.completedAt !== undefined ? (summary.durationMs ?? null) : null,
   };
+}
+
+/** A rollout or runtime not on this stack is a 404 here (the CLI reports it as bad input). */
+async function notFound404<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof RolloutNotFoundError) throw new HttpError(404, err.message);
+    throw err;
+  }
 }
 
 const str = (v: unknown) => (typeof v === "string" ? v : undefined);
 const lastLine = (s: string) => s.trim().split("\n").at(-1) ?? "";
-const hostName = () => os.hostname();
 
 /** ls-remote through control/releases.ts; its failure is the release source's, not bad input. */
 async function gitTags(remote: string, field: string): Promise<string[]> {

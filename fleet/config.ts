@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { isReleaseTag, isSupported, releaseTagProblem, type ReleaseTag } from "./versions";
 import { ACCOUNT_ID_EXPECTED, isAccountId, isHostAddress } from "./ids";
+import { DEFAULT_GATE_THRESHOLDS } from "./gates";
 
 export const NAMESPACE = "fleet";
 
@@ -56,10 +57,10 @@ export const policySchema = z.strictObject({
   batchPercent: z.number().int().min(1).max(100).default(10),
   waitSeconds: z.number().int().min(0).max(86_400).default(60),
   bakeMinutes: z.number().min(0).max(1_440).default(30),
-  maxBatchFailurePercent: percent.default(20),
-  pauseOnFailurePercent: percent.default(5),
-  minHealthyPercent: percent.default(95),
-  autoRollback: z.boolean().default(true),
+  maxBatchFailurePercent: percent.default(DEFAULT_GATE_THRESHOLDS.maxBatchFailurePercent),
+  pauseOnFailurePercent: percent.default(DEFAULT_GATE_THRESHOLDS.pauseOnFailurePercent),
+  minHealthyPercent: percent.default(DEFAULT_GATE_THRESHOLDS.minHealthyPercent),
+  autoRollback: z.boolean().default(DEFAULT_GATE_THRESHOLDS.autoRollback),
   /** Production stacks: droplet backups on (checked by the policy pack). */
   production: z.boolean().default(false),
   allowedRegions: z.array(token("region")).optional(),

@@ -32,6 +32,27 @@ export interface GateThresholds {
   autoRollback: boolean;
 }
 
+/**
+ * The gate defaults, the one home: fleet:policy's schema defaults, the CLI's help, the dashboard
+ * form and a record written without them all read these.
+ */
+export const DEFAULT_GATE_THRESHOLDS: Readonly<GateThresholds> = Object.freeze({
+  maxBatchFailurePercent: 20,
+  pauseOnFailurePercent: 5,
+  minHealthyPercent: 95,
+  autoRollback: true,
+});
+
+/** Thresholds as a rollout record holds them, each missing one at its default. */
+export function thresholdsOf(o: Partial<GateThresholds>): GateThresholds {
+  return {
+    maxBatchFailurePercent: o.maxBatchFailurePercent ?? DEFAULT_GATE_THRESHOLDS.maxBatchFailurePercent,
+    pauseOnFailurePercent: o.pauseOnFailurePercent ?? DEFAULT_GATE_THRESHOLDS.pauseOnFailurePercent,
+    minHealthyPercent: o.minHealthyPercent ?? DEFAULT_GATE_THRESHOLDS.minHealthyPercent,
+    autoRollback: o.autoRollback ?? DEFAULT_GATE_THRESHOLDS.autoRollback,
+  };
+}
+
 export type GateAction = "continue" | "wait" | "pause" | "halt";
 
 export interface GateDecision {

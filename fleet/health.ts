@@ -53,9 +53,26 @@ export interface HealthProbe {
   latencyMs?: number;
   /** What `/version` reported. */
   openclawVersion?: string;
-  /** What the runtime should run (its desired version); a mismatch degrades it. */
+  runtimeServiceVersion?: string;
+  /** What the runtime should run (its desired versions); a mismatch of either degrades it. */
   expectedOpenclawVersion?: string;
+  expectedRuntimeServiceVersion?: string;
   checkedAt: number;
+}
+
+/** A runtime's two versions (what it reports, or what it should run). */
+export interface RuntimeVersions {
+  openclaw?: string | undefined;
+  runtimeService?: string | undefined;
+}
+
+/**
+ * On target: BOTH versions are exactly the wanted ones. The one meaning, for the bake, the batch
+ * check, the fleet gate, the agent's verify and the overview. A version not reported is not on
+ * target.
+ */
+export function isOnTarget(seen: RuntimeVersions | undefined, want: { openclaw: string; runtimeService: string }): boolean {
+  return seen?.openclaw === want.openclaw && seen?.runtimeService === want.runtimeService;
 }
 
 export interface HealthThresholds {
@@ -140,11 +157,8 @@ export function deriveStatus(input: StatusInput, thresholds: HealthThresholds = 
   }
   if (!probe.reachable) return "offline";
   if (!probe.healthy) return "error";
-  if (
-    probe.expectedOpenclawVersion !== undefined &&
-    probe.openclawVersion !== undefined &&
-    probe.openclawVersion !== probe.expectedOpenclawVersion
-  ) {
+  const differs = (seen: string | undefined, want: string | undefined) => want !== undefined && seen !== undefined && seen !== want;
+  if (differs(probe.openclawVersion, probe.expectedOpenclawVersion) || differs(probe.runtimeServiceVersion, probe.expectedRuntimeServiceVersion)) {
     return "degraded";
   }
   return healthScore(probe, input.metrics) < thresholds.degradedBelowScore ? "degraded" : "online";
@@ -158,7 +172,33 @@ export function assessHealth(
   return { status: deriveStatus(input, thresholds), healthScore: healthScore(input.probe, input.metrics) };
 }
 
-/** Runtimes counted as healthy by fleet-wide gates. */
+/** Runtimes counted as healthy by fleet-wide gates: online (degraded, error, offline are not). */
 export function isHealthyStatus(status: RuntimeStatus): boolean {
   return status === "online";
+}
+
+/** A probe judged against what the runtime should run: online, on target, and both (healthy). */
+export interface HealthVerdict {
+  /** Its status is online, versions aside (not offline, error or degraded). */
+  online: boolean;
+  onTarget: boolean;
+  /** The one meaning every gate uses: online AND on target. */
+  healthy: boolean;
+}
+
+/**
+ * Healthy, the one meaning every gate uses: online AND on target (both versions). `want` is what
+ * this runtime should run now: the rollout's target for a runtime of a batch already deployed,
+ * its desired (stack config) versions for one the rollout has not reached yet.
+ */
+export function judgeHealth(probe: HealthProbe | undefined, want: { openclaw: string; runtimeService: string }, metrics?: RuntimeMetrics): HealthVerdict {
+  if (probe === undefined) return { online: false, onTarget: false, healthy: false };
+  const { expectedOpenclawVersion: _o, expectedRuntimeServiceVersion: _r, ...versionsAside } = probe;
+  const online = isHealthyStatus(deriveStatus({ probe: versionsAside, now: probe.checkedAt, ...(metrics ? { metrics } : {}) }));
+  const onTarget = isOnTarget({ openclaw: probe.openclawVersion, runtimeService: probe.runtimeServiceVersion }, want);
+  return { online, onTarget, healthy: online && onTarget };
+}
+
+export function isHealthy(probe: HealthProbe | undefined, want: { openclaw: string; runtimeService: string }, metrics?: RuntimeMetrics): boolean {
+  return judgeHealth(probe, want, metrics).healthy;
 }

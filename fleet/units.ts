@@ -1,4 +1,5 @@
 // Durations and percentages as people type them on the command line and in forms. Pure.
+// Surrounding whitespace is refused, as everywhere else in the CLI: ' 5%' is a typo, not 5%.
 
 export class UnitError extends Error {
   constructor(
@@ -15,7 +16,7 @@ const UNITS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86_4
 
 /** `90`, `90s`, `30m`, `1.5h`, `1d` -> seconds. */
 export function parseDuration(text: string, field: string, max = 7 * 86_400): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text);
   if (!m) throw new UnitError(field, text, "a duration (expected e.g. 60s, 30m, 1h)");
   const seconds = Number(m[1]) * (UNITS[m[2] ?? "s"] ?? 1);
   if (!Number.isFinite(seconds) || seconds > max) {
@@ -26,7 +27,7 @@ export function parseDuration(text: string, field: string, max = 7 * 86_400): nu
 
 /** `20%` or `20` -> 20, within 0..100. */
 export function parsePercent(text: string, field: string): number {
-  const m = /^(\d+(?:\.\d+)?)%?$/.exec(text.trim());
+  const m = /^(\d+(?:\.\d+)?)%?$/.exec(text);
   const value = m ? Number(m[1]) : NaN;
   if (!m || value < 0 || value > 100) throw new UnitError(field, text, "a percentage from 0% to 100%");
   return value;

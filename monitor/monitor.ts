@@ -181,7 +181,7 @@ export class Monitor {
       const metrics = windowMetrics(w, now);
       const upgrading = record?.status === "upgrading" && record.pendingUpgrade !== undefined && now - record.pendingUpgrade.initiatedAt <= (this.deps.upgradingForAtMostMs ?? 3_600_000);
       const { status, healthScore } = assessHealth({
-        probe: healthProbeOf(p, t.openclaw),
+        probe: healthProbeOf(p, { openclaw: t.openclaw, runtimeService: t.runtimeService }),
         metrics,
         upgrading,
         ...(w.lastUp !== undefined ? { lastHealthCheck: w.lastUp } : {}),

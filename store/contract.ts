@@ -1,6 +1,6 @@
 // The FleetStore contract: ONE suite, run against every adapter (test/unit/store-contract-*.test.ts).
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { FleetStore, RuntimeObservation, UpgradeEvent } from "./types";
+import type { FleetStore, RolloutOptions, RuntimeObservation, UpgradeEvent } from "./types";
 
 export interface ContractHarness {
   store: FleetStore;
@@ -45,6 +45,22 @@ export function upgrade(eventId: string, accountId: string, over: Partial<Upgrad
     ...over,
   };
 }
+
+/** The gate settings every rollout records (the orchestrator's settings, as numbers and booleans). */
+export const GATE_OPTIONS = { waitSeconds: 60, bakeMinutes: 30, maxBatchFailurePercent: 20, pauseOnFailurePercent: 5, minHealthyPercent: 95, autoRollback: true };
+
+/**
+ * What `fleet rollout` records as given (control/options.ts `recorded`) for each way of starting
+ * one, and the dashboard's start (which adds `source`). test/unit/protocol.test.ts checks these
+ * are exactly what the CLI produces, so the contract runs the shapes the CLI really records.
+ */
+export const RECORDED_OPTION_SHAPES: Record<string, RolloutOptions> = {
+  "--batch 10%": { batch: "10%", skipUpgraded: false, allowDowngrade: false },
+  "--ramp 1,50%": { ramp: "1,50%", skipUpgraded: false, allowDowngrade: false },
+  "--canary a": { canary: "a", skipUpgraded: false, allowDowngrade: false },
+  "--runtime a b": { skipUpgraded: false, allowDowngrade: false },
+  "dashboard, --batch 10%": { batch: "10%", skipUpgraded: false, allowDowngrade: false, source: "dashboard" },
+};
 
 export function storeContract(name: string, make: () => Promise<ContractHarness>) {
   describe(`FleetStore contract: ${name}`, () => {
@@ -243,6 +259,19 @@ export function storeContract(name: string, make: () => Promise<ContractHarness>
       expect(await s.getPendingUpgrade(STACK, "acme")).toBeNull();
       await expect(s.setPendingUpgrade(STACK, "ghost", pending)).rejects.toThrow();
       await expect(s.setPendingUpgrade(STACK, "acme", { ...pending, targetOpenclawVersion: "$(reboot)" })).rejects.toThrow();
+    });
+
+    it("records every option shape the CLI and the dashboard start a rollout with, exactly as given", async () => {
+      let n = 0;
+      for (const [shape, recorded] of Object.entries(RECORDED_OPTION_SHAPES)) {
+        const rolloutId = `ro_shape${String(++n).padStart(4, "0")}`;
+        const options = { ...GATE_OPTIONS, ...recorded };
+        const input = { rolloutId, stack: STACK, target: { openclaw: "v1.2.5", runtimeService: "v0.5.2" }, strategy: "canary" as const, options, initiatedBy: "alice@ci", batches: [["a"], ["b"]], status: "running" as const };
+        const created = await s.createRollout(input);
+        expect(created.options, shape).toEqual(options);
+        expect((await s.getRollout(rolloutId))?.options, shape).toEqual(options);
+        await s.updateRollout(rolloutId, { status: "completed" });
+      }
     });
 
     it("computes the overview: status totals, versions with below-minimum flagged, recent rollouts", async () => {

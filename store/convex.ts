@@ -2,7 +2,7 @@
 // event id each (a retried post is applied once); reads, and the two admin writes (system config,
 // alert acknowledge), go through Convex queries/mutations as a super admin. Both go through a tiny
 // transport, so the contract suite drives the real functions through convex-test.
-import { EVENTS_PATH, signedHeaders } from "../convex/signature";
+import { EVENTS_PATH, signedHeaders } from "../protocol/signature";
 import type {
   ActivityInput,
   ActivityRecord,
@@ -43,7 +43,7 @@ export interface ConvexStoreOptions {
   transport: ConvexTransport;
   /** FLEET_HMAC_SECRET of the deployment. */
   hmacSecret: string;
-  /** Key id sent as x-fleet-key-id (per-runtime agent keys: later). */
+  /** Key id sent as x-fleet-key-id: none or "default" for the shared key (an agent's is `stack/accountId`). */
   keyId?: string;
   /** Retries of a failed post (network error or 5xx); the same event id is reused. */
   retries?: number;

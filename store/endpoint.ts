@@ -1,209 +1,21 @@
 // The embedded store's HTTP endpoint: the same POST /fleet/events protocol as the Convex
 // deployment (convex/http.ts) in front of the local store, so agents on hosts (and any machine
 // writer) speak one protocol whichever store is in use. HMAC over `${timestamp}.${body}`
-// (convex/signature.ts), stale timestamps and replayed signatures refused, each event applied
-// once by its id, per-runtime agent keys scoped to their own runtime (agent/credential.ts). Served
-// with store/http.ts (Hono), as the dashboard is: the signature is this server's Guard.
-import { z } from "zod";
-import { EVENTS_PATH, KEY_ID_HEADER, MAX_SKEW_MS, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyPayload } from "../convex/signature";
-import { agentEventProblem, isAgentKeyId, secretForKey } from "../agent/credential";
-import { ALERT_RULES, ALERT_SEVERITIES } from "../fleet/alerts";
-import { RUNTIME_STATUSES } from "../fleet/health";
+// (protocol/signature.ts), stale timestamps and replayed signatures refused, each event applied
+// once by its id, per-runtime agent keys scoped to their own runtime of their own stack
+// (protocol/credential.ts). Served with store/http.ts (Hono), as the dashboard is: the signature
+// and the event's checks (protocol/request.ts, shared with convex/http.ts) are this server's Guard.
+import { EVENTS_PATH, KEY_ID_HEADER, MAX_SKEW_MS, SIGNATURE_HEADER, TIMESTAMP_HEADER } from "../protocol/signature";
+import { checkEvent, requestSecret } from "../protocol/request";
+import type { FleetEvent } from "../protocol/events";
+import { applyEvent } from "./domain/events";
 import { authenticate, httpApp, limitBody, listen, onlyMethods, Refusal, refuse, sendJson, type Authenticated, type Guard, type Listening } from "./http";
 import { StoreError } from "./local";
-import { ROLLOUT_STATUSES, RUNTIME_PROVIDERS, RUNTIME_ROLLOUT_STATES, UPGRADE_RESULTS, type FleetStore } from "./types";
+import type { FleetStore } from "./types";
 
-// Shapes of the events (mirror of convex/http.ts vFleetEvent; the store checks versions itself).
-const strategy = z.enum(["rolling", "canary", "immediate"]);
-const num = z.number().finite();
-const metrics = z.strictObject({
-  uptimePercent: num.optional(),
-  healthCheckSuccessRate: num.optional(),
-  avgResponseTimeMs: num.optional(),
-  p99ResponseTimeMs: num.optional(),
-  notificationDeliveryRate: num.optional(),
-  avgDeliveryLatencyMs: num.optional(),
-  errorRate: num.optional(),
-  crashCount24h: num.optional(),
-});
-const observation = z.strictObject({
-  stack: z.string(),
-  accountId: z.string(),
-  provider: z.enum(RUNTIME_PROVIDERS).optional(),
-  providerId: z.string().optional(),
-  ipAddress: z.string().optional(),
-  region: z.string().optional(),
-  openclawVersion: z.string().optional(),
-  runtimeServiceVersion: z.string().optional(),
-  dockerImageTag: z.string().optional(),
-  status: z.enum(RUNTIME_STATUSES).optional(),
-  lastHealthCheck: num.optional(),
-  healthScore: num.optional(),
-  metrics: metrics.optional(),
-  isCanary: z.boolean().optional(),
-  pin: z.string().nullable().optional(),
-  observedAt: num.optional(),
-});
-const pending = z.strictObject({
-  targetOpenclawVersion: z.string(),
-  targetRuntimeVersion: z.string(),
-  initiatedAt: num,
-  initiatedBy: z.string(),
-  strategy,
-  rolloutId: z.string().optional(),
-  deadline: num.optional(),
-});
-const upgrade = z.strictObject({
-  eventId: z.string().min(1),
-  stack: z.string(),
-  accountId: z.string(),
-  rolloutId: z.string().optional(),
-  fromOpenclaw: z.string(),
-  toOpenclaw: z.string(),
-  fromRuntimeService: z.string(),
-  toRuntimeService: z.string(),
-  status: z.enum(UPGRADE_RESULTS),
-  startedAt: num,
-  completedAt: num.optional(),
-  durationMs: num.optional(),
-  error: z.string().optional(),
-  initiatedBy: z.string(),
-  reason: z.string().optional(),
-  executor: z.enum(["pulumi", "agent"]),
-});
-const release = z.strictObject({ openclaw: z.string(), runtimeService: z.string() });
-const holder = z.strictObject({ pid: num, host: z.string(), user: z.string(), startedAt: num, rolloutId: z.string().optional() });
-const details = z.record(z.string(), z.union([z.string(), num, z.boolean(), z.null()]));
-const alert = z.strictObject({
-  key: z.string(),
-  rule: z.enum(ALERT_RULES),
-  severity: z.enum(ALERT_SEVERITIES),
-  stack: z.string().optional(),
-  accountId: z.string().optional(),
-  rolloutId: z.string().optional(),
-  message: z.string(),
-  details: details.optional(),
-});
-const id = z.string().min(1).max(200);
-const runtimeState = z.strictObject({ accountId: z.string(), state: z.enum(RUNTIME_ROLLOUT_STATES), error: z.string().optional() });
-
-export const fleetEventSchema = z.discriminatedUnion("type", [
-  z.strictObject({ id, type: z.literal("runtime.upsert"), runtimes: z.array(observation).max(1000) }),
-  z.strictObject({ id, type: z.literal("runtime.pending"), stack: z.string(), accountId: z.string(), pending: pending.nullable() }),
-  z.strictObject({
-    id,
-    type: z.literal("upgrade.started"),
-    stack: z.string(),
-    accountId: z.string(),
-    rolloutId: z.string().optional(),
-    targetOpenclawVersion: z.string(),
-    targetRuntimeVersion: z.string(),
-    strategy,
-    initiatedBy: z.string(),
-    at: num.optional(),
-  }),
-  z.strictObject({ id, type: z.literal("upgrade.result"), upgrade }),
-  z.strictObject({
-    id,
-    type: z.literal("rollout.created"),
-    rollout: z.strictObject({
-      rolloutId: z.string(),
-      stack: z.string(),
-      target: release,
-      strategy,
-      options: z.record(z.string(), z.union([num, z.boolean()])),
-      initiatedBy: z.string(),
-      reason: z.string().optional(),
-      batches: z.array(z.array(z.string())),
-      previous: z.array(z.array(release)).optional(),
-      status: z.enum(ROLLOUT_STATUSES).optional(),
-      createdAt: num.optional(),
-    }),
-  }),
-  z.strictObject({
-    id,
-    type: z.literal("rollout.updated"),
-    rolloutId: z.string(),
-    patch: z.strictObject({
-      status: z.enum(ROLLOUT_STATUSES).optional(),
-      currentBatch: num.optional(),
-      runtimeStates: z.array(runtimeState).optional(),
-      gate: z
-        .strictObject({ at: num, batch: num, decision: z.enum(["go", "wait", "pause", "halt"]), reason: z.string(), measures: z.record(z.string(), num).optional() })
-        .optional(),
-      reason: z.string().optional(),
-      at: num.optional(),
-    }),
-  }),
-  z.strictObject({ id, type: z.literal("rollout.lock"), stack: z.string(), holder }),
-  z.strictObject({
-    id,
-    type: z.literal("rollout.unlock"),
-    stack: z.string(),
-    holder: z.strictObject({ pid: num, host: z.string() }),
-    mode: z.enum(["release", "break"]),
-  }),
-  z.strictObject({ id, type: z.literal("alert.open"), alert }),
-  z.strictObject({ id, type: z.literal("alert.update"), alert }),
-  z.strictObject({ id, type: z.literal("alert.close"), key: z.string() }),
-  z.strictObject({
-    id,
-    type: z.literal("activity"),
-    activity: z.strictObject({
-      actor: z.string(),
-      action: z.string(),
-      message: z.string(),
-      stack: z.string().optional(),
-      accountId: z.string().optional(),
-      rolloutId: z.string().optional(),
-      at: num.optional(),
-    }),
-  }),
-]);
-export type FleetEvent = z.infer<typeof fleetEventSchema>;
-
-/** Applies one event to the store; what the poster gets back (the same as convex/http.ts). */
-export async function applyEvent(store: FleetStore, event: FleetEvent, keyId: string | null): Promise<unknown> {
-  switch (event.type) {
-    case "runtime.upsert": {
-      await store.upsertRuntimes(event.runtimes);
-      // An agent's heartbeat learns its pending upgrade from the answer (no second request).
-      if (isAgentKeyId(keyId)) {
-        const rt = event.runtimes[0]!;
-        return { count: 1, pendingUpgrade: await store.getPendingUpgrade(rt.stack, rt.accountId) };
-      }
-      return { count: event.runtimes.length };
-    }
-    case "runtime.pending":
-      await store.setPendingUpgrade(event.stack, event.accountId, event.pending);
-      return null;
-    case "upgrade.started": {
-      const { id: _id, type: _type, ...start } = event;
-      void _id;
-      void _type;
-      await store.markUpgradeStarted(start);
-      return null;
-    }
-    case "upgrade.result":
-      return await store.recordUpgrade(event.upgrade);
-    case "rollout.created":
-      return await store.createRollout(event.rollout);
-    case "rollout.updated":
-      return await store.updateRollout(event.rolloutId, event.patch);
-    case "rollout.lock":
-      return await store.acquireLock(event.stack, event.holder);
-    case "rollout.unlock":
-      return { released: event.mode === "break" ? await store.breakLock(event.stack, event.holder) : await store.releaseLock(event.stack, event.holder) };
-    case "alert.open":
-    case "alert.update":
-      return await store.openAlert(event.alert);
-    case "alert.close":
-      return { closed: await store.closeAlert(event.key) };
-    case "activity":
-      await store.appendActivity(event.activity);
-      return null;
-  }
-}
+// The events' one definition and their one applier, shared with the Convex endpoint.
+export { fleetEventSchema, type FleetEvent } from "../protocol/events";
+export { applyEvent } from "./domain/events";
 
 export interface EndpointOptions {
   store: FleetStore;
@@ -244,19 +56,15 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
     }
   };
 
-  /** The machine writer's credential: a fresh timestamp, a known key, and an HMAC over the body. */
+  /** The machine writer's credential and its event: protocol/request.ts's checks, in their order. */
   const signedRequest: Guard<SignedRequest> = async (c) => {
-    const timestamp = c.req.header(TIMESTAMP_HEADER);
-    const signature = c.req.header(SIGNATURE_HEADER);
     const keyId = c.req.header(KEY_ID_HEADER) ?? null;
-    if (timestamp === undefined || signature === undefined) refuse(401, "missing signature headers");
     const t = now();
-    if (!/^\d{1,16}$/.test(timestamp) || Math.abs(t - Number(timestamp)) > MAX_SKEW_MS) refuse(401, "stale or invalid timestamp");
-    const secret = await secretForKey(opts.hmacSecret, keyId);
-    if (secret === null) refuse(401, "unknown key");
-    const body = await c.req.text();
-    if (!(await verifyPayload(secret, timestamp, body, signature))) refuse(401, "bad signature");
-    return { keyId, signature, body, at: t };
+    const head = await requestSecret(opts.hmacSecret, { timestamp: c.req.header(TIMESTAMP_HEADER) ?? null, signature: c.req.header(SIGNATURE_HEADER) ?? null, keyId }, t);
+    if (!head.ok) refuse(head.status, head.error);
+    const checked = await checkEvent(head, keyId, await c.req.text());
+    if (!checked.ok) refuse(checked.status, checked.error);
+    return { keyId, signature: head.signature, event: checked.event, at: t };
   };
 
   const app = httpApp<Authenticated<SignedRequest>>({
@@ -268,30 +76,12 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
   });
   app.use(limitBody);
   app.post(EVENTS_PATH, authenticate(signedRequest), async (c) => {
-    const { keyId, signature, body, at: t } = c.get("principal");
+    const { keyId, signature, event, at: t } = c.get("principal");
+    // Replay: a signature seen before is refused (as Convex's ingest does, after the checks).
     const sig = signature.toLowerCase();
     purgeSeen(t);
     if (seen.has(sig)) refuse(409, "replayed request");
     remember(seen, sig, t);
-    let raw: unknown;
-    try {
-      raw = JSON.parse(body);
-    } catch {
-      refuse(400, "body is not JSON");
-    }
-    if (typeof raw !== "object" || raw === null || typeof (raw as { id?: unknown }).id !== "string" || (raw as { id: string }).id.length === 0) {
-      refuse(400, "event needs a string id");
-    }
-    if (isAgentKeyId(keyId)) {
-      const problem = agentEventProblem(keyId, raw);
-      if (problem !== null) refuse(403, problem);
-    }
-    const parsed = fleetEventSchema.safeParse(raw);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      refuse(400, `invalid event: ${issue ? `${issue.path.join(".") || "(event)"}: ${issue.message}` : "invalid"}`);
-    }
-    const event = parsed.data;
     const previous = done.get(event.id);
     if (previous !== undefined) {
       const result = await previous.catch(() => "null");
@@ -319,6 +109,6 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
 interface SignedRequest {
   keyId: string | null;
   signature: string;
-  body: string;
+  event: FleetEvent;
   at: number;
 }

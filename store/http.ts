@@ -10,36 +10,12 @@ import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { MAX_BODY_BYTES } from "../convex/signature";
+import { MAX_BODY_BYTES } from "../protocol/signature";
+import { errorKind, type ErrorBody, type ErrorKind } from "../protocol/httpError";
 
 export { MAX_BODY_BYTES };
 
-/** What went wrong, for a client that branches on it (the CLI's `--json` errors use the same words). */
-export type ErrorKind = "bad-input" | "unauthorized" | "forbidden" | "not-found" | "not-allowed" | "conflict" | "too-large" | "misdirected" | "unavailable" | "failed";
-
-/** The one error shape of both servers: `{ ok: false, error, kind }`, plus what a refusal adds. */
-export interface ErrorBody extends Record<string, unknown> {
-  ok: false;
-  error: string;
-  kind: ErrorKind;
-}
-
-const KIND_BY_STATUS: Partial<Record<number, ErrorKind>> = {
-  400: "bad-input",
-  401: "unauthorized",
-  403: "forbidden",
-  404: "not-found",
-  405: "not-allowed",
-  409: "conflict",
-  413: "too-large",
-  415: "bad-input",
-  421: "misdirected",
-  503: "unavailable",
-};
-
-export function errorKind(status: number): ErrorKind {
-  return KIND_BY_STATUS[status] ?? (status >= 500 ? "failed" : "bad-input");
-}
+export { errorKind, type ErrorBody, type ErrorKind };
 
 /** A request refused with a status and one line; thrown from a guard, a middleware or a handler. */
 export class Refusal extends HTTPException {

@@ -3,240 +3,56 @@
 // (store/convex.ts, the record in production) and an embedded SQLite file (store/local.ts, the
 // default when no Convex deployment is configured). One contract suite (store/contract.ts) runs
 // against both. Times are epoch milliseconds; every method is async.
+import type { z } from "zod";
 import type { RuntimeMetrics, RuntimeStatus } from "../fleet/health";
 import type { AlertRule, AlertSeverity } from "../fleet/alerts";
-import type { StatusRow, VersionRow } from "../fleet/overview";
+import type * as p from "../protocol/records";
 
 export type { RuntimeMetrics, RuntimeStatus, AlertRule, AlertSeverity };
+// The record shapes are defined once, in protocol/records.ts; these are their types.
+export { RUNTIME_PROVIDERS, ROLLOUT_STATUSES, UPGRADE_RESULTS, RUNTIME_ROLLOUT_STATES, SYSTEM_CONFIG_KEYS, MAX_GATE_DECISIONS } from "../protocol/records";
 
-export const RUNTIME_PROVIDERS = ["digitalocean", "existing", "fly", "aws", "gcp"] as const;
-export type RuntimeProvider = (typeof RUNTIME_PROVIDERS)[number];
-export type UpgradeStrategy = "rolling" | "canary" | "immediate";
-export type Executor = "pulumi" | "agent";
+// Which statuses are active is a lifecycle rule (store/domain/lifecycle.ts).
+export { ACTIVE_ROLLOUT_STATUSES } from "./domain/lifecycle";
 
-export const ROLLOUT_STATUSES = ["planned", "running", "paused", "halted", "completed", "aborted", "failed"] as const;
-export type RolloutStatus = (typeof ROLLOUT_STATUSES)[number];
-/** Statuses in which a rollout still holds (or may resume into) the stack. */
-export const ACTIVE_ROLLOUT_STATUSES: readonly RolloutStatus[] = ["planned", "running", "paused"];
+export type RuntimeProvider = z.infer<typeof p.provider>;
+export type UpgradeStrategy = z.infer<typeof p.strategy>;
+export type Executor = z.infer<typeof p.executor>;
+export type RolloutStatus = z.infer<typeof p.rolloutStatus>;
+export type UpgradeResult = z.infer<typeof p.upgradeResult>;
+export type RuntimeRolloutState = z.infer<typeof p.runtimeRolloutState>;
+export type AlertStatus = z.infer<typeof p.alertStatus>;
 
-export const UPGRADE_RESULTS = ["success", "failed", "rolled_back", "noop"] as const;
-export type UpgradeResult = (typeof UPGRADE_RESULTS)[number];
-
-export const RUNTIME_ROLLOUT_STATES = ["pending", "upgrading", "succeeded", "failed", "rolled_back", "skipped"] as const;
-export type RuntimeRolloutState = (typeof RUNTIME_ROLLOUT_STATES)[number];
-
-export type AlertStatus = "open" | "acknowledged" | "closed";
-
-export interface Release {
-  openclaw: string;
-  runtimeService: string;
-}
-
-export interface PendingUpgrade {
-  targetOpenclawVersion: string;
-  targetRuntimeVersion: string;
-  initiatedAt: number;
-  initiatedBy: string;
-  strategy: UpgradeStrategy;
-  rolloutId?: string;
-  /**
-   * Agent runtimes: the agent defers the upgrade while the runtime reports active conversations,
-   * but not past this time (epoch ms); without it the agent proceeds at once.
-   */
-  deadline?: number;
-}
-
+export type Release = z.infer<typeof p.release>;
+export type PendingUpgrade = z.infer<typeof p.pendingUpgrade>;
 /**
  * What an observer saw of one runtime. Identity is (stack, accountId). Fields left out keep their
  * stored value; a runtime seen for the first time needs the infrastructure and version fields.
  */
-export interface RuntimeObservation {
-  stack: string;
-  accountId: string;
-  provider?: RuntimeProvider;
-  providerId?: string;
-  ipAddress?: string;
-  region?: string;
-  openclawVersion?: string;
-  runtimeServiceVersion?: string;
-  dockerImageTag?: string;
-  status?: RuntimeStatus;
-  lastHealthCheck?: number;
-  healthScore?: number;
-  metrics?: RuntimeMetrics;
-  isCanary?: boolean;
-  /** Pinned release, or null to clear the pin. */
-  pin?: string | null;
-  /** When it was observed (defaults to the store's clock). */
-  observedAt?: number;
-}
-
-export interface RuntimeRecord {
-  stack: string;
-  accountId: string;
-  provider: RuntimeProvider;
-  providerId: string;
-  ipAddress: string;
-  region: string;
-  openclawVersion: string;
-  runtimeServiceVersion: string;
-  dockerImageTag: string;
-  status: RuntimeStatus;
-  lastHealthCheck?: number;
-  healthScore?: number;
-  metrics?: RuntimeMetrics;
-  pendingUpgrade?: PendingUpgrade;
-  isCanary: boolean;
-  pin?: string;
-  createdAt: number;
-  updatedAt: number;
-}
-
-export interface UpgradeStart {
-  stack: string;
-  accountId: string;
-  rolloutId?: string;
-  targetOpenclawVersion: string;
-  targetRuntimeVersion: string;
-  strategy: UpgradeStrategy;
-  initiatedBy: string;
-  at?: number;
-}
-
+export type RuntimeObservation = z.infer<typeof p.runtimeObservation>;
+export type RuntimeRecord = z.infer<typeof p.runtimeRecord>;
+export type UpgradeStart = z.infer<typeof p.upgradeStart>;
 /** One runtime's upgrade attempt, as the executor (Pulumi hook or agent) reported it. */
-export interface UpgradeEvent {
-  /** Unique per attempt; a repeated record with the same id is ignored. */
-  eventId: string;
-  stack: string;
-  accountId: string;
-  rolloutId?: string;
-  fromOpenclaw: string;
-  toOpenclaw: string;
-  fromRuntimeService: string;
-  toRuntimeService: string;
-  status: UpgradeResult;
-  startedAt: number;
-  completedAt?: number;
-  durationMs?: number;
-  error?: string;
-  initiatedBy: string;
-  reason?: string;
-  executor: Executor;
-}
+export type UpgradeEvent = z.infer<typeof p.upgradeEvent>;
 
 export interface RuntimeDetail extends RuntimeRecord {
   /** Most recent first. */
   recentUpgrades: UpgradeEvent[];
 }
 
-export interface RolloutOptions {
-  batchPercent?: number;
-  waitSeconds?: number;
-  bakeMinutes?: number;
-  maxBatchFailurePercent?: number;
-  pauseOnFailurePercent?: number;
-  minHealthyPercent?: number;
-  autoRollback?: boolean;
-  skipUpgraded?: boolean;
-  allowDowngrade?: boolean;
-}
-
-export interface GateDecision {
-  at: number;
-  batch: number;
-  decision: "go" | "wait" | "pause" | "halt";
-  reason: string;
-  /** Numbers the gate looked at (failure %, healthy %, ...). */
-  measures?: Record<string, number>;
-}
-
-export interface RolloutCounts {
-  total: number;
-  pending: number;
-  upgrading: number;
-  succeeded: number;
-  failed: number;
-  rolledBack: number;
-  skipped: number;
-}
-
-export interface RolloutInput {
-  rolloutId: string;
-  stack: string;
-  target: Release;
-  strategy: UpgradeStrategy;
-  options: RolloutOptions;
-  initiatedBy: string;
-  reason?: string;
-  /** Account ids per batch, in order (the canary batch first). */
-  batches: string[][];
-  /**
-   * Each batched runtime's versions before the rollout, in the same shape as `batches`: what a
-   * rollback restores, kept with the record so a resumed rollout still knows it.
-   */
-  previous?: Release[][];
-  status?: RolloutStatus;
-  createdAt?: number;
-}
-
-export interface RolloutRecord {
-  rolloutId: string;
-  stack: string;
-  target: Release;
-  strategy: UpgradeStrategy;
-  options: RolloutOptions;
-  initiatedBy: string;
-  /** Why it was started (as given by whoever started it; never overwritten). */
-  reason?: string;
-  batches: string[][];
-  status: RolloutStatus;
-  /** Why it is in its current status (halt reason, "paused by ...", "every runtime upgraded"). */
-  statusReason?: string;
-  currentBatch: number;
-  gates: GateDecision[];
-  counts: RolloutCounts;
-  createdAt: number;
-  updatedAt: number;
-  startedAt?: number;
-  completedAt?: number;
-  /** Last time a batch advanced or a runtime state changed; the stalled-rollout alert reads it. */
-  lastProgressAt: number;
-}
-
-export interface RolloutRuntimeState {
-  accountId: string;
-  state: RuntimeRolloutState;
-  /** Its versions before the rollout (from RolloutInput.previous). */
-  from?: Release;
-  error?: string;
-  updatedAt: number;
-}
+export type RolloutOptions = z.infer<typeof p.rolloutOptions>;
+export type GateDecision = z.infer<typeof p.gateDecision>;
+export type RolloutCounts = z.infer<typeof p.rolloutCounts>;
+export type RolloutInput = z.infer<typeof p.rolloutInput>;
+export type RolloutRecord = z.infer<typeof p.rolloutRecord>;
+export type RolloutRuntimeState = z.infer<typeof p.rolloutRuntimeState>;
 
 export interface RolloutDetail extends RolloutRecord {
   runtimes: RolloutRuntimeState[];
 }
 
-export interface RolloutPatch {
-  status?: RolloutStatus;
-  currentBatch?: number;
-  /** Per-runtime states to set (counts are kept in step). */
-  runtimeStates?: { accountId: string; state: RuntimeRolloutState; error?: string }[];
-  /** Appended to the gate log (the log keeps the newest MAX_GATE_DECISIONS). */
-  gate?: GateDecision;
-  /** Why the status is what it is now (the start reason stays as it was). */
-  statusReason?: string;
-  at?: number;
-}
-
-export const MAX_GATE_DECISIONS = 500;
-
-export interface LockHolder {
-  pid: number;
-  host: string;
-  user: string;
-  startedAt: number;
-  rolloutId?: string;
-}
+export type RolloutPatch = z.infer<typeof p.rolloutPatch>;
+export type LockHolder = z.infer<typeof p.lockHolder>;
 
 export type LockResult = { ok: true; holder: LockHolder } | { ok: false; holder: LockHolder };
 
@@ -255,83 +71,15 @@ export interface HistoryQuery {
   cursor?: string | null;
 }
 
-export const SYSTEM_CONFIG_KEYS = [
-  "latest_openclaw_version",
-  "latest_runtime_version",
-  "min_supported_openclaw",
-  "upgrade_strategy",
-  "upgrade_batch_percent",
-] as const;
-export type SystemConfigKey = (typeof SYSTEM_CONFIG_KEYS)[number];
-export type ConfigValue = string | number | boolean;
-
-export interface SystemConfigEntry {
-  key: SystemConfigKey;
-  value: ConfigValue;
-  updatedAt: number;
-  updatedBy: string;
-}
-
-export interface AlertInput {
-  /** Identity across evaluations: rule + subject (see fleet/alerts.ts alertKey). */
-  key: string;
-  rule: AlertRule;
-  severity: AlertSeverity;
-  stack?: string;
-  accountId?: string;
-  rolloutId?: string;
-  message: string;
-  details?: Record<string, string | number | boolean | null>;
-}
-
-export interface AlertRecord extends AlertInput {
-  alertId: string;
-  status: AlertStatus;
-  openedAt: number;
-  updatedAt: number;
-  closedAt?: number;
-  acknowledgedAt?: number;
-  acknowledgedBy?: string;
-}
-
-export interface ActivityInput {
-  actor: string;
-  action: string;
-  message: string;
-  stack?: string;
-  accountId?: string;
-  rolloutId?: string;
-  at?: number;
-}
-
-export interface ActivityRecord extends Required<Pick<ActivityInput, "actor" | "action" | "message">> {
-  at: number;
-  stack?: string;
-  accountId?: string;
-  rolloutId?: string;
-}
-
-export interface RecentRolloutRow {
-  rolloutId: string;
-  stack: string;
-  target: Release;
-  strategy: UpgradeStrategy;
-  status: RolloutStatus;
-  createdAt: number;
-  successRate: number;
-  failureRate: number;
-  durationMs?: number;
-}
-
-export interface FleetOverview {
-  total: number;
-  byStatus: StatusRow[];
-  byOpenclawVersion: VersionRow[];
-  minSupportedOpenclaw?: string;
-  latestOpenclawVersion?: string;
-  recentRollouts: RecentRolloutRow[];
-  openAlerts: { critical: number; high: number; medium: number };
-}
+export type SystemConfigKey = z.infer<typeof p.configKey>;
+export type ConfigValue = z.infer<typeof p.configValue>;
+export type SystemConfigEntry = z.infer<typeof p.systemConfigEntry>;
+export type AlertInput = z.infer<typeof p.alertInput>;
+export type AlertRecord = z.infer<typeof p.alertRecord>;
+export type ActivityInput = z.infer<typeof p.activityInput>;
+export type ActivityRecord = z.infer<typeof p.activityRecord>;
+export type RecentRolloutRow = z.infer<typeof p.recentRolloutRow>;
+export type FleetOverview = z.infer<typeof p.fleetOverview>;
 
 export interface FleetStore {
   readonly kind: "convex" | "local";

@@ -39,9 +39,10 @@ async function dashboardCommand(ctx: CommandContext, opts: { port: string; host:
       openStore({ localPath: defaultStorePath(ctx.projectDir), env: { ...process.env, FLEET_CONVEX_AUTH_TOKEN: jwt } }),
     );
   } else {
-    shared = await openFleetStore(ctx.projectDir);
+    // Checked before the store is opened: refused input creates nothing.
     const given = process.env.FLEET_DASHBOARD_TOKEN;
     if (given !== undefined && given.length < 16) throw new UsageError("FLEET_DASHBOARD_TOKEN: expected at least 16 characters");
+    shared = await openFleetStore(ctx.projectDir);
     const token = given ?? generateToken();
     if (given === undefined) printedToken = token;
     auth = tokenAuthenticator(token, shared, `${actorName()} (dashboard)`);

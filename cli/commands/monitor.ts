@@ -5,6 +5,7 @@ import { parseDuration } from "../../fleet/units";
 import type { FleetConfig } from "../../fleet/config";
 import type { FleetStore } from "../../store/types";
 import { startEndpoint, type Endpoint } from "../../store/endpoint";
+import { chooseStore } from "../../store";
 import type { CommandContext } from "../cli";
 import { createEngine, defaultStorePath, openFleetStore, stackContext } from "../../control/context";
 import { EXIT_FAILED, EXIT_OK, UsageError } from "../../control/errors";
@@ -53,7 +54,7 @@ interface MonitorOpts extends ProbeOpts {
 
 function intOption(flag: string, text: string, min: number, max: number): number {
   const n = Number(text);
-  if (!/^\d+$/.test(text.trim()) || !Number.isInteger(n) || n < min || n > max) throw new UsageError(`${flag}: ${JSON.stringify(text)} is not a whole number from ${min} to ${max}`);
+  if (!/^\d+$/.test(text) || !Number.isInteger(n) || n < min || n > max) throw new UsageError(`${flag}: ${JSON.stringify(text)} is not a whole number from ${min} to ${max}`);
   return n;
 }
 
@@ -149,13 +150,26 @@ function webhookUrl(opts: MonitorOpts): string | undefined {
   return url;
 }
 
-async function serveEndpoint(ctx: CommandContext, store: FleetStore, portText: string, host = "127.0.0.1"): Promise<Endpoint> {
+interface EndpointSettings {
+  port: number;
+  host: string;
+  secret: string;
+}
+
+/** Checked before the store is opened: refused input creates nothing. */
+function endpointSettings(ctx: CommandContext, portText: string, host = "127.0.0.1"): EndpointSettings {
   const port = intOption("--port", portText, 0, 65535);
   if (!/^127\.|^::1$|^localhost$/.test(host)) throw new UsageError(`--host: ${JSON.stringify(host)} is not a loopback address (expected 127.x.x.x or ::1)`);
   const secret = process.env.FLEET_HMAC_SECRET;
   if (!secret) throw new UsageError("FLEET_HMAC_SECRET: missing: the endpoint needs the fleet's HMAC secret to check signatures");
-  if (store.kind !== "local") throw new UsageError("the endpoint serves the embedded store; with a Convex deployment, agents post to the deployment itself");
-  const ep = await startEndpoint({ store, hmacSecret: secret, host, port, log: (l) => ctx.out.warn(l) });
+  if (chooseStore({ localPath: defaultStorePath(ctx.projectDir) }).kind !== "local") {
+    throw new UsageError("the endpoint serves the embedded store; with a Convex deployment, agents post to the deployment itself");
+  }
+  return { port, host, secret };
+}
+
+async function serveEndpoint(ctx: CommandContext, store: FleetStore, e: EndpointSettings): Promise<Endpoint> {
+  const ep = await startEndpoint({ store, hmacSecret: e.secret, host: e.host, port: e.port, log: (l) => ctx.out.warn(l) });
   ctx.out.warn(`fleet: endpoint listening on ${ep.url}/fleet/events`);
   return ep;
 }
@@ -188,11 +202,12 @@ async function monitorCommand(ctx: CommandContext, opts: MonitorOpts): Promise<n
   const url = webhookUrl(opts);
   const sinks: Sink[] = [logSink((l) => ctx.out.warn(l))];
   if (url) sinks.push(webhookSink(url));
+  const endpointAt = opts.serveEndpoint !== undefined ? endpointSettings(ctx, opts.serveEndpoint) : undefined;
   const { store, monitor } = await setup(ctx, opts, sinks);
   const { signal, dispose } = untilSignal();
   let endpoint: Endpoint | undefined;
   try {
-    if (opts.serveEndpoint !== undefined) endpoint = await serveEndpoint(ctx, store, opts.serveEndpoint);
+    if (endpointAt) endpoint = await serveEndpoint(ctx, store, endpointAt);
     if (url) ctx.out.warn(`fleet: alert notifications to ${redactUrl(url)}`);
     for (let i = 0; i < cycles && !signal.aborted; i++) {
       const started = Date.now();
@@ -212,10 +227,11 @@ async function monitorCommand(ctx: CommandContext, opts: MonitorOpts): Promise<n
 
 async function endpointCommand(ctx: CommandContext, opts: { port: string; host: string }): Promise<number> {
   await stackContext(ctx);
+  const at = endpointSettings(ctx, opts.port, opts.host);
   const store = await openFleetStore(ctx.projectDir);
   const { signal, dispose } = untilSignal();
   try {
-    const ep = await serveEndpoint(ctx, store, opts.port, opts.host);
+    const ep = await serveEndpoint(ctx, store, at);
     if (ctx.out.json) ctx.out.emit({ url: ep.url, path: "/fleet/events" });
     await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve()));
     await ep.close();

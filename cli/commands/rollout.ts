@@ -1,22 +1,29 @@
-// `fleet plan`, `fleet rollout` (+ resume, pause, abort) and `fleet rollback`.
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+// `fleet plan`, `fleet rollout` (+ resume, pause, abort) and `fleet rollback`: parse, call
+// control/operations, print. No rollout logic here.
 import os from "node:os";
-import path from "node:path";
 import type { Command } from "commander";
-import type { FleetConfig, ResolvedRuntime } from "../../fleet/config";
-import { isRolloutId } from "../../fleet/ids";
-import { planRollout, type RolloutPlan } from "../../fleet/plan";
-import { formatDuration } from "../../fleet/units";
-import { isReleaseTag, isSupported, releaseTagProblem } from "../../fleet/versions";
-import type { FleetStore, RolloutRecord } from "../../store/types";
 import type { CommandContext } from "../cli";
-import { actorName, createEngine, engineEnv, openFleetStore, probe, stackContext, type StackContext } from "../../control/context";
-import { processAlive, type ChangeSummary } from "../../control/engine";
-import { EXIT_FAILED, EXIT_OK, OperationError, UsageError } from "../../control/errors";
-import { currentHolder, newRolloutId, Orchestrator, type ProgressEvent, type RolloutOutcome, type RolloutSettings } from "../../control/orchestrator";
-import { addRolloutOptions, initiator, resolveRolloutOptions, type RolloutCliOptions } from "../../control/options";
+import { actorName, openFleetStore, stackContext, type StackContext } from "../../control/context";
+import type { ChangeSummary } from "../../control/engine";
+import { EXIT_FAILED, EXIT_OK } from "../../control/errors";
+import type { RolloutOutcome } from "../../control/orchestrator";
+import { initiator, type RolloutCliOptions } from "../../control/options";
+import {
+  abortRollout,
+  checkRolloutId,
+  describePlan,
+  pauseRollout,
+  planRollout,
+  previewPlan,
+  resumeRollout,
+  rollbackRuntime,
+  startRollout,
+  type Operator,
+  type RollbackRequest,
+} from "../../control/operations";
+import type { FleetStore } from "../../store/types";
 import { progressSink } from "../progress";
-import { writeRuntimeVersions } from "../../control/stackConfig";
+import { addRolloutOptions } from "../rolloutOptions";
 
 type Run = (fn: (ctx: CommandContext) => Promise<number>, cmd: Command) => Promise<void>;
 
@@ -39,11 +46,11 @@ export function registerRollout(program: Command, run: Run): void {
   rollout
     .command("pause [rolloutId]")
     .description("ask the running rollout to stop after its current step")
-    .action(async (id: string | undefined, _opts: unknown, cmd: Command) => run((ctx) => setStatusCommand(ctx, id, "paused"), cmd));
+    .action(async (id: string | undefined, _opts: unknown, cmd: Command) => run((ctx) => stopCommand(ctx, id, "pause"), cmd));
   rollout
     .command("abort [rolloutId]")
     .description("end the rollout: no further batch runs (runtimes already upgraded stay so)")
-    .action(async (id: string | undefined, _opts: unknown, cmd: Command) => run((ctx) => setStatusCommand(ctx, id, "aborted"), cmd));
+    .action(async (id: string | undefined, _opts: unknown, cmd: Command) => run((ctx) => stopCommand(ctx, id, "abort"), cmd));
 
   program
     .command("rollback")
@@ -52,21 +59,37 @@ export function registerRollout(program: Command, run: Run): void {
     .option("--to <version>", "the openclaw release to go back to (default: the one before its last upgrade)")
     .option("--runtime-service <version>", "the runtime service release to go back to (default: with --to unchanged, else the previous)")
     .option("--reason <text>", "why (recorded)")
-    .action(async (opts: { runtime: string; to?: string; runtimeService?: string; reason?: string }, cmd: Command) =>
-      run((ctx) => rollbackCommand(ctx, opts), cmd),
-    );
+    .action(async (opts: RollbackRequest, cmd: Command) => run((ctx) => rollbackCommand(ctx, opts), cmd));
 }
 
-export function preparePlan(sc: StackContext, opts: RolloutCliOptions) {
-  const fleet = sc.loadFleet();
-  const resolved = resolveRolloutOptions(opts, fleet);
-  const plan = planRollout(fleet.runtimes, resolved.plan);
-  return { fleet, resolved, plan };
+/**
+ * Runs `fn` with the CLI's operator: the store is opened only when an operation asks for it
+ * (after its input is checked), and closed at the end.
+ */
+async function withOperator<T>(ctx: CommandContext, sc: StackContext, fn: (op: Operator) => Promise<T>, actor = actorName()): Promise<T> {
+  let opened: Promise<FleetStore> | undefined;
+  const op: Operator = {
+    where: ctx,
+    sc,
+    store: () => (opened ??= openFleetStore(ctx.projectDir)),
+    actor,
+    via: "on request",
+    progress: progressSink({
+      json: ctx.out.json,
+      tty: Boolean(process.stdout.isTTY) && !ctx.out.json,
+      write: (t) => process.stdout.write(t),
+    }),
+  };
+  try {
+    return await fn(op);
+  } finally {
+    if (opened) await (await opened).close();
+  }
 }
 
 async function planCommand(ctx: CommandContext, opts: RolloutCliOptions & { preview: boolean }): Promise<number> {
   const sc = await stackContext(ctx);
-  const { fleet, plan } = preparePlan(sc, opts);
+  const { fleet, plan } = planRollout(sc, opts);
   let preview: { ok: boolean; changes: ChangeSummary[]; errors: string[] } | undefined;
   if (opts.preview) preview = await previewPlan(ctx, sc, fleet, plan);
   if (ctx.out.json) ctx.out.emit({ stack: sc.stack, plan, ...(preview ? { preview } : {}) });
@@ -75,34 +98,6 @@ async function planCommand(ctx: CommandContext, opts: RolloutCliOptions & { prev
     if (preview) ctx.out.say(describePreview(preview));
   }
   return preview && !preview.ok ? EXIT_FAILED : EXIT_OK;
-}
-
-/** `pulumi preview` against a copy of the stack config with every planned version applied. */
-export async function previewPlan(ctx: CommandContext, sc: StackContext, fleet: FleetConfig, plan: RolloutPlan) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "fleet-plan-"));
-  try {
-    const copy = path.join(dir, path.basename(sc.configFile));
-    copyFileSync(sc.configFile, copy);
-    const moved = fleet.runtimes.filter((r) => plan.moves[r.accountId]);
-    writeRuntimeVersions(
-      copy,
-      moved.map((r) => ({ index: r.index, accountId: r.accountId, ...plan.moves[r.accountId]!.to })),
-    );
-    const engine = createEngine(ctx.projectDir, sc.stack);
-    return await engine.preview(undefined, {}, copy);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-export function describePlan(stack: string, plan: RolloutPlan): string {
-  const lines = [
-    `${plan.strategy} rollout of ${stack} to openclaw ${plan.target.openclaw}${plan.target.runtimeService ? `, runtime service ${plan.target.runtimeService}` : ""}`,
-  ];
-  plan.batches.forEach((b, i) => lines.push(`  batch ${i + 1}/${plan.batches.length}${b.kind === "canary" ? " (canary)" : ""}: ${b.accountIds.join(", ")}`));
-  for (const s of plan.skipped) lines.push(`  skipped ${s.accountId}: ${s.detail}`);
-  lines.push(`  ${Object.keys(plan.moves).length} runtimes, estimated ${formatDuration(plan.estimatedSeconds)}`);
-  return lines.join("\n");
 }
 
 function describePreview(p: { ok: boolean; changes: ChangeSummary[]; errors: string[] }): string {
@@ -114,43 +109,18 @@ function describePreview(p: { ok: boolean; changes: ChangeSummary[]; errors: str
   return lines.join("\n");
 }
 
-/** The orchestrator as the CLI runs it; `progress` replaces the terminal view (the dashboard passes its own). */
-export function makeOrchestrator(ctx: CommandContext, sc: StackContext, store: FleetStore, progress?: (e: ProgressEvent) => void): Orchestrator {
-  return new Orchestrator({
-    store,
-    engine: createEngine(ctx.projectDir, sc.stack),
-    stack: sc.stack,
-    configFile: sc.configFile,
-    loadFleet: sc.loadFleet,
-    probe,
-    engineEnv: engineEnv(ctx.projectDir),
-    progress:
-      progress ??
-      progressSink({
-        json: ctx.out.json,
-        tty: Boolean(process.stdout.isTTY) && !ctx.out.json,
-        write: (t) => process.stdout.write(t),
-      }),
-  });
-}
-
 async function rolloutCommand(ctx: CommandContext, opts: RolloutCliOptions): Promise<number> {
   const sc = await stackContext(ctx);
-  const { resolved, plan } = preparePlan(sc, opts);
-  const store = await openFleetStore(ctx.projectDir);
-  try {
-    const outcome = await makeOrchestrator(ctx, sc, store).start({
-      rolloutId: newRolloutId(),
-      plan,
-      settings: resolved.settings,
-      initiatedBy: initiator(process.env, process.env.USER ?? os.userInfo().username, os.hostname()),
-      ...(resolved.reason ? { reason: resolved.reason } : {}),
-      extraOptions: resolved.recorded,
-    });
-    return report(ctx, outcome);
-  } finally {
-    await store.close();
-  }
+  const actor = initiator(process.env, process.env.USER ?? os.userInfo().username, os.hostname());
+  return withOperator(
+    ctx,
+    sc,
+    async (op) => {
+      const started = await startRollout(op, { options: opts });
+      return report(ctx, await started.outcome);
+    },
+    actor,
+  );
 }
 
 function report(ctx: CommandContext, outcome: RolloutOutcome): number {
@@ -159,134 +129,29 @@ function report(ctx: CommandContext, outcome: RolloutOutcome): number {
   return outcome.status === "completed" && outcome.failed.length === 0 ? EXIT_OK : EXIT_FAILED;
 }
 
-export function settingsFromRecord(record: RolloutRecord): RolloutSettings {
-  const o = record.options;
-  const waitSeconds = o.waitSeconds ?? 60;
-  const bakeMinutes = o.bakeMinutes ?? 30;
-  return {
-    waitSeconds,
-    bakeMinutes,
-    thresholds: {
-      maxBatchFailurePercent: o.maxBatchFailurePercent ?? 20,
-      pauseOnFailurePercent: o.pauseOnFailurePercent ?? 5,
-      minHealthyPercent: o.minHealthyPercent ?? 95,
-      autoRollback: o.autoRollback ?? true,
-    },
-    bakeProbeSeconds: Math.max(1, Math.min(30, (bakeMinutes * 60) / 10)),
-    healthRecheckSeconds: Math.max(1, Math.min(30, waitSeconds || 5)),
-    maxHealthWaits: 10,
-  };
-}
-
-async function findRollout(store: FleetStore, stack: string, id: string | undefined): Promise<RolloutRecord> {
-  if (id !== undefined) {
-    if (!isRolloutId(id)) throw new UsageError(`rolloutId: ${JSON.stringify(id)} is not a rollout id (expected ro_...)`);
-    const r = await store.getRollout(id);
-    if (!r || r.stack !== stack) throw new UsageError(`rolloutId: no rollout ${id} on stack ${stack}`);
-    return r;
-  }
-  const active = await store.activeRollout(stack);
-  if (!active) throw new OperationError(`stack ${stack} has no rollout in progress`);
-  return active;
-}
-
 async function resumeCommand(ctx: CommandContext, id: string | undefined, breakLock: boolean): Promise<number> {
+  if (id !== undefined) checkRolloutId(id);
   const sc = await stackContext(ctx);
-  const store = await openFleetStore(ctx.projectDir);
-  try {
-    const record = await findRollout(store, sc.stack, id);
-    const holder = await store.getLock(sc.stack);
-    const engine = createEngine(ctx.projectDir, sc.stack);
-    if (holder) {
-      const here = holder.host === os.hostname();
-      const dead = here && !processAlive(holder.pid);
-      if (!dead || !breakLock) {
-        const why = dead ? "its process is gone; pass --break-lock to take over" : here ? "it is still running" : "it runs on another host";
-        throw new OperationError(`stack ${sc.stack} is held by ${holder.user}@${holder.host} (pid ${holder.pid}) since ${new Date(holder.startedAt).toISOString()}: ${why}`);
-      }
-      await store.breakLock(sc.stack, holder);
-      // The dead orchestrator's `pulumi up` may have left the stack locked too.
-      await engine.clearStaleLock();
-      await store.appendActivity({ actor: actorName(), action: "rollout.lock-broken", stack: sc.stack, rolloutId: record.rolloutId, message: `broke the lock of dead pid ${holder.pid}` });
-    }
-    const outcome = await makeOrchestrator(ctx, sc, store).resume(record.rolloutId, settingsFromRecord(record));
-    return report(ctx, outcome);
-  } finally {
-    await store.close();
-  }
+  return withOperator(ctx, sc, async (op) => report(ctx, await (await resumeRollout(op, id, { breakLock })).outcome));
 }
 
-async function setStatusCommand(ctx: CommandContext, id: string | undefined, status: "paused" | "aborted"): Promise<number> {
+async function stopCommand(ctx: CommandContext, id: string | undefined, action: "pause" | "abort"): Promise<number> {
+  if (id !== undefined) checkRolloutId(id);
   const sc = await stackContext(ctx);
-  const store = await openFleetStore(ctx.projectDir);
-  try {
-    const record = await findRollout(store, sc.stack, id);
-    if (status === "paused" && record.status !== "running") throw new OperationError(`rollout ${record.rolloutId} is ${record.status}, not running`);
-    await store.updateRollout(record.rolloutId, { status, statusReason: `${status} by ${actorName()}` });
-    await store.appendActivity({ actor: actorName(), action: `rollout.${status}`, stack: sc.stack, rolloutId: record.rolloutId, message: `${status} on request` });
-    if (ctx.out.json) ctx.out.emit({ rolloutId: record.rolloutId, status });
-    else ctx.out.say(`rollout ${record.rolloutId}: ${status === "paused" ? "pause requested (it stops after its current step)" : "aborted"}`);
+  return withOperator(ctx, sc, async (op) => {
+    const r = action === "pause" ? await pauseRollout(op, id) : await abortRollout(op, id);
+    if (ctx.out.json) ctx.out.emit(r);
+    else ctx.out.say(`rollout ${r.rolloutId}: ${r.status === "paused" ? "pause requested (it stops after its current step)" : "aborted"}`);
     return EXIT_OK;
-  } finally {
-    await store.close();
-  }
+  });
 }
 
-async function rollbackCommand(
-  ctx: CommandContext,
-  opts: { runtime: string; to?: string; runtimeService?: string; reason?: string },
-): Promise<number> {
+async function rollbackCommand(ctx: CommandContext, opts: RollbackRequest): Promise<number> {
   const sc = await stackContext(ctx);
-  const fleet = sc.loadFleet();
-  const runtime = fleet.runtimes.find((r) => r.accountId === opts.runtime);
-  if (!runtime) throw new UsageError(`--runtime: ${JSON.stringify(opts.runtime)} is not a runtime of stack ${sc.stack}`);
-  if (opts.to !== undefined && !isReleaseTag(opts.to)) throw new UsageError(`--to: ${releaseTagProblem(opts.to)}`);
-  if (opts.runtimeService !== undefined && !isReleaseTag(opts.runtimeService)) {
-    throw new UsageError(`--runtime-service: ${releaseTagProblem(opts.runtimeService)}`);
-  }
-  if (runtime.pin !== undefined) throw new UsageError(`--runtime: ${runtime.accountId} is pinned at ${runtime.pin}; unpin it first`);
-  const store = await openFleetStore(ctx.projectDir);
-  try {
-    const target = await rollbackTarget(store, sc.stack, runtime, opts);
-    if (!isSupported(target.openclaw, fleet.policy.minSupportedOpenclaw)) {
-      throw new UsageError(`--to: ${target.openclaw} is below the minimum supported ${fleet.policy.minSupportedOpenclaw}`);
-    }
-    if (target.openclaw === runtime.openclaw && target.runtimeService === runtime.runtimeService) {
-      throw new UsageError(`--to: ${runtime.accountId} is already on ${target.openclaw}/${target.runtimeService}`);
-    }
-    const active = await store.activeRollout(sc.stack);
-    if (active) throw new OperationError(`rollout ${active.rolloutId} is ${active.status} on ${sc.stack}; abort it before rolling back by hand`);
-    const holder = { ...currentHolder(), startedAt: Date.now() };
-    const lock = await store.acquireLock(sc.stack, holder);
-    if (!lock.ok) throw new OperationError(`stack ${sc.stack} is held by ${lock.holder.user}@${lock.holder.host} (pid ${lock.holder.pid}) since ${new Date(lock.holder.startedAt).toISOString()}`);
-    try {
-      const orchestrator = makeOrchestrator(ctx, sc, store);
-      const rolloutId = newRolloutId();
-      await store.appendActivity({
-        actor: actorName(),
-        action: "runtime.rollback",
-        stack: sc.stack,
-        accountId: runtime.accountId,
-        message: `rollback ${runtime.accountId} ${runtime.openclaw} -> ${target.openclaw}${opts.reason ? `: ${opts.reason}` : ""}`,
-      });
-      const restored = await orchestrator.restore({ rolloutId, previous: { [runtime.accountId]: target } }, [runtime.accountId], opts.reason);
-      const ok = restored.has(runtime.accountId);
-      if (ctx.out.json) ctx.out.emit({ accountId: runtime.accountId, to: target, ok });
-      else ctx.out.say(`${runtime.accountId}: ${ok ? `restored to ${target.openclaw}/${target.runtimeService}` : "rollback FAILED (see history)"}`);
-      return ok ? EXIT_OK : EXIT_FAILED;
-    } finally {
-      await store.releaseLock(sc.stack, holder);
-    }
-  } finally {
-    await store.close();
-  }
-}
-
-/** --to as given, else the versions this runtime ran before its last successful upgrade. */
-async function rollbackTarget(store: FleetStore, stack: string, runtime: ResolvedRuntime, opts: { to?: string; runtimeService?: string }) {
-  if (opts.to !== undefined) return { openclaw: opts.to, runtimeService: opts.runtimeService ?? runtime.runtimeService };
-  const history = await store.listUpgrades({ stack, accountId: runtime.accountId, limit: 50 });
-  const last = history.items.find((e) => e.status === "success" && e.toOpenclaw === runtime.openclaw);
-  if (!last) throw new UsageError(`--to: no earlier version of ${runtime.accountId} in its history; pass --to VERSION`);
-  return { openclaw: last.fromOpenclaw, runtimeService: opts.runtimeService ?? last.fromRuntimeService };
+  return withOperator(ctx, sc, async (op) => {
+    const r = await rollbackRuntime(op, opts);
+    if (ctx.out.json) ctx.out.emit(r);
+    else ctx.out.say(`${r.accountId}: ${r.ok ? `restored to ${r.to.openclaw}/${r.to.runtimeService}` : "rollback FAILED (see history)"}`);
+    return r.ok ? EXIT_OK : EXIT_FAILED;
+  });
 }

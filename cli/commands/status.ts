@@ -1,12 +1,12 @@
 // `fleet status` (the fleet overview) and `fleet history` (upgrade records). `fleet health` lives
 // with the monitor (commands/monitor.ts).
 import type { Command } from "commander";
-import { isAccountId, ACCOUNT_ID_EXPECTED } from "../../fleet/ids";
+import { isAccountId, isRolloutId, ACCOUNT_ID_EXPECTED } from "../../fleet/ids";
 import { formatDuration } from "../../fleet/units";
 import type { FleetStore, UpgradeEvent } from "../../store/types";
 import { flushOutbox } from "../../store/outbox";
 import type { CommandContext } from "../cli";
-import { defaultStorePath, openFleetStore, stackContext } from "../../control/context";
+import { checkHistoryCursor, defaultStorePath, openFleetStore, stackContext } from "../../control/context";
 import { EXIT_OK, UsageError } from "../../control/errors";
 import path from "node:path";
 
@@ -83,7 +83,9 @@ async function historyCommand(ctx: CommandContext, opts: { runtime?: string; rol
     throw new UsageError(`--runtime: ${JSON.stringify(opts.runtime)} is not an account id (${ACCOUNT_ID_EXPECTED})`);
   }
   const limit = Number(opts.limit);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw new UsageError(`--limit: ${JSON.stringify(opts.limit)} is not a number from 1 to 200`);
+  if (!/^\d+$/.test(opts.limit) || limit < 1 || limit > 200) throw new UsageError(`--limit: ${JSON.stringify(opts.limit)} is not a number from 1 to 200`);
+  if (opts.rollout !== undefined && !isRolloutId(opts.rollout)) throw new UsageError(`--rollout: ${JSON.stringify(opts.rollout)} is not a rollout id (expected ro_...)`);
+  if (opts.cursor !== undefined) checkHistoryCursor(opts.cursor, "--cursor", defaultStorePath(ctx.projectDir));
   return withStore(ctx, async (store) => {
     const page = await store.listUpgrades({
       stack: sc.stack,

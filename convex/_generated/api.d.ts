@@ -17,6 +17,7 @@ import type * as activities from "../activities.js";
 import type * as alerts from "../alerts.js";
 import type * as auth from "../auth.js";
 import type * as crons from "../crons.js";
+import type * as ctxStore from "../ctxStore.js";
 import type * as history from "../history.js";
 import type * as http from "../http.js";
 import type * as migrations from "../migrations.js";
@@ -24,7 +25,6 @@ import type * as overview from "../overview.js";
 import type * as rollouts from "../rollouts.js";
 import type * as rules from "../rules.js";
 import type * as runtimes from "../runtimes.js";
-import type * as signature from "../signature.js";
 import type * as systemConfig from "../systemConfig.js";
 import type * as validators from "../validators.js";
 
@@ -41,6 +41,7 @@ declare const fullApi: ApiFromModules<{
   alerts: typeof alerts;
   auth: typeof auth;
   crons: typeof crons;
+  ctxStore: typeof ctxStore;
   history: typeof history;
   http: typeof http;
   migrations: typeof migrations;
@@ -48,7 +49,6 @@ declare const fullApi: ApiFromModules<{
   rollouts: typeof rollouts;
   rules: typeof rules;
   runtimes: typeof runtimes;
-  signature: typeof signature;
   systemConfig: typeof systemConfig;
   validators: typeof validators;
 }>;

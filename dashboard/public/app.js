@@ -293,7 +293,7 @@ function recentSection(rows) {
     "section",
     { class: "card", "aria-labelledby": "h-recent" },
     h("h2", { id: "h-recent" }, "Recent Upgrades"),
-    rolloutsTable(rows.map((r) => ({ ...r, successPercent: r.successRate, failedPercent: r.failureRate }))),
+    rolloutsTable(rows),
     h("div", { class: "actions" }, h("a", { class: "button", href: "/history" }, "View All Upgrade History")),
   );
 }
@@ -307,8 +307,9 @@ function rolloutsTable(rows) {
       r.target.openclaw,
       r.strategy[0].toUpperCase() + r.strategy.slice(1),
       badge(r.status),
-      `${Math.round(r.successPercent)}%`,
-      `${Math.round(r.failedPercent)}%`,
+      // As the server computed them (fleet/overview's rolloutSummary): never recomputed here.
+      `${Math.round(r.successRate)}%`,
+      `${Math.round(r.failureRate)}%`,
       duration(r.durationMs),
     ]),
     { empty: "No upgrades yet." },

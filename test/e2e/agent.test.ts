@@ -7,8 +7,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { agentSecret } from "../../agent/credential";
-import { EVENTS_PATH, signedHeaders } from "../../convex/signature";
+import { agentSecret } from "../../protocol/credential";
+import { EVENTS_PATH, signedHeaders } from "../../protocol/signature";
 import { findHost, labDown, labUp, readLab, type LabRecord } from "../../lab/lab";
 import { hostStatus, readUpgradeLog, setActivity } from "../../lab/kit";
 import { pollUntil } from "../../lab/procs";
@@ -78,7 +78,7 @@ describe.each(STORE_KINDS)("the self-upgrade agent (%s store)", (kind: StoreKind
     endpointUrl = st.siteUrl ?? (endpoint = await startEndpoint({ store, hmacSecret: SECRET })).url;
     await store.upsertRuntimes(lab.hosts.map((h) => ({ stack: STACK, accountId: h.runtime, openclawVersion: "v1.2.3", runtimeServiceVersion: "v0.5.0", status: "online" as const, ipAddress: h.address })));
     for (const h of lab.hosts) {
-      writeFileSync(path.join(h.root, "etc", "agent.credential"), `${await agentSecret(secret, h.runtime)}\n`, { mode: 0o600 });
+      writeFileSync(path.join(h.root, "etc", "agent.credential"), `${await agentSecret(secret, STACK, h.runtime)}\n`, { mode: 0o600 });
       writeFileSync(
         path.join(h.root, "etc", "agent.json"),
         JSON.stringify({ stack: STACK, accountId: h.runtime, endpoint: endpointUrl, hostRoot: h.root, healthUrl: `http://${h.address}:${h.healthPort}`, heartbeatSeconds: 0.2 }),
@@ -157,30 +157,30 @@ describe.each(STORE_KINDS)("the self-upgrade agent (%s store)", (kind: StoreKind
       return { status: res.status, body: (await res.json()) as { ok: boolean; error?: string } };
     };
     const hb = (accountId: string) => JSON.stringify({ id: `hb-${accountId}-${Math.random()}`, type: "runtime.upsert", runtimes: [{ stack: STACK, accountId, lastHealthCheck: Date.now() }] });
-    const own = await agentSecret(secret, "lab-04");
-    const other = await agentSecret(secret, "lab-03");
+    const own = await agentSecret(secret, STACK, "lab-04");
+    const other = await agentSecret(secret, STACK, "lab-03");
     // a good heartbeat is accepted, and says whether an upgrade is pending
     const good = hb("lab-04");
-    const goodHeaders = await signedHeaders(own, good, Date.now(), "lab-04");
+    const goodHeaders = await signedHeaders(own, good, Date.now(), `${STACK}/lab-04`);
     expect(await post(good, goodHeaders)).toMatchObject({ status: 200, body: { ok: true, result: { count: 1, pendingUpgrade: null } } });
     // the same request again: a replay
     expect(await post(good, goodHeaders)).toMatchObject({ status: 409, body: { error: "replayed request" } });
     // signed with a made-up secret
     const forged = hb("lab-04");
-    expect((await post(forged, await signedHeaders("0".repeat(64), forged, Date.now(), "lab-04"))).status).toBe(401);
+    expect((await post(forged, await signedHeaders("0".repeat(64), forged, Date.now(), `${STACK}/lab-04`))).status).toBe(401);
     // another runtime's key claiming to be lab-04
-    expect((await post(forged, await signedHeaders(other, forged, Date.now(), "lab-04"))).status).toBe(401);
+    expect((await post(forged, await signedHeaders(other, forged, Date.now(), `${STACK}/lab-04`))).status).toBe(401);
     // lab-03's own key, writing about lab-04
     const foreign = hb("lab-04");
-    const r = await post(foreign, await signedHeaders(other, foreign, Date.now(), "lab-03"));
+    const r = await post(foreign, await signedHeaders(other, foreign, Date.now(), `${STACK}/lab-03`));
     expect(r.status).toBe(403);
     expect(r.body.error).toMatch(/only its own runtime/);
     // an agent key may not post other kinds of events
     const alert = JSON.stringify({ id: "a1", type: "alert.close", key: "runtime_offline:lab/lab-04" });
-    expect((await post(alert, await signedHeaders(own, alert, Date.now(), "lab-04"))).status).toBe(403);
+    expect((await post(alert, await signedHeaders(own, alert, Date.now(), `${STACK}/lab-04`))).status).toBe(403);
     // a stale timestamp
     const stale = hb("lab-04");
-    expect((await post(stale, await signedHeaders(own, stale, Date.now() - 10 * 60_000, "lab-04"))).status).toBe(401);
+    expect((await post(stale, await signedHeaders(own, stale, Date.now() - 10 * 60_000, `${STACK}/lab-04`))).status).toBe(401);
   });
 
   it("drives agent runtimes in a rollout: pending set, reports awaited, outcomes for the gates; a silent agent times out and stands down", async () => {

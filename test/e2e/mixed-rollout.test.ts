@@ -9,7 +9,7 @@ import { gunzipSync } from "node:zlib";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseDocument } from "yaml";
-import { agentSecret } from "../../agent/credential";
+import { agentSecret } from "../../protocol/credential";
 import { agentBundleGzipBase64 } from "../../components/agentBundle";
 import { run } from "../../lab/procs";
 import { startEndpoint, type Endpoint } from "../../store/endpoint";
@@ -42,7 +42,7 @@ describe.each(STORE_KINDS)("a mixed rollout: Pulumi runtimes and agent runtimes 
     Object.assign(p.env, st.env, { FLEET_HMAC_SECRET: secret, FLEET_AGENT_ENDPOINT: endpointUrl });
     // The lab has no systemd: the agents are started here, as their unit would start them.
     for (const h of p.lab.hosts.filter((x) => AGENT_RUNTIMES.includes(x.runtime))) {
-      writeFileSync(path.join(h.root, "etc", "agent.credential"), `${await agentSecret(secret, h.runtime)}\n`, { mode: 0o600 });
+      writeFileSync(path.join(h.root, "etc", "agent.credential"), `${await agentSecret(secret, "lab", h.runtime)}\n`, { mode: 0o600 });
       const config = path.join(h.root, "etc", "agent.json");
       writeFileSync(config, JSON.stringify({ stack: "lab", accountId: h.runtime, endpoint: endpointUrl, hostRoot: h.root, healthUrl: `http://${h.address}:${h.healthPort}`, heartbeatSeconds: 0.5 }));
       // The agent as hosts get it: the bundled file the Runtime component ships.

@@ -2,33 +2,44 @@
 // rule, the unit/install rendering, and the Runtime component's wiring under Pulumi mocks.
 import { createHmac } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { agentEventProblem, agentSecret, secretForKey } from "../../agent/credential";
+import { agentEventProblem, agentKeyId, agentSecret, parseAgentKeyId, secretForKey } from "../../protocol/credential";
 import { shouldDefer } from "../../agent/agent";
 import { agentInstallCommand, agentSettingsFromEnv, agentUnitFile } from "../../components/agent";
 import { isWrappedSecret, runProgram, unwrapSecret, type MockResource } from "../support/pulumiMocks";
 import { prodStackConfig, runtimesOf } from "../support/fixtures";
 
 describe("agent credentials", () => {
-  it("derive as HMAC-SHA256(FLEET_HMAC_SECRET, 'agent:' + accountId), one per runtime", async () => {
-    expect(await agentSecret("s3cret", "acc-1")).toBe(createHmac("sha256", "s3cret").update("agent:acc-1").digest("hex"));
-    expect(await agentSecret("s3cret", "acc-1")).not.toBe(await agentSecret("s3cret", "acc-2"));
+  it("derive as HMAC-SHA256(FLEET_HMAC_SECRET, 'agent:' + stack/accountId), one per runtime of one stack", async () => {
+    expect(await agentSecret("s3cret", "prod", "acc-1")).toBe(createHmac("sha256", "s3cret").update("agent:prod/acc-1").digest("hex"));
+    expect(await agentSecret("s3cret", "prod", "acc-1")).not.toBe(await agentSecret("s3cret", "prod", "acc-2"));
+    // The same runtime name in another stack is another key (issue 18, defect 2).
+    expect(await agentSecret("s3cret", "prod", "acc-1")).not.toBe(await agentSecret("s3cret", "lab", "acc-1"));
+    expect(agentKeyId("prod", "acc-1")).toBe("prod/acc-1");
+    expect(parseAgentKeyId("prod/acc-1")).toEqual({ stack: "prod", accountId: "acc-1" });
     expect(await secretForKey("s3cret", null)).toBe("s3cret");
     expect(await secretForKey("s3cret", "default")).toBe("s3cret");
-    expect(await secretForKey("s3cret", "acc-1")).toBe(await agentSecret("s3cret", "acc-1"));
+    expect(await secretForKey("s3cret", "prod/acc-1")).toBe(await agentSecret("s3cret", "prod", "acc-1"));
+    // A bare account id (the unscoped keys of before) is no key any more.
+    expect(await secretForKey("s3cret", "acc-1")).toBeNull();
     expect(await secretForKey("s3cret", "Not An Id!")).toBeNull();
-    expect(await secretForKey(undefined, "acc-1")).toBeNull();
+    expect(await secretForKey("s3cret", "../x/acc-1")).toBeNull();
+    expect(await secretForKey(undefined, "prod/acc-1")).toBeNull();
   });
 
-  it("an agent may post only its own heartbeat and upgrade events", () => {
-    const hb = (id: string) => ({ type: "runtime.upsert", runtimes: [{ accountId: id }] });
-    expect(agentEventProblem("a", hb("a"))).toBeNull();
-    expect(agentEventProblem("a", hb("b"))).toMatch(/only its own runtime/);
-    expect(agentEventProblem("a", { type: "runtime.upsert", runtimes: [{ accountId: "a" }, { accountId: "b" }] })).not.toBeNull();
-    expect(agentEventProblem("a", { type: "upgrade.started", accountId: "a" })).toBeNull();
-    expect(agentEventProblem("a", { type: "upgrade.started", accountId: "b" })).not.toBeNull();
-    expect(agentEventProblem("a", { type: "upgrade.result", upgrade: { accountId: "a", executor: "agent" } })).toBeNull();
-    expect(agentEventProblem("a", { type: "upgrade.result", upgrade: { accountId: "a", executor: "pulumi" } })).not.toBeNull();
-    for (const type of ["runtime.pending", "alert.open", "rollout.lock", "activity"]) expect(agentEventProblem("a", { type, accountId: "a" })).toMatch(/may post only/);
+  it("an agent may post only its own heartbeat and upgrade events, of its own stack", () => {
+    const key = { stack: "prod", accountId: "a" };
+    const hb = (id: string, stack = "prod") => ({ type: "runtime.upsert", runtimes: [{ stack, accountId: id }] });
+    expect(agentEventProblem(key, hb("a"))).toBeNull();
+    expect(agentEventProblem(key, hb("b"))).toMatch(/only its own runtime/);
+    expect(agentEventProblem(key, hb("a", "lab"))).toBe("agent prod/a may report only its own runtime (got lab/a)");
+    expect(agentEventProblem(key, { type: "runtime.upsert", runtimes: [{ stack: "prod", accountId: "a" }, { stack: "prod", accountId: "b" }] })).not.toBeNull();
+    expect(agentEventProblem(key, { type: "upgrade.started", stack: "prod", accountId: "a" })).toBeNull();
+    expect(agentEventProblem(key, { type: "upgrade.started", stack: "lab", accountId: "a" })).toMatch(/prod\/a .*lab\/a/);
+    expect(agentEventProblem(key, { type: "upgrade.started", stack: "prod", accountId: "b" })).not.toBeNull();
+    expect(agentEventProblem(key, { type: "upgrade.result", upgrade: { stack: "prod", accountId: "a", executor: "agent" } })).toBeNull();
+    expect(agentEventProblem(key, { type: "upgrade.result", upgrade: { stack: "other", accountId: "a", executor: "agent" } })).not.toBeNull();
+    expect(agentEventProblem(key, { type: "upgrade.result", upgrade: { stack: "prod", accountId: "a", executor: "pulumi" } })).not.toBeNull();
+    for (const type of ["runtime.pending", "alert.open", "rollout.lock", "activity"]) expect(agentEventProblem(key, { type, stack: "prod", accountId: "a" })).toMatch(/may post only/);
   });
 });
 
@@ -81,7 +92,7 @@ describe("the Runtime component with executor agent", () => {
     expect(agent).toBeDefined();
     expect(isWrappedSecret(agent!.inputs.stdin)).toBe(true);
     const payload = JSON.parse(unwrapSecret<string>(agent!.inputs.stdin)) as { credential: string; config: Record<string, unknown>; unit: string };
-    expect(payload.credential).toBe(await agentSecret("unit-fleet-secret", id));
+    expect(payload.credential).toBe(await agentSecret("unit-fleet-secret", String(payload.config.stack), id));
     expect(payload.config).toMatchObject({ accountId: id, endpoint: "https://fleet.example.convex.site" });
     expect(String(agent!.inputs.create)).not.toContain(payload.credential);
     expect(JSON.stringify(agent!.inputs.stdin)).not.toMatch(/v\d+\.\d+\.\d+/); // no version: a rollout never re-runs it

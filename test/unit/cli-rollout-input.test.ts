@@ -1,4 +1,4 @@
-// Bad input to `fleet plan`, `fleet rollout` and `fleet rollback`: exit 2, a message naming the
+// Bad input to `fleet plan`, `fleet rollout`, `fleet rollback`, `fleet history` and the endpoint: exit 2, a message naming the
 // option and the value, and nothing changed (the stack config byte-identical, no store created).
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -63,9 +63,38 @@ const cases: Array<[string, string[], RegExp]> = [
   ["a rollback of an unknown runtime", ["rollback", "--runtime", "zz", "--to", "v1.2.1"], /--runtime: "zz" is not a runtime of stack test/],
   ["a rollback to a non-tag", ["rollback", "--runtime", "a1", "--to", "HEAD~1"], /--to: "HEAD~1" is not a release tag/],
   ["an unknown option", ["rollout", "--to", "v1.2.5", "--fast"], /unknown option '--fast'/],
+  // Surrounding whitespace is a typo, refused as everywhere else in the CLI.
+  ["a failure threshold with a leading space", ["rollout", "--to", "v1.2.5", "--pause-on-failure", " 5%"], /--pause-on-failure: " 5%" is not a percentage/],
+  ["a wait with a leading space", ["rollout", "--to", "v1.2.5", "--wait", " 60s"], /--wait: " 60s" is not a duration/],
+  ["a health threshold with a trailing space", ["plan", "--to", "v1.2.5", "--no-preview", "--min-healthy", "95% "], /--min-healthy: "95% " is not a percentage/],
+  ["--auto-rollback and --no-auto-rollback together", ["rollout", "--to", "v1.2.5", "--auto-rollback", "--no-auto-rollback"], /--auto-rollback and --no-auto-rollback: give one or the other/],
+  ["the two auto-rollback flags the other way round", ["rollout", "--to", "v1.2.5", "--no-auto-rollback", "--auto-rollback"], /--auto-rollback and --no-auto-rollback: give one or the other/],
+  // A refused rollback creates no store file (it used to open the store first).
+  ["a rollback below the minimum supported", ["rollback", "--runtime", "a1", "--to", "v1.0.0"], /--to: v1\.0\.0 is below the minimum supported v1\.1\.0/],
+  ["a rollback to the version it runs", ["rollback", "--runtime", "a1", "--to", "v1.2.3"], /--to: a1 is already on v1\.2\.3\/v0\.5\.0/],
+  ["history of something that is not a rollout id", ["history", "--rollout", "<anything>"], /--rollout: "<anything>" is not a rollout id \(expected ro_\.\.\.\)/],
+  ["a history cursor that is not one", ["history", "--cursor", "garbage"], /--cursor: "garbage" is not a history cursor/],
+  ["a history limit with a space", ["history", "--limit", " 5"], /--limit: " 5" is not a number from 1 to 200/],
+  ["a rollout to pause that is not an id", ["rollout", "pause", "nope"], /rolloutId: "nope" is not a rollout id/],
+  ["a rollout to abort that is not an id", ["rollout", "abort", "ro_; rm"], /rolloutId: "ro_; rm" is not a rollout id/],
+  ["a rollout to resume that is not an id", ["rollout", "resume", "x"], /rolloutId: "x" is not a rollout id/],
+  ["an endpoint port that is not one", ["endpoint", "--port", "http"], /--port: "http" is not a whole number from 0 to 65535/],
+  ["a monitor endpoint port with a space", ["monitor", "--cycles", "1", "--serve-endpoint", " 80"], /--port: " 80" is not a whole number/],
 ];
 
-describe("fleet plan/rollout/rollback refuse bad input", () => {
+describe("fleet plan/rollout/rollback/history/endpoint refuse bad input", () => {
+  it("a dashboard token too short: exit 2, and no store file", async () => {
+    process.env.FLEET_DASHBOARD_TOKEN = "short";
+    try {
+      const r = await fleet("--project", dir, "--stack", "test", "dashboard", "--port", "0");
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/FLEET_DASHBOARD_TOKEN: expected at least 16 characters/);
+      expect(existsSync(storePath())).toBe(false);
+    } finally {
+      delete process.env.FLEET_DASHBOARD_TOKEN;
+    }
+  });
+
   it.each(cases)("%s: exit 2, named, nothing changed", async (_name, args, message) => {
     const withStack = args.includes("--stack") ? args : [...args, "--stack", "test"];
     const r = await fleet("--project", dir, ...withStack);

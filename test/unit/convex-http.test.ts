@@ -10,7 +10,7 @@ import { storeContract } from "../../store/contract";
 import { ConvexFleetStore, httpTransport } from "../../store/convex";
 import type { MutationCtx } from "../../convex/_generated/server";
 import { adjustCounters } from "../../convex/runtimes";
-import { EVENTS_PATH, signedHeaders } from "../../convex/signature";
+import { EVENTS_PATH, signedHeaders } from "../../protocol/signature";
 import { CONVEX_DIR, convexModules, startConvexStandin, type ConvexStandin } from "../../lab/convex/standin";
 
 const HMAC = "unit-hmac-secret-0123456789abcdef";

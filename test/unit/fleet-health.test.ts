@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { DEFAULT_HEALTH_THRESHOLDS, RUNTIME_STATUSES, assessHealth, deriveStatus, healthScore, type RuntimeMetrics } from "../../fleet/health";
+import { DEFAULT_HEALTH_THRESHOLDS, RUNTIME_STATUSES, assessHealth, deriveStatus, healthScore, isHealthy, isOnTarget, judgeHealth, type RuntimeMetrics } from "../../fleet/health";
 
 const metrics: fc.Arbitrary<RuntimeMetrics> = fc.record(
   {
@@ -68,5 +68,51 @@ describe("deriveStatus", () => {
     expect(deriveStatus({ probe: { ...ok, openclawVersion: "v1.2.3", expectedOpenclawVersion: "v1.2.5" }, now: 0 })).toBe("degraded");
     expect(deriveStatus({ probe: ok, metrics: { errorRate: 10 }, now: 0 })).toBe("degraded");
     expect(assessHealth({ probe: ok, now: 0 })).toEqual({ status: "online", healthScore: 100 });
+  });
+});
+
+describe("healthy = online and on target (both versions)", () => {
+  const want = { openclaw: "v1.2.5", runtimeService: "v0.6.0" };
+  const probe = (over: Partial<Parameters<typeof judgeHealth>[0] & object> = {}) => ({
+    reachable: true,
+    healthy: true,
+    latencyMs: 20,
+    openclawVersion: "v1.2.5",
+    runtimeServiceVersion: "v0.6.0",
+    checkedAt: 0,
+    ...over,
+  });
+
+  it("on target needs both versions exactly; one unreported is not on target", () => {
+    expect(isOnTarget({ openclaw: "v1.2.5", runtimeService: "v0.6.0" }, want)).toBe(true);
+    expect(isOnTarget({ openclaw: "v1.2.5", runtimeService: "v0.5.0" }, want)).toBe(false);
+    expect(isOnTarget({ openclaw: "v1.2.5" }, want)).toBe(false);
+    expect(isOnTarget(undefined, want)).toBe(false);
+  });
+
+  it("a runtime answering 200 on the wrong runtime service is degraded and not healthy", () => {
+    const p = probe({ runtimeServiceVersion: "v0.5.0", expectedOpenclawVersion: "v1.2.5", expectedRuntimeServiceVersion: "v0.6.0" });
+    expect(deriveStatus({ probe: p, now: 0 })).toBe("degraded");
+    expect(judgeHealth(p, want)).toEqual({ online: true, onTarget: false, healthy: false });
+    expect(isHealthy(probe(), want)).toBe(true);
+    expect(isHealthy(undefined, want)).toBe(false);
+  });
+
+  it("healthy exactly when the status is online and both versions match", () => {
+    fc.assert(
+      fc.property(
+        fc.boolean(),
+        fc.boolean(),
+        fc.constantFrom("v1.2.5", "v1.2.4"),
+        fc.constantFrom("v0.6.0", "v0.5.0", undefined),
+        fc.integer({ min: 0, max: 10_000 }),
+        (reachable, healthy, oc, rs, latencyMs) => {
+          const p = probe({ reachable, healthy, openclawVersion: oc, latencyMs, ...(rs ? { runtimeServiceVersion: rs } : { runtimeServiceVersion: undefined }) });
+          const status = deriveStatus({ probe: { ...p, expectedOpenclawVersion: want.openclaw, expectedRuntimeServiceVersion: want.runtimeService }, now: 0 });
+          const both = oc === want.openclaw && rs === want.runtimeService;
+          expect(isHealthy(p, want)).toBe(status === "online" && both);
+        },
+      ),
+    );
   });
 });

@@ -24,3 +24,17 @@ describe("durations and percentages", () => {
   });
 });
 const UNITS2: Record<string, number> = { h: 3600, m: 60, s: 1 };
+
+describe("surrounding whitespace", () => {
+  it("is refused in durations and percentages, naming the value as typed", () => {
+    expect(() => parsePercent(" 5%", "--pause-on-failure")).toThrow('--pause-on-failure: " 5%" is not a percentage from 0% to 100%');
+    expect(() => parseDuration(" 60s", "--wait")).toThrow('--wait: " 60s" is not a duration');
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 100 }), fc.constantFrom(" ", "\t", "\n"), fc.boolean(), (n, ws, before) => {
+        const text = before ? `${ws}${n}%` : `${n}%${ws}`;
+        expect(() => parsePercent(text, "--min-healthy")).toThrow(/is not a percentage/);
+        expect(parsePercent(`${n}%`, "--min-healthy")).toBe(n);
+      }),
+    );
+  });
+});

@@ -8,7 +8,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeOutput, type CommandContext } from "../../cli/cli";
 import { stackContext } from "../../control/context";
-import { EVENTS_PATH, signedHeaders } from "../../convex/signature";
+import { EVENTS_PATH, signedHeaders } from "../../protocol/signature";
 import { tokenAuthenticator } from "../../dashboard/auth";
 import { DashboardFleet } from "../../dashboard/fleet";
 import { startDashboardServer, type RunningDashboard } from "../../dashboard/server";

@@ -224,6 +224,40 @@ describe("the rollout orchestrator", () => {
     expect(gates).toEqual(["go", "wait", "wait", "halt"]);
   });
 
+  it("fleet gate: a runtime answering 200 on the wrong runtime service is not healthy", async () => {
+    // r09 is outside the first batch; its host runs a runtime service its config does not say.
+    sim.hosts.set("r09", { openclaw: "v1.2.3", runtimeService: "v0.4.0", upgrades: 0 });
+    const out = await start("ro_health002", { strategy: "rolling" }, settings({ minHealthyPercent: 95 }, { maxHealthWaits: 1 }));
+    expect(out.status).toBe("halted");
+    expect(out.reason).toMatch(/fleet health 90% \(9\/10\) is below --min-healthy 95%/);
+    expect(sim.ups).toHaveLength(1);
+  });
+
+  it("fleet gate: runtimes not reached yet are healthy on their desired (old) versions, not the target", async () => {
+    // At --min-healthy 100% every runtime counts: those still on v1.2.3 are on target for now.
+    const out = await start("ro_health003", { strategy: "rolling" }, settings({ minHealthyPercent: 100 }, { maxHealthWaits: 1 }));
+    expect(out).toMatchObject({ status: "completed", failed: [] });
+    const gates = (await store.getRollout("ro_health003"))!.gates.map((g) => g.decision);
+    expect(gates).toEqual(["go", "go", "go", "go"]);
+  });
+
+  it("bake: on target means both versions; a canary whose runtime service slips back fails the bake", async () => {
+    let probes = 0;
+    const probe = async (targets: ProbeTarget[]) => {
+      const results = await sim.probe(targets);
+      // The deploy check (first probe) sees both versions; from then on r01 serves the old runtime service.
+      if (probes++ > 0) return results.map((p) => (p.accountId === "r01" ? { ...p, version: { openclaw: "v1.2.5", runtimeService: "v0.5.0" } } : p));
+      return results;
+    };
+    const orch = new Orchestrator({ store, engine: sim, stack: "test", configFile, loadFleet, probe, clock, progress: (e) => events.push(e), holder: { pid: 4242, host: "ci", user: "test" } });
+    const p = planRollout(loadFleet().runtimes, { strategy: "canary", target: { openclaw: "v1.2.5", runtimeService: "v0.6.0" }, batchPercent: 25, minSupportedOpenclaw: "v1.1.0" });
+    const out = await orch.start({ rolloutId: "ro_bake00001", plan: p, settings: settings(), initiatedBy: "ana" });
+    expect(out.status).toBe("halted");
+    expect(out.reason).toMatch(/canary failed: r01: wrong version during the bake/);
+    expect(sim.ups[0]).toEqual(["r01"]);
+    expect(sim.ups.flat().filter((id) => id !== "r01")).toEqual([]);
+  });
+
   it("refuses a second rollout on the stack, naming the holder and since when", async () => {
     await store.acquireLock("test", { pid: 999, host: "build-7", user: "ci", startedAt: 1_800_000_000_000, rolloutId: "ro_other0001" });
     await expect(start("ro_second001")).rejects.toThrow(

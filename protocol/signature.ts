@@ -1,6 +1,6 @@
-// The machine-writer signature, shared by the HTTP endpoint (convex/http.ts) and the store's
-// Convex adapter (store/convex.ts): hex HMAC-SHA256 over `${timestamp}.${body}`, timestamp in
-// epoch milliseconds. Web Crypto only, so it runs in Convex's runtime, Node and edge-runtime alike.
+// The machine-writer signature, shared by both endpoints (convex/http.ts, store/endpoint.ts), the
+// Convex adapter (store/convex.ts) and the agent: hex HMAC-SHA256 over `${timestamp}.${body}`,
+// timestamp in epoch milliseconds. Web Crypto only, so it runs in Convex's runtime, Node and edge-runtime alike.
 
 export const TIMESTAMP_HEADER = "x-fleet-timestamp";
 export const SIGNATURE_HEADER = "x-fleet-signature";

@@ -1,0 +1,324 @@
+// The operations between the orchestrator and its callers (the `fleet` CLI and the dashboard):
+// plan, start, resume, pause, abort, roll back one runtime and upgrade one. Each holds its guards
+// (from store/domain/lifecycle.ts), its lock handling and its activity here, once; the callers
+// parse, call and print or answer. Every input is checked before the store is opened, so refused
+// input changes nothing, not even a store file.
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { FleetConfig, ResolvedRuntime } from "../fleet/config";
+import { isRolloutId } from "../fleet/ids";
+import { planRollout as planBatches, type RolloutPlan } from "../fleet/plan";
+import { formatDuration } from "../fleet/units";
+import { isReleaseTag, isSupported, releaseTagProblem } from "../fleet/versions";
+import { applyAction, RolloutTransitionError, type RolloutAction } from "../store/domain/lifecycle";
+import type { FleetStore, Release, RolloutRecord } from "../store/types";
+import { createEngine, engineEnv, probe, type StackContext, type Where } from "./context";
+import { processAlive, type ChangeSummary } from "./engine";
+import { OperationError, UsageError } from "./errors";
+import { currentHolder, heldBy, newRolloutId, Orchestrator, refuseActiveRollout, type ProgressEvent, type RolloutOutcome, type RolloutSettings } from "./orchestrator";
+import { resolveRolloutOptions, settingsFor, type ResolvedRolloutOptions, type RolloutCliOptions } from "./options";
+import { lsRemoteTags, openclawReleases, redactRemote } from "./releases";
+import { writeRuntimeVersions } from "./stackConfig";
+import { thresholdsOf } from "../fleet/gates";
+
+/** Who runs an operation, where, and how it reaches the store and reports progress. */
+export interface Operator {
+  where: Where;
+  sc: StackContext;
+  /** Opened only once the input has been checked (the CLI opens it lazily; the dashboard has one). */
+  store: () => Promise<FleetStore>;
+  /** Recorded as the actor of activities and the initiator of rollouts. */
+  actor: string;
+  /** Said in activities: "on request" (the CLI), "from the dashboard". */
+  via: string;
+  progress?: (e: ProgressEvent) => void;
+  /** The openclaw release tags of a source (the dashboard passes its cache); default `git ls-remote`. */
+  releaseTags?: (source: string) => Promise<string[]>;
+}
+
+/** A rollout id, or the rollout given, that is not on this stack: the dashboard answers 404. */
+export class RolloutNotFoundError extends UsageError {
+  constructor(message: string) {
+    super(message);
+    this.name = "RolloutNotFoundError";
+  }
+}
+
+// Plans -------------------------------------------------------------------------------------
+
+export interface PreparedRollout {
+  fleet: FleetConfig;
+  resolved: ResolvedRolloutOptions;
+  plan: RolloutPlan;
+}
+
+/** What `fleet plan` and the dashboard's "Preview Upgrade Plan" show; bad input throws. */
+export function planRollout(sc: StackContext, opts: RolloutCliOptions): PreparedRollout {
+  const fleet = sc.loadFleet();
+  const resolved = resolveRolloutOptions(opts, fleet);
+  const plan = planBatches(fleet.runtimes, resolved.plan);
+  return { fleet, resolved, plan };
+}
+
+export function describePlan(stack: string, plan: RolloutPlan): string {
+  const lines = [
+    `${plan.strategy} rollout of ${stack} to openclaw ${plan.target.openclaw}${plan.target.runtimeService ? `, runtime service ${plan.target.runtimeService}` : ""}`,
+  ];
+  plan.batches.forEach((b, i) => lines.push(`  batch ${i + 1}/${plan.batches.length}${b.kind === "canary" ? " (canary)" : ""}: ${b.accountIds.join(", ")}`));
+  for (const s of plan.skipped) lines.push(`  skipped ${s.accountId}: ${s.detail}`);
+  lines.push(`  ${Object.keys(plan.moves).length} runtimes, estimated ${formatDuration(plan.estimatedSeconds)}`);
+  return lines.join("\n");
+}
+
+/** `pulumi preview` against a copy of the stack config with every planned version applied. */
+export async function previewPlan(where: Where, sc: StackContext, fleet: FleetConfig, plan: RolloutPlan): Promise<{ ok: boolean; changes: ChangeSummary[]; errors: string[] }> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "fleet-plan-"));
+  try {
+    const copy = path.join(dir, path.basename(sc.configFile));
+    copyFileSync(sc.configFile, copy);
+    const moved = fleet.runtimes.filter((r) => plan.moves[r.accountId]);
+    writeRuntimeVersions(
+      copy,
+      moved.map((r) => ({ index: r.index, accountId: r.accountId, ...plan.moves[r.accountId]!.to })),
+    );
+    return await createEngine(where.projectDir, sc.stack).preview(undefined, {}, copy);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The target must be one of the release source's tags (when fleet:releaseSource.openclaw is
+ * configured): refused here, before anything is recorded or any host touched. A source that
+ * cannot be read is not bad input: the host's own checkout still refuses a missing tag.
+ */
+export async function checkTargetRelease(fleet: FleetConfig, to: string, field: string, tagsOf?: (source: string) => Promise<string[]>): Promise<void> {
+  const source = fleet.releaseSource?.openclaw;
+  if (!source || !isReleaseTag(to)) return;
+  const tags = await (tagsOf ?? defaultTags)(source).catch(() => undefined);
+  if (tags && tags.length > 0 && !tags.includes(to)) {
+    throw new UsageError(`${field}: ${to} is not a release tag of ${redactRemote(source)} (expected one of ${tags.slice(-10).join(", ")})`);
+  }
+}
+
+async function defaultTags(source: string): Promise<string[]> {
+  return openclawReleases(await lsRemoteTags(source, "fleet:releaseSource.openclaw", { timeoutMs: 20_000 }));
+}
+
+// Rollouts ------------------------------------------------------------------------------------
+
+export function makeOrchestrator(op: Operator, store: FleetStore): Orchestrator {
+  return new Orchestrator({
+    store,
+    engine: createEngine(op.where.projectDir, op.sc.stack),
+    stack: op.sc.stack,
+    configFile: op.sc.configFile,
+    loadFleet: op.sc.loadFleet,
+    probe,
+    engineEnv: engineEnv(op.where.projectDir),
+    ...(op.progress ? { progress: op.progress } : {}),
+  });
+}
+
+/** The settings a recorded rollout runs with when resumed (missing options at their defaults). */
+export function settingsFromRecord(record: RolloutRecord): RolloutSettings {
+  const o = record.options;
+  return settingsFor(o.waitSeconds ?? 60, o.bakeMinutes ?? 30, thresholdsOf(o));
+}
+
+/** Refuses (OperationError) while another rollout or a lock holds the stack. */
+export async function refuseIfBusy(store: FleetStore, stack: string): Promise<void> {
+  await refuseActiveRollout(store, stack);
+  const holder = await store.getLock(stack);
+  if (holder) throw new OperationError(heldBy(stack, holder));
+}
+
+export interface StartRequest {
+  options: RolloutCliOptions;
+  /** Recorded with the rollout's options (the dashboard says "dashboard"). */
+  source?: string;
+  /** How the target is named in a refusal: `--to` on the CLI, `to` in the form. */
+  field?: string;
+  /** Checked after the input, before anything is recorded (the dashboard's stale-form check). */
+  before?: (prepared: PreparedRollout) => void | Promise<void>;
+}
+
+export interface Started {
+  rolloutId: string;
+  prepared: PreparedRollout;
+  /** Settles when the rollout ends (or is refused by the orchestrator). */
+  outcome: Promise<RolloutOutcome>;
+}
+
+/** Checks everything (options, plan, release), then records the rollout and runs it. */
+export async function startRollout(op: Operator, req: StartRequest): Promise<Started> {
+  const prepared = planRollout(op.sc, req.options);
+  await checkTargetRelease(prepared.fleet, prepared.plan.target.openclaw, req.field ?? "--to", op.releaseTags);
+  await req.before?.(prepared);
+  const store = await op.store();
+  await refuseIfBusy(store, op.sc.stack);
+  const rolloutId = newRolloutId();
+  const { resolved, plan } = prepared;
+  const outcome = makeOrchestrator(op, store).start({
+    rolloutId,
+    plan,
+    settings: resolved.settings,
+    initiatedBy: op.actor,
+    ...(resolved.reason ? { reason: resolved.reason } : {}),
+    extraOptions: { ...resolved.recorded, ...(req.source ? { source: req.source } : {}) },
+  });
+  return { rolloutId, prepared, outcome };
+}
+
+/** The rollout named (checked as an id first), else the stack's active one. */
+export async function findRollout(store: FleetStore, stack: string, id: string | undefined): Promise<RolloutRecord> {
+  if (id !== undefined) {
+    checkRolloutId(id);
+    const r = await store.getRollout(id);
+    if (!r || r.stack !== stack) throw new RolloutNotFoundError(`rolloutId: no rollout ${id} on stack ${stack}`);
+    return r;
+  }
+  const active = await store.activeRollout(stack);
+  if (!active) throw new OperationError(`stack ${stack} has no rollout in progress`);
+  return active;
+}
+
+export function checkRolloutId(id: string): void {
+  if (!isRolloutId(id)) throw new UsageError(`rolloutId: ${JSON.stringify(id)} is not a rollout id (expected ro_...)`);
+}
+
+/** The lifecycle's guard; a refused action is a refused operation (exit 1, HTTP 409), not bad input. */
+function guard(record: RolloutRecord, action: RolloutAction) {
+  try {
+    return applyAction(record, action);
+  } catch (err) {
+    if (err instanceof RolloutTransitionError) throw new OperationError(err.message);
+    throw err;
+  }
+}
+
+/** Asks the running rollout to pause after its current step, or ends it (abort). */
+async function requestStop(op: Operator, id: string | undefined, action: "pause" | "abort") {
+  if (id !== undefined) checkRolloutId(id);
+  const store = await op.store();
+  const record = await findRollout(store, op.sc.stack, id);
+  const status = guard(record, action);
+  await store.updateRollout(record.rolloutId, { status, statusReason: `${status} by ${op.actor}` });
+  await store.appendActivity({ actor: op.actor, action: `rollout.${status}`, stack: op.sc.stack, rolloutId: record.rolloutId, message: `${status} ${op.via}` });
+  return { rolloutId: record.rolloutId, status };
+}
+
+export const pauseRollout = (op: Operator, id?: string) => requestStop(op, id, "pause");
+export const abortRollout = (op: Operator, id?: string) => requestStop(op, id, "abort");
+
+/** Continues a paused or crashed rollout from its record; a dead local holder's lock only with breakLock. */
+export async function resumeRollout(op: Operator, id: string | undefined, opts: { breakLock?: boolean } = {}): Promise<{ rolloutId: string; outcome: Promise<RolloutOutcome> }> {
+  if (id !== undefined) checkRolloutId(id);
+  const store = await op.store();
+  const record = await findRollout(store, op.sc.stack, id);
+  guard(record, "resume");
+  const holder = await store.getLock(op.sc.stack);
+  if (holder) {
+    const here = holder.host === os.hostname();
+    const dead = here && !processAlive(holder.pid);
+    if (!dead || !opts.breakLock) {
+      const why = dead ? "its process is gone; take over with `fleet rollout resume --break-lock`" : here ? "it is still running" : "it runs on another host";
+      throw new OperationError(`${heldBy(op.sc.stack, holder)}: ${why}`);
+    }
+    await store.breakLock(op.sc.stack, holder);
+    // The dead orchestrator's `pulumi up` may have left the stack locked too.
+    await createEngine(op.where.projectDir, op.sc.stack).clearStaleLock();
+    await store.appendActivity({ actor: op.actor, action: "rollout.lock-broken", stack: op.sc.stack, rolloutId: record.rolloutId, message: `broke the lock of dead pid ${holder.pid}` });
+  }
+  await store.appendActivity({ actor: op.actor, action: "rollout.resumed", stack: op.sc.stack, rolloutId: record.rolloutId, message: `resumed ${op.via}` });
+  return { rolloutId: record.rolloutId, outcome: makeOrchestrator(op, store).resume(record.rolloutId, settingsFromRecord(record)) };
+}
+
+/** Upgrade one runtime (the dashboard's button): a rolling rollout of just that runtime. */
+export async function upgradeOne(op: Operator, accountId: string, to: string | undefined, req: Omit<StartRequest, "options"> = {}): Promise<Started> {
+  const runtime = runtimeOf(op.sc, accountId);
+  let target = to;
+  if (target === undefined) {
+    const latest = (await (await op.store()).getConfig()).find((e) => e.key === "latest_openclaw_version")?.value;
+    if (typeof latest !== "string") throw new UsageError("to: no latest release recorded yet; press Check for Updates first");
+    target = latest;
+  }
+  if (target === runtime.openclaw) throw new UsageError(`to: ${accountId} is already on ${target}`);
+  return startRollout(op, {
+    ...req,
+    options: { to: target, strategy: "rolling", autoRollback: true, runtime: [accountId], reason: `upgrade of ${accountId} ${op.via}` },
+  });
+}
+
+/** A runtime a running rollout holds is left alone (a restart would read as its upgrade failing). */
+export async function refuseIfRolloutRuns(store: FleetStore, stack: string, accountId: string): Promise<void> {
+  const active = await store.activeRollout(stack);
+  if (active && active.status === "running" && active.batches.some((b) => b.includes(accountId))) {
+    throw new OperationError(`${accountId} is part of running rollout ${active.rolloutId}; pause or abort it before restarting`);
+  }
+}
+
+export interface RollbackRequest {
+  runtime: string;
+  to?: string;
+  runtimeService?: string;
+  reason?: string;
+}
+
+/** Sets a runtime back to its previous (or a given) version and applies it, under the stack's lock. */
+export async function rollbackRuntime(op: Operator, req: RollbackRequest): Promise<{ accountId: string; to: Release; ok: boolean }> {
+  const fleet = op.sc.loadFleet();
+  const runtime = fleet.runtimes.find((r) => r.accountId === req.runtime);
+  if (!runtime) throw new UsageError(`--runtime: ${JSON.stringify(req.runtime)} is not a runtime of stack ${op.sc.stack}`);
+  if (req.to !== undefined && !isReleaseTag(req.to)) throw new UsageError(`--to: ${releaseTagProblem(req.to)}`);
+  if (req.runtimeService !== undefined && !isReleaseTag(req.runtimeService)) throw new UsageError(`--runtime-service: ${releaseTagProblem(req.runtimeService)}`);
+  if (runtime.pin !== undefined) throw new UsageError(`--runtime: ${runtime.accountId} is pinned at ${runtime.pin}; unpin it first`);
+  // A given target is checked before the store is opened; the previous one needs the history.
+  if (req.to !== undefined) checkRollbackTarget(fleet, runtime, { openclaw: req.to, runtimeService: req.runtimeService ?? runtime.runtimeService });
+  const store = await op.store();
+  const target = await rollbackTarget(store, op.sc.stack, runtime, req);
+  checkRollbackTarget(fleet, runtime, target);
+  const active = await store.activeRollout(op.sc.stack);
+  if (active) throw new OperationError(`rollout ${active.rolloutId} is ${active.status} on ${op.sc.stack}; abort it before rolling back by hand`);
+  const holder = { ...currentHolder(), startedAt: Date.now() };
+  const lock = await store.acquireLock(op.sc.stack, holder);
+  if (!lock.ok) throw new OperationError(heldBy(op.sc.stack, lock.holder));
+  try {
+    await store.appendActivity({
+      actor: op.actor,
+      action: "runtime.rollback",
+      stack: op.sc.stack,
+      accountId: runtime.accountId,
+      message: `rollback ${runtime.accountId} ${runtime.openclaw} -> ${target.openclaw}${req.reason ? `: ${req.reason}` : ""}`,
+    });
+    const restored = await makeOrchestrator(op, store).restore({ rolloutId: newRolloutId(), previous: { [runtime.accountId]: target } }, [runtime.accountId], req.reason);
+    return { accountId: runtime.accountId, to: target, ok: restored.has(runtime.accountId) };
+  } finally {
+    await store.releaseLock(op.sc.stack, holder);
+  }
+}
+
+function checkRollbackTarget(fleet: FleetConfig, runtime: ResolvedRuntime, target: Release): void {
+  if (!isSupported(target.openclaw, fleet.policy.minSupportedOpenclaw)) {
+    throw new UsageError(`--to: ${target.openclaw} is below the minimum supported ${fleet.policy.minSupportedOpenclaw}`);
+  }
+  if (target.openclaw === runtime.openclaw && target.runtimeService === runtime.runtimeService) {
+    throw new UsageError(`--to: ${runtime.accountId} is already on ${target.openclaw}/${target.runtimeService}`);
+  }
+}
+
+/** --to as given, else the versions this runtime ran before its last successful upgrade. */
+async function rollbackTarget(store: FleetStore, stack: string, runtime: ResolvedRuntime, req: { to?: string; runtimeService?: string }): Promise<Release> {
+  if (req.to !== undefined) return { openclaw: req.to, runtimeService: req.runtimeService ?? runtime.runtimeService };
+  const history = await store.listUpgrades({ stack, accountId: runtime.accountId, limit: 50 });
+  const last = history.items.find((e) => e.status === "success" && e.toOpenclaw === runtime.openclaw);
+  if (!last) throw new UsageError(`--to: no earlier version of ${runtime.accountId} in its history; pass --to VERSION`);
+  return { openclaw: last.fromOpenclaw, runtimeService: req.runtimeService ?? last.fromRuntimeService };
+}
+
+function runtimeOf(sc: StackContext, accountId: string): ResolvedRuntime {
+  const r = sc.loadFleet().runtimes.find((x) => x.accountId === accountId);
+  if (!r) throw new RolloutNotFoundError(`runtime: no runtime ${accountId} on stack ${sc.stack}`);
+  return r;
+}
