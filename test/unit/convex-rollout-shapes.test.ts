@@ -22,7 +22,7 @@ const SHAPES: Array<{ name: string; cli: RolloutCliOptions; extra?: Record<strin
   { name: "--ramp 1,50%", cli: { to: "v1.2.5", ramp: "1,50%" } },
   { name: "--canary r02", cli: { to: "v1.2.5", strategy: "canary", canary: "r02" } },
   { name: "--runtime r03 r04", cli: { to: "v1.2.5", runtime: ["r03", "r04"] } },
-  // as dashboard/fleet.ts starts one: the form's options plus where it came from
+  // as the dashboard starts one (control/operations.ts startRollout, source "dashboard")
   { name: "the dashboard", cli: { to: "v1.2.5", strategy: "canary", batch: "25%", reason: "from the page" }, extra: { source: "dashboard" } },
 ];
 
