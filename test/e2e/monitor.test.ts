@@ -37,10 +37,10 @@ function runFleet(args: string[], env: Record<string, string>): Promise<{ code: 
   });
 }
 
-/** Writes the lab's stack config with only the first `n` runtimes (plus a placeholder key secret). */
-function writeConfig(n: number, file = path.join(projectDir, "Pulumi.lab.yaml")) {
+/** Writes the lab's stack config with only `n` runtimes from `from` (plus a placeholder key secret). */
+function writeConfig(n: number, file = path.join(projectDir, "Pulumi.lab.yaml"), from = 0) {
   const doc = YAML.parse(readFileSync(path.join(projectDir, "Pulumi.lab.full.yaml"), "utf8")) as { config: Record<string, unknown> };
-  doc.config["fleet:runtimes"] = (doc.config["fleet:runtimes"] as unknown[]).slice(0, n);
+  doc.config["fleet:runtimes"] = (doc.config["fleet:runtimes"] as unknown[]).slice(from, from + n);
   doc.config["fleet:sshPrivateKey"] = { secure: "v1:placeholder-not-used-by-health" };
   writeFileSync(file, YAML.stringify(doc));
 }
@@ -110,6 +110,9 @@ describe("fleet monitor (the command)", () => {
 
 describe.each(STORE_KINDS)("fleet monitor: alerts and notifications (%s store)", (kind) => {
   const st = useStore(kind);
+  // Each store gets its own five hosts: a crash stays in a host's 24 h crash count (degraded).
+  const from = STORE_KINDS.indexOf(kind) * 5;
+  const victim = `lab-${String(from + 2).padStart(2, "0")}`;
   let server: Server;
   let url: string;
   const accepted: string[] = [];
@@ -139,9 +142,9 @@ describe.each(STORE_KINDS)("fleet monitor: alerts and notifications (%s store)",
   afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
   it("a steady fleet writes almost nothing; a crash opens the critical alert after 5 minutes and recovery closes it, notified once each", async () => {
-    writeConfig(5);
+    writeConfig(5, undefined, from);
     const configFile = path.join(projectDir, "Pulumi.lab.yaml");
-    const storePath = path.join(dir, "store-monitor", "store.db");
+    const storePath = path.join(dir, `store-monitor-${kind}`, "store.db");
     const real = await st.open(storePath);
     let upserts = 0;
     let lastWrites: unknown[] = [];
@@ -182,26 +185,26 @@ describe.each(STORE_KINDS)("fleet monitor: alerts and notifications (%s store)",
     for (let i = 0; i < 6; i++) await step(); // 3 more minutes: only the lastHealthCheck refresh
     expect(upserts - before).toBeLessThanOrEqual(5 * 2);
 
-    await labFault(labDir, "lab-02", "crash");
+    await labFault(labDir, victim, "crash");
     const down = await step();
-    expect(down.runtimes.find((r) => r.accountId === "lab-02")?.status).toBe("offline");
+    expect(down.runtimes.find((r) => r.accountId === victim)?.status).toBe("offline");
     expect(down.alerts.opened).toEqual([]); // offline, but not for 5 minutes yet
     for (let i = 0; i < 9; i++) await step(); // 5 minutes after its last answer
     const late = await step();
-    expect(late.alerts.opened).toEqual(["runtime_offline:lab/lab-02"]);
-    expect((await real.listAlerts({ status: "open" })).map((a) => [a.key, a.severity])).toContainEqual(["runtime_offline:lab/lab-02", "critical"]);
+    expect(late.alerts.opened).toEqual([`runtime_offline:lab/${victim}`]);
+    expect((await real.listAlerts({ status: "open" })).map((a) => [a.key, a.severity])).toContainEqual([`runtime_offline:lab/${victim}`, "critical"]);
     await step();
     monitor = make(); // a restarted monitor does not notify again
     await step();
 
-    await labFault(labDir, "lab-02", "clear");
+    await labFault(labDir, victim, "clear");
     const back = await step();
-    expect(back.runtimes.find((r) => r.accountId === "lab-02")?.status).not.toBe("offline");
-    expect(back.alerts.closed).toContain("runtime_offline:lab/lab-02");
-    expect(back.runtimes.find((r) => r.accountId === "lab-02")?.metrics?.crashCount24h).toBe(1);
+    expect(back.runtimes.find((r) => r.accountId === victim)?.status).not.toBe("offline");
+    expect(back.alerts.closed).toContain(`runtime_offline:lab/${victim}`);
+    expect(back.runtimes.find((r) => r.accountId === victim)?.metrics?.crashCount24h).toBe(1);
     await step();
 
-    const offline = accepted.filter((t) => t.includes("(runtime_offline:lab/lab-02)"));
+    const offline = accepted.filter((t) => t.includes(`(runtime_offline:lab/${victim})`));
     expect(offline).toHaveLength(2);
     expect(offline[0]).toMatch(/CRITICAL alert opened/);
     expect(offline[1]).toMatch(/alert closed/);
