@@ -96,6 +96,8 @@ export const runtimeFields = {
   pendingUpgrade: v.optional(vPendingUpgrade),
   isCanary: v.boolean(),
   pin: v.optional(v.string()),
+  /** The newest observation applied (observedAt); an older one does not overwrite it. */
+  lastObservedAt: v.optional(v.number()),
   createdAt: v.number(),
   updatedAt: v.number(),
 };

@@ -88,6 +88,8 @@ export interface RuntimeRecord {
   pendingUpgrade?: PendingUpgrade;
   isCanary: boolean;
   pin?: string;
+  /** The newest observation applied (observedAt); an older one does not overwrite it. */
+  lastObservedAt?: number;
   createdAt: number;
   updatedAt: number;
 }
