@@ -96,23 +96,14 @@ export async function applyEvent(ctx: MutationCtx, event: FleetEvent, actor: str
     }
     case "upgrade.result":
       return { recorded: await recordUpgradeEvent(ctx, event.upgrade, now) };
-    case "rollout.created": {
-      const r = await createRollout(ctx, event.rollout, now);
-      await appendActivity(ctx, { actor: event.rollout.initiatedBy, action: "rollout.created", message: `rollout ${r.rolloutId} of ${r.stack} to ${r.target.openclaw} (${r.strategy})`, stack: r.stack, rolloutId: r.rolloutId }, now);
-      return r;
-    }
+    case "rollout.created":
+      return await createRollout(ctx, event.rollout, now);
     case "rollout.updated":
       return await updateRollout(ctx, event.rolloutId, event.patch, now);
-    case "rollout.lock": {
-      const result = await acquireLock(ctx, event.stack, event.holder, now);
-      if (result.ok) await appendActivity(ctx, { actor: `${event.holder.user}@${event.holder.host}`, action: "lock.acquire", message: `rollout lock of ${event.stack} taken (pid ${event.holder.pid})`, stack: event.stack }, now);
-      return result;
-    }
-    case "rollout.unlock": {
-      const released = await releaseLock(ctx, event.stack, event.holder);
-      if (released) await appendActivity(ctx, { actor, action: `lock.${event.mode}`, message: `rollout lock of ${event.stack} ${event.mode === "break" ? "broken" : "released"} (was pid ${event.holder.pid} on ${event.holder.host})`, stack: event.stack }, now);
-      return { released };
-    }
+    case "rollout.lock":
+      return await acquireLock(ctx, event.stack, event.holder, now);
+    case "rollout.unlock":
+      return { released: await releaseLock(ctx, event.stack, event.holder, event.mode, now) };
     case "alert.open":
     case "alert.update":
       return await openAlert(ctx, event.alert, now);
