@@ -33,7 +33,6 @@ export async function findRollout(ctx: QueryCtx, rolloutId: string) {
 
 /** Records a run with its per-runtime rows and its activity (domain.createRollout); an existing id is returned unchanged. */
 export async function createRollout(ctx: MutationCtx, input: Infer<typeof vRolloutInput>, now: number): Promise<RolloutDoc> {
-  fromDomain(() => domain.checkRolloutInput(input as RolloutInput));
   const existing = await findRollout(ctx, input.rolloutId);
   if (existing !== null) return toRollout(existing);
   const { rollout, runtimes, activity } = fromDomain(() => domain.createRollout(input as RolloutInput, now));
@@ -114,14 +113,17 @@ export async function listRollouts(ctx: QueryCtx, stack: string | undefined, lim
 }
 
 export async function activeRollout(ctx: QueryCtx, stack: string): Promise<RolloutDoc | null> {
+  // The newest by createdAt (a record may carry an earlier createdAt than its insertion): a stack
+  // has a handful of unfinished rollouts at most, so each status's rows are read and compared.
   let best: Doc<"rollouts"> | null = null;
   for (const status of domain.ACTIVE_ROLLOUT_STATUSES) {
-    const row = await ctx.db
+    const rows = await ctx.db
       .query("rollouts")
       .withIndex("by_stack_status", (q) => q.eq("stack", stack).eq("status", status))
-      .order("desc")
-      .first();
-    if (row !== null && (best === null || row.createdAt > best.createdAt)) best = row;
+      .take(100);
+    for (const row of rows) {
+      if (best === null || row.createdAt > best.createdAt || (row.createdAt === best.createdAt && row._creationTime > best._creationTime)) best = row;
+    }
   }
   return best === null ? null : toRollout(best);
 }

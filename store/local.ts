@@ -282,8 +282,9 @@ export class LocalFleetStore implements FleetStore {
   async recordUpgrade(event: UpgradeEvent): Promise<{ recorded: boolean }> {
     const now = this.now();
     return this.tx(() => {
+      // A repeat is answered as one before anything else (as Convex dedupes a repeated post by id).
+      if (this.one("SELECT 1 AS x FROM upgrade_events WHERE event_id = ?", event.eventId)) return { recorded: false };
       const ev = domain.upgradeRecord(event);
-      if (this.one("SELECT 1 AS x FROM upgrade_events WHERE event_id = ?", ev.eventId)) return { recorded: false };
       this.run(
         "INSERT INTO upgrade_events (event_id, stack, account_id, rollout_id, started_at, doc) VALUES (?, ?, ?, ?, ?, ?)",
         ev.eventId,
@@ -384,7 +385,7 @@ export class LocalFleetStore implements FleetStore {
   async createRollout(input: RolloutInput): Promise<RolloutRecord> {
     const now = this.now();
     return this.tx(() => {
-      domain.checkRolloutInput(input);
+      // A repeat of a recorded id is answered with the record as it is now (idempotent by id).
       const existing = this.readRollout(input.rolloutId);
       if (existing !== null) return existing;
       const { rollout, runtimes, activity } = domain.createRollout(input, now);
