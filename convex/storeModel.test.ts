@@ -482,7 +482,22 @@ const holder = fc.constantFrom(...holders);
 const rolloutState = fc.constantFrom<RuntimeRolloutState>("pending", "upgrading", "succeeded", "failed", "rolled_back", "skipped");
 const status = fc.constantFrom<RolloutStatus>("planned", "running", "paused", "halted", "completed", "aborted", "failed");
 
-const observation: fc.Arbitrary<RuntimeObservation> = fc.record(
+/** A first sighting (every field an observer reports), mostly valid. */
+const sighting: fc.Arbitrary<RuntimeObservation> = fc.record(
+  {
+    stack: fc.constant(STACK),
+    accountId: account,
+    openclawVersion: anyTag,
+    runtimeServiceVersion: goodTag,
+    status: fc.constantFrom("online", "degraded", "upgrading"),
+    healthScore: fc.integer({ min: 0, max: 100 }),
+    isCanary: fc.boolean(),
+    observedAt: time,
+  },
+  { requiredKeys: ["stack", "accountId", "openclawVersion", "runtimeServiceVersion"] },
+);
+/** A later report: any subset of fields, some stale, some invalid. */
+const report: fc.Arbitrary<RuntimeObservation> = fc.record(
   {
     stack: fc.constant(STACK),
     accountId: account,
@@ -497,6 +512,7 @@ const observation: fc.Arbitrary<RuntimeObservation> = fc.record(
   },
   { requiredKeys: ["stack", "accountId"] },
 );
+const observation = fc.oneof(sighting, report);
 
 /** Options as the CLI and the dashboard record them (the string ones: the CLI's flags, `source`). */
 const options = fc.oneof(
@@ -507,10 +523,30 @@ const options = fc.oneof(
 
 const batches = fc.shuffledSubarray([...ACCOUNTS], { minLength: 1 }).chain((ids) => fc.constantFrom([ids], [ids.slice(0, 1), ids.slice(1)].filter((b) => b.length > 0)));
 
+/** Mostly one thing at a time, as the orchestrator patches; sometimes several, some out of bounds. */
+const patch: fc.Arbitrary<RolloutPatch> = fc.oneof(
+  status.map((s) => ({ status: s })),
+  fc.integer({ min: -1, max: 3 }).map((b) => ({ currentBatch: b })),
+  fc.array(fc.record({ accountId: account, state: rolloutState, error: fc.constantFrom("boom", undefined) }), { minLength: 1, maxLength: 2 }).map((xs) => ({ runtimeStates: xs.map((x) => defined(x)) })),
+  fc.record({ at: time, batch: fc.integer({ min: 0, max: 2 }), decision: fc.constantFrom("go" as const, "halt" as const), reason: fc.constant("gate"), measures: fc.constant({ healthyPercent: 100 }) }).map((g) => ({ gate: g })),
+  fc.record(
+    {
+      status,
+      currentBatch: fc.integer({ min: 0, max: 2 }),
+      runtimeStates: fc.array(fc.record({ accountId: account, state: rolloutState }), { maxLength: 2 }),
+      statusReason: fc.constantFrom("paused by alice", "every runtime upgraded"),
+      at: time,
+    },
+    { requiredKeys: [] },
+  ),
+);
+
 function commands(): fc.Arbitrary<Iterable<fc.AsyncCommand<Model, Real>>> {
   const cmds: fc.Arbitrary<fc.AsyncCommand<Model, Real>>[] = [
+    fc.array(sighting, { minLength: 1, maxLength: 3 }).map((obs) => new StoreCommand(`upsertRuntimes ${JSON.stringify(obs)}`, (m) => modelOps.upsertRuntimes(m, obs), async (r) => r.store.upsertRuntimes(obs))),
+    fc.array(sighting, { minLength: 1, maxLength: 3 }).map((obs) => new StoreCommand(`upsertRuntimes ${JSON.stringify(obs)}`, (m) => modelOps.upsertRuntimes(m, obs), async (r) => r.store.upsertRuntimes(obs))),
     fc.array(observation, { minLength: 1, maxLength: 3 }).map((obs) => new StoreCommand(`upsertRuntimes ${JSON.stringify(obs)}`, (m) => modelOps.upsertRuntimes(m, obs), async (r) => r.store.upsertRuntimes(obs))),
-    fc.tuple(account, fc.option(fc.record({ targetOpenclawVersion: anyTag, targetRuntimeVersion: goodTag, initiatedAt: time, initiatedBy: fc.constant("alice"), strategy: fc.constantFrom("rolling" as const, "canary" as const), rolloutId: fc.option(rolloutId, { nil: undefined }) }, { requiredKeys: ["targetOpenclawVersion", "targetRuntimeVersion", "initiatedAt", "initiatedBy", "strategy"] }), { nil: null })).map(
+    fc.tuple(account, fc.option(fc.record({ targetOpenclawVersion: anyTag, targetRuntimeVersion: goodTag, initiatedAt: time, initiatedBy: fc.constant("alice"), strategy: fc.constantFrom("rolling" as const, "canary" as const), rolloutId: fc.option(rolloutId, { nil: undefined }) }, { requiredKeys: ["targetOpenclawVersion", "targetRuntimeVersion", "initiatedAt", "initiatedBy", "strategy"] }), { nil: null, freq: 4 })).map(
       ([a, p]) => new StoreCommand(`setPendingUpgrade ${a} ${JSON.stringify(p)}`, (m) => modelOps.setPendingUpgrade(m, a, p), async (r) => r.store.setPendingUpgrade(STACK, a, p)),
     ),
     fc.record({ stack: fc.constant(STACK), accountId: account, rolloutId: fc.option(rolloutId, { nil: undefined }), targetOpenclawVersion: anyTag, targetRuntimeVersion: goodTag, strategy: fc.constantFrom("rolling" as const, "canary" as const), initiatedBy: fc.constant("ci"), at: fc.option(time, { nil: undefined }) }).map((s0) => {
@@ -552,14 +588,8 @@ function commands(): fc.Arbitrary<Iterable<fc.AsyncCommand<Model, Real>>> {
       });
       return new StoreCommand(`createRollout ${JSON.stringify(input)}`, (m) => modelOps.createRollout(m, input), async (r) => r.store.createRollout(input));
     }),
-    fc.tuple(rolloutId, fc.record({
-      status: status,
-      currentBatch: fc.integer({ min: -1, max: 3 }),
-      runtimeStates: fc.array(fc.record({ accountId: account, state: rolloutState, error: fc.constantFrom("boom", undefined) }), { maxLength: 2 }).map((xs) => xs.map((x) => defined(x))),
-      gate: fc.record({ at: time, batch: fc.integer({ min: 0, max: 2 }), decision: fc.constantFrom("go" as const, "halt" as const), reason: fc.constant("gate"), measures: fc.constant({ healthyPercent: 100 }) }),
-      statusReason: fc.constantFrom("paused by alice", "every runtime upgraded"),
-      at: time,
-    }, { requiredKeys: [] })).map(([id, patch]) => new StoreCommand(`updateRollout ${id} ${JSON.stringify(patch)}`, (m) => modelOps.updateRollout(m, id, patch), async (r) => r.store.updateRollout(id, patch))),
+    fc.tuple(rolloutId, patch).map(([id, p]) => new StoreCommand(`updateRollout ${id} ${JSON.stringify(p)}`, (m) => modelOps.updateRollout(m, id, p), async (r) => r.store.updateRollout(id, p))),
+    fc.tuple(rolloutId, patch).map(([id, p]) => new StoreCommand(`updateRollout ${id} ${JSON.stringify(p)}`, (m) => modelOps.updateRollout(m, id, p), async (r) => r.store.updateRollout(id, p))),
     holder.map((h) => new StoreCommand(`acquireLock ${JSON.stringify(h)}`, (m) => modelOps.acquireLock(m, h), async (r) => r.store.acquireLock(STACK, h))),
     fc.tuple(holder, fc.constantFrom("release" as const, "break" as const)).map(([h, mode]) =>
       new StoreCommand(`${mode}Lock ${h.pid}@${h.host}`, (m) => modelOps.removeLock(m, h, mode), async (r) => (mode === "release" ? r.store.releaseLock(STACK, { pid: h.pid, host: h.host }) : r.store.breakLock(STACK, { pid: h.pid, host: h.host }))),
@@ -587,7 +617,17 @@ function commands(): fc.Arbitrary<Iterable<fc.AsyncCommand<Model, Real>>> {
       ([k, v]) => new StoreCommand(`setConfig ${k}=${JSON.stringify(v)}`, (m) => modelOps.setConfig(m, k, v), async (r) => r.store.setConfig(k, v, SUPER_ADMIN)),
     ),
   ];
-  return fc.commands(cmds, { maxCommands: 12 });
+  // Every sequence starts from a small fleet and one recorded rollout (both generated), so the
+  // generated commands reach the upgrade and lifecycle transitions instead of "no such runtime".
+  const prelude = fc.tuple(fc.constantFrom(...GOOD_TAGS), fc.constantFrom(...GOOD_TAGS), options, fc.constantFrom<RolloutStatus>("planned", "running"), batches).map(([v1, v2, opts, st, b]) => {
+    const obs: RuntimeObservation[] = ACCOUNTS.map((a, i) => ({ stack: STACK, accountId: a, openclawVersion: i === 0 ? v1 : v2, runtimeServiceVersion: "v0.5.0", status: "online" as const, observedAt: T0 }));
+    const input: RolloutInput = { rolloutId: ROLLOUTS[0], stack: STACK, target: { openclaw: "v1.3.0", runtimeService: "v0.5.2" }, strategy: "rolling", options: opts as RolloutInput["options"], initiatedBy: "alice", batches: b, status: st };
+    return [
+      new StoreCommand(`upsertRuntimes ${JSON.stringify(obs)}`, (m) => modelOps.upsertRuntimes(m, obs), async (r) => r.store.upsertRuntimes(obs)),
+      new StoreCommand(`createRollout ${JSON.stringify(input)}`, (m) => modelOps.createRollout(m, input), async (r) => r.store.createRollout(input)),
+    ];
+  });
+  return fc.tuple(prelude, fc.commands(cmds, { maxCommands: 16 })).map(([p, c]) => [...p, ...c]);
 }
 
 // The runs ----------------------------------------------------------------------------------
