@@ -9,9 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { makeFunctionReference } from "convex/server";
 import { ConvexError } from "convex/values";
-import { ConvexFleetStore, type ConvexTransport } from "../store/convex";
+import { ConvexFleetStore } from "../store/convex";
 import { LocalFleetStore } from "../store/local";
 import { isReleaseTag } from "../fleet/versions";
 import { rolloutSummary, statusBreakdown, versionBreakdown } from "../fleet/overview";
@@ -39,7 +38,7 @@ import type {
   UpgradeEvent,
   UpgradeStart,
 } from "../store/types";
-import { HMAC_SECRET, SUPER_ADMIN, asSuperAdmin, initConvexTest } from "./test.setup";
+import { HMAC_SECRET, SUPER_ADMIN, convexTestTransport, initConvexTest } from "./test.setup";
 
 const T0 = 1_760_000_000_000;
 const STACK = "prod";
@@ -632,21 +631,6 @@ function commands(): fc.Arbitrary<Iterable<fc.AsyncCommand<Model, Real>>> {
 
 // The runs ----------------------------------------------------------------------------------
 
-function convexTestTransport(t: ReturnType<typeof initConvexTest>): ConvexTransport {
-  const admin = asSuperAdmin(t);
-  return {
-    async post(path, body, headers) {
-      const res = await t.fetch(path, { method: "POST", body, headers });
-      return { status: res.status, body: await res.text() };
-    },
-    async query(name, args) {
-      return await admin.query(makeFunctionReference<"query">(name), args);
-    },
-    async mutation(name, args) {
-      return await admin.mutation(makeFunctionReference<"mutation">(name), args);
-    },
-  };
-}
 
 const dir = mkdtempSync(join(tmpdir(), "fleet-model-"));
 let n = 0;
