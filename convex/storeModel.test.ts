@@ -343,7 +343,9 @@ function modelReads(m: Model) {
       const r = m.runtimes.get(key(STACK, a));
       return [a, r ? { ...r, recentUpgrades: upgrades.filter((u) => u.accountId === a).slice(0, 10) } : null];
     })),
+    onlineRuntimes: runtimes.filter((r) => r.status === "online"),
     upgradePages: pages(upgrades),
+    accountUpgradePages: pages(upgrades.filter((u) => u.stack === STACK && u.accountId === "a")),
     rolloutUpgradePages: Object.fromEntries(ROLLOUTS.map((id) => [id, pages(upgrades.filter((u) => u.rolloutId === id))])),
     rollouts: Object.fromEntries(ROLLOUTS.map((id) => {
       const r = m.rollouts.get(id);
@@ -353,8 +355,12 @@ function modelReads(m: Model) {
     active: rollouts.find((r) => ["planned", "running", "paused"].includes(r.status)) ?? null,
     lock: m.locks.get(STACK) ?? null,
     alerts: newest(m.alerts, (a) => a.openedAt),
+    openAlerts: newest(m.alerts, (a) => a.openedAt).filter((a) => a.status === "open"),
+    alertsOfA: newest(m.alerts, (a) => a.openedAt).filter((a) => a.accountId === "a"),
     activities: newest(m.activities, (a) => a.at),
+    activitiesOfA: newest(m.activities, (a) => a.at).filter((a) => a.accountId === "a"),
     overview,
+    stackOverview: overview,
     config: [...m.config.values()].sort((x, y) => x.key.localeCompare(y.key)),
   };
 }
@@ -381,7 +387,8 @@ interface Real {
 async function storeReads(real: Real) {
   const s = real.store;
   const modelId = new Map([...real.alertIds].map(([m, r]) => [r, m]));
-  const allPages = async (q: { rolloutId?: string }) => {
+  const ours = (a: AlertRecord) => ({ ...a, alertId: modelId.get(a.alertId) ?? `unknown:${a.alertId}` });
+  const allPages = async (q: { rolloutId?: string; stack?: string; accountId?: string }) => {
     const out: { items: UpgradeEvent[]; isDone: boolean }[] = [];
     let cursor: string | null = null;
     for (;;) {
@@ -402,15 +409,21 @@ async function storeReads(real: Real) {
   return {
     runtimes: await s.listRuntimes(),
     details,
+    onlineRuntimes: await s.listRuntimes({ stack: STACK, status: "online" }),
     upgradePages: await allPages({}),
+    accountUpgradePages: await allPages({ stack: STACK, accountId: "a" }),
     rolloutUpgradePages,
     rollouts,
     list: await s.listRollouts(),
     active: await s.activeRollout(STACK),
     lock: await s.getLock(STACK),
-    alerts: (await s.listAlerts()).map((a) => ({ ...a, alertId: modelId.get(a.alertId) ?? `unknown:${a.alertId}` })),
+    alerts: (await s.listAlerts()).map(ours),
+    openAlerts: (await s.listAlerts({ status: "open" })).map(ours),
+    alertsOfA: (await s.listAlerts({ accountId: "a" })).map(ours),
     activities: await s.listActivities(),
+    activitiesOfA: await s.listActivities({ accountId: "a" }),
     overview: await s.overview(),
+    stackOverview: await s.overview({ stack: STACK }),
     config: await s.getConfig(),
   };
 }
