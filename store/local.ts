@@ -617,6 +617,11 @@ export class LocalFleetStore implements FleetStore {
     this.tx(() => this.run("UPDATE processed_events SET result = ? WHERE event_id = ?", result, eventId));
   }
 
+  /** Releases a claimed event id whose apply failed (no result recorded), so a retry under the same id is applied. */
+  async forgetEvent(eventId: string): Promise<void> {
+    this.tx(() => this.run("DELETE FROM processed_events WHERE event_id = ? AND result IS NULL", eventId));
+  }
+
   /** Claims a request signature seen at `at`: false when it was seen before (a replay). */
   async claimSignature(signature: string, at: number): Promise<boolean> {
     return this.tx(() => {

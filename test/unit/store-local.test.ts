@@ -70,6 +70,12 @@ describe("machine events survive a restart (the embedded endpoint's seen ids and
     expect(await reopened.claimSignature("cd34", t + 1_000)).toBe(true);
     // Old rows are purged: a signature past twice the clock skew, an event id past a week.
     expect(await reopened.claimSignature("ab12", t + 11 * 60_000)).toBe(true);
+    // A claimed event whose apply failed is released for its retry; one with a result is not.
+    expect(await reopened.claimEvent("ev-2", "upgrade.result")).toEqual({ fresh: true });
+    await reopened.forgetEvent("ev-2");
+    await reopened.forgetEvent("ev-1");
+    expect(await reopened.claimEvent("ev-2", "upgrade.result")).toEqual({ fresh: true });
+    expect(await reopened.claimEvent("ev-1", "runtime.upsert")).toEqual({ fresh: false, result: '{"count":1}' });
     t += 8 * 86_400_000;
     expect(await reopened.claimEvent("ev-1", "runtime.upsert")).toEqual({ fresh: true });
     await reopened.close();
