@@ -10,7 +10,7 @@
 #   --plan   print the choice it would make (official | cached | build) and change nothing
 #   --stamp  print the cache stamp of the current sources (tests fake a cached build with it)
 # Env: FLEET_TOOLCHAIN_DIR (cache root, default ~/.cache/runtime-fleet/toolchain),
-#      FLEET_TOOLCHAIN=stand-ins (skip the official CLI).
+#      FLEET_TOOLCHAIN=official (fail rather than fall back: CI) | stand-ins (skip the official CLI).
 # Progress and the choice go to stderr; the LAST line of stdout is the bin directory to put on PATH.
 set -euo pipefail
 
@@ -64,6 +64,11 @@ if [ "${FLEET_TOOLCHAIN:-}" != stand-ins ] && existing="$(command -v pulumi 2>/d
       log "the official command provider could not be installed ($(printf '%s\n' "$out" | grep -v '^\s*$' | tail -n1)): using the stand-ins"
     fi
   fi
+fi
+
+if [ "${FLEET_TOOLCHAIN:-}" = official ]; then
+  log "error: FLEET_TOOLCHAIN=official, but no official Pulumi CLI $PULUMI_VERSION+ with pulumi-language-nodejs and the command provider $COMMAND_VERSION could be had"
+  exit 1
 fi
 
 # 2. The cached stand-in build?
