@@ -220,7 +220,8 @@ export function systemIo(log: (line: string) => void, env: NodeJS.ProcessEnv = p
     lookup: pathLookup(searchPath(env)),
     probe: (argv) => spawnSync(argv[0]!, argv.slice(1), { stdio: "ignore", timeout: 20_000 }).status === 0,
     isRoot: typeof process.getuid === "function" && process.getuid() === 0,
-    isDebian: existsSync("/etc/debian_version") && pathLookup(searchPath(env))("apt-get") !== null,
+    // apt-get itself is looked for on the real PATH (FLEET_DOCTOR_PATH only narrows the requirements').
+    isDebian: existsSync("/etc/debian_version") && pathLookup(searchPath({ PATH: env.PATH }))("apt-get") !== null,
     apt: (args) =>
       spawnSync("apt-get", [...args], { stdio: ["ignore", process.stderr, process.stderr], env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } }).status ?? 1,
     installedBinary: (pkg, command) => {

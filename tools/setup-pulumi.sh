@@ -44,7 +44,13 @@ cached() { [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp" ] && [ -x
 if [ "${FLEET_TOOLCHAIN:-}" != stand-ins ] && existing="$(command -v pulumi 2>/dev/null)"; then
   existing_dir="$(cd "$(dirname "$existing")" && pwd)"
   if [ -f "$existing_dir/../.complete" ]; then
-    : # a stand-in build on PATH: chosen below, from the cache, if it is current
+    # A stand-in build on PATH (another cache root, say): used while it matches the sources.
+    if [ "$(cat "$existing_dir/../.complete")" = "$stamp" ] && [ "$existing_dir" != "$final/bin" ]; then
+      if [ "$mode" = --plan ]; then echo cached; exit 0; fi
+      log "toolchain: stand-ins (tools/pulumi, cached build on PATH) $existing_dir"
+      echo "$existing_dir"
+      exit 0
+    fi
   else
     v="$(PULUMI_SKIP_UPDATE_CHECK=true "$existing" version 2>/dev/null | tail -n1 || true)"
     if ! [[ "$v" =~ ^v?[0-9]+\.[0-9]+\.[0-9]+$ ]] || ! version_ge "$v" "$PULUMI_VERSION"; then
