@@ -9,7 +9,8 @@
 # Usage: setup-pulumi.sh [--plan | --stamp]
 #   --plan   print the choice it would make (official | cached | build) and change nothing
 #   --stamp  print the cache stamp of the current sources (tests fake a cached build with it)
-# Env: FLEET_TOOLCHAIN_DIR (cache root, default ~/.cache/runtime-fleet/toolchain),
+# Env: FLEET_TOOLCHAIN_DIR (cache root, default ~/.cache/runtime-fleet/toolchain), FLEET_GO_DIRS
+#      (where to look for go beyond PATH, default /usr/local/go/bin),
 #      FLEET_TOOLCHAIN=official (fail rather than fall back: CI) | stand-ins (skip the official CLI).
 # Progress and the choice go to stderr; the LAST line of stdout is the bin directory to put on PATH.
 set -euo pipefail
@@ -88,7 +89,10 @@ if [ "$mode" = --plan ]; then echo build; exit 0; fi
 
 # 3. Build the stand-ins.
 GO="$(command -v go 2>/dev/null || true)"
-[ -n "$GO" ] || { [ -x /usr/local/go/bin/go ] && GO=/usr/local/go/bin/go; } || true
+# Go's own tarball install, often not on PATH; FLEET_GO_DIRS="" (tests) looks nowhere else.
+for d in ${FLEET_GO_DIRS-/usr/local/go/bin}; do
+  [ -n "$GO" ] || { [ -x "$d/go" ] && GO="$d/go"; } || true
+done
 [ -n "$GO" ] || { log "error: building the stand-ins needs Go >= $GO_MIN and no 'go' was found (https://go.dev/dl), or install the official Pulumi CLI"; exit 1; }
 gover="$("$GO" env GOVERSION 2>/dev/null || true)"
 version_ge "${gover#go}" "$GO_MIN" || { log "error: building the stand-ins needs Go >= $GO_MIN; $GO is '${gover:-unknown}'"; exit 1; }
