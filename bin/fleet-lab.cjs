@@ -1,30 +1,4 @@
 #!/usr/bin/env node
-// fleet-lab launcher: checks the Node version, then runs lab/cli.ts through tsx (no build step).
-// Whatever goes wrong ends here as one line and an exit code (FLEET_DEBUG=1 adds the stack).
+// Launcher for `fleet-lab`: lab/cli.ts runs through tsx (no build step).
 "use strict";
-const major = Number(process.versions.node.split(".")[0]);
-if (major < 22) {
-  process.stderr.write(
-    `fleet-lab: Node.js ${process.versions.node} is too old (22 or newer needed). ` +
-      "Run it through npm (`npx fleet-lab ...`), which uses the project's Node 24 from node_modules/.bin.\n",
-  );
-  process.exit(2);
-}
-const oneLine = (err) => (process.env.FLEET_DEBUG && err && err.stack ? err.stack : err && err.message ? err.message : String(err));
-let main;
-try {
-  require("tsx/cjs");
-  ({ main } = require("../lab/cli.ts"));
-} catch (err) {
-  process.stderr.write(`fleet-lab: cannot load the lab (${oneLine(err).split("\n")[0]}): run \`npm install\` in the project first\n`);
-  process.exit(1);
-}
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err) => {
-    process.stderr.write(`fleet-lab: ${oneLine(err)}\n`);
-    process.exitCode = 1;
-  },
-);
+require("./launch.cjs")("fleet-lab", "../lab/cli.ts");
