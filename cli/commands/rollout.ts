@@ -17,6 +17,7 @@ import { currentHolder, newRolloutId, Orchestrator, type ProgressEvent, type Rol
 import { addRolloutOptions, initiator, resolveRolloutOptions, type RolloutCliOptions } from "../../control/options";
 import { progressSink } from "../progress";
 import { writeRuntimeVersions } from "../../control/stackConfig";
+import { printable } from "../text";
 
 type Run = (fn: (ctx: CommandContext) => Promise<number>, cmd: Command) => Promise<void>;
 
@@ -100,17 +101,17 @@ export function describePlan(stack: string, plan: RolloutPlan): string {
     `${plan.strategy} rollout of ${stack} to openclaw ${plan.target.openclaw}${plan.target.runtimeService ? `, runtime service ${plan.target.runtimeService}` : ""}`,
   ];
   plan.batches.forEach((b, i) => lines.push(`  batch ${i + 1}/${plan.batches.length}${b.kind === "canary" ? " (canary)" : ""}: ${b.accountIds.join(", ")}`));
-  for (const s of plan.skipped) lines.push(`  skipped ${s.accountId}: ${s.detail}`);
+  for (const s of plan.skipped) lines.push(`  skipped ${printable(s.accountId)}: ${printable(s.detail)}`);
   lines.push(`  ${Object.keys(plan.moves).length} runtimes, estimated ${formatDuration(plan.estimatedSeconds)}`);
   return lines.join("\n");
 }
 
 function describePreview(p: { ok: boolean; changes: ChangeSummary[]; errors: string[] }): string {
-  if (!p.ok) return `pulumi preview failed:\n${p.errors.join("\n")}`;
+  if (!p.ok) return `pulumi preview failed:\n${p.errors.map(printable).join("\n")}`;
   if (p.changes.length === 0) return "pulumi preview: no changes";
   const lines = ["pulumi preview:"];
   const sorted = [...p.changes].sort((a, b) => a.accountId.localeCompare(b.accountId) || a.resource.localeCompare(b.resource));
-  for (const c of sorted) lines.push(`  ${c.accountId}-${c.resource}: ${c.op}${c.diffs.length ? ` [${c.diffs.join(", ")}]` : ""}`);
+  for (const c of sorted) lines.push(`  ${printable(`${c.accountId}-${c.resource}`)}: ${printable(c.op)}${c.diffs.length ? ` [${printable(c.diffs.join(", "))}]` : ""}`);
   return lines.join("\n");
 }
 
