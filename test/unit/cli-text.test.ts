@@ -1,6 +1,6 @@
 // Text from a record or a host is shown, never obeyed: `fleet history` and the rollout progress
-/* eslint-disable no-control-regex -- this test is about control characters */
 // print an upgrade error holding terminal escapes with every control character visible.
+/* eslint-disable no-control-regex -- this test is about control characters */
 import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
