@@ -18,6 +18,7 @@ import { EVENTS_PATH, KEY_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signPay
 import { startEndpoint } from "../../store/endpoint";
 import { LocalFleetStore } from "../../store/local";
 import { fleet } from "../support/cli";
+import { yamlAliasBomb } from "../support/fixtures";
 
 interface Tried {
   surface: string;
@@ -141,13 +142,8 @@ describe("stack config files", () => {
     writeFileSync(f, text);
     return f;
   };
-  const bomb = () => {
-    const levels = ["a: &a [x, x, x, x, x, x, x, x, x]"];
-    for (let i = 1; i < 9; i++) levels.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill(`*${String.fromCharCode(96 + i)}`).join(", ")}]`);
-    return `${levels.join("\n")}\nconfig:\n  fleet:runtimes: *i\n`;
-  };
   const cases: Array<[string, () => string]> = [
-    ["a YAML alias bomb", () => write("bomb.yaml", bomb())],
+    ["a YAML alias bomb", () => write("bomb.yaml", yamlAliasBomb())],
     ["a directory", () => path.join(files)],
     ["/dev/zero", () => "/dev/zero"],
     ["a named pipe", () => {

@@ -5,7 +5,7 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { fleet } from "../support/cli";
-import { prodStackConfig, runtimesOf, ROOT } from "../support/fixtures";
+import { prodStackConfig, runtimesOf, ROOT, yamlAliasBomb } from "../support/fixtures";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "fleet-validate-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -103,9 +103,7 @@ describe("fleet validate", () => {
 
   it("exits 2 naming the file for an alias bomb, a directory and /dev/zero, and reads none of them whole", async () => {
     const bomb = path.join(dir, "Pulumi.bomb.yaml");
-    const levels = ["a: &a [x, x, x, x, x, x, x, x, x]"];
-    for (let i = 1; i < 9; i++) levels.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill(`*${String.fromCharCode(96 + i)}`).join(", ")}]`);
-    writeFileSync(bomb, `${levels.join("\n")}\nconfig:\n  fleet:runtimes: *i\n`);
+    writeFileSync(bomb, yamlAliasBomb());
     for (const file of [bomb, dir, "/dev/zero"]) {
       const r = await fleet("validate", "--config-file", file);
       expect(r.code).toBe(2);

@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { readStackConfig, writeRelease, writeRuntimeVersions } from "../../control/stackConfig";
-import { ROOT } from "../support/fixtures";
+import { ROOT, yamlAliasBomb } from "../support/fixtures";
 
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -109,9 +109,7 @@ describe("reading a stack config that is not a small YAML file", () => {
 
   it("refuses a YAML alias bomb naming the file", () => {
     const f = path.join(scratch(), "Pulumi.bomb.yaml");
-    const levels = ["a: &a [x, x, x, x, x, x, x, x, x]"];
-    for (let i = 1; i < 9; i++) levels.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill(`*${String.fromCharCode(96 + i)}`).join(", ")}]`);
-    writeFileSync(f, `${levels.join("\n")}\nconfig:\n  fleet:runtimes: *i\n`);
+    writeFileSync(f, yamlAliasBomb());
     const r = refused(f);
     expect(r.name).toBe("UsageError");
     expect(r.message).toContain(f);
