@@ -24,12 +24,13 @@ export function toUpgradeEvent(row: Doc<"upgradeEvents">): UpgradeEventDoc {
  * upgrade, and a result inside a rollout moves that runtime's rollout state.
  */
 export async function recordUpgradeEvent(ctx: MutationCtx, event: UpgradeEventDoc, now: number): Promise<boolean> {
+  // Checked first, then a repeat is answered as one (the same order as the local store).
+  const ev = fromDomain(() => domain.upgradeRecord(event));
   const seen = await ctx.db
     .query("upgradeEvents")
-    .withIndex("by_event_id", (q) => q.eq("eventId", event.eventId))
+    .withIndex("by_event_id", (q) => q.eq("eventId", ev.eventId))
     .first();
   if (seen !== null) return false;
-  const ev = fromDomain(() => domain.upgradeRecord(event));
   await ctx.db.insert("upgradeEvents", ev);
   const row = await findRuntime(ctx, ev.stack, ev.accountId);
   const next = domain.runtimeUpgraded(row === null ? null : toRuntime(row), ev, now);

@@ -169,8 +169,8 @@ const modelOps = {
     return undefined;
   },
   recordUpgrade(m: Model, ev: UpgradeEvent) {
-    if (m.upgrades.some((u) => u.eventId === ev.eventId)) return { recorded: false };
     for (const v of [ev.fromOpenclaw, ev.toOpenclaw, ev.fromRuntimeService, ev.toRuntimeService]) tag(v);
+    if (m.upgrades.some((u) => u.eventId === ev.eventId)) return { recorded: false };
     m.upgrades.push(ev);
     const k = key(ev.stack, ev.accountId);
     const cur = m.runtimes.get(k);

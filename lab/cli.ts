@@ -3,6 +3,7 @@ import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { check, describeToolchain, doctor, missingLine, PURPOSES, requirementsFor, systemIo, toolchainPlan, type Purpose } from "./doctor";
 import { FAULT_KINDS } from "./kit";
 import { defaultLabDir, labDown, labEnv, LabError, labFault, labStatus, labUp, MAX_HOSTS } from "./lab";
+import { printableLines } from "../cli/text";
 
 function hostCount(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > MAX_HOSTS) {
@@ -17,8 +18,9 @@ function purpose(value: string): Purpose {
 }
 
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
-  const out = (s: string) => process.stdout.write(s.endsWith("\n") ? s : `${s}\n`);
-  const err = (s: string) => process.stderr.write(s.endsWith("\n") ? s : `${s}\n`);
+  // Host-supplied text (versions served over HTTP, errors) is printed with controls escaped.
+  const out = (s: string) => process.stdout.write(printableLines(s.endsWith("\n") ? s : `${s}\n`));
+  const err = (s: string) => process.stderr.write(printableLines(s.endsWith("\n") ? s : `${s}\n`));
   let code = 0;
   const program = new Command("fleet-lab")
     .description("A local simulated fleet: hosts on 127.0.0.(10+i) with sshd on :2222 and a runtime on :8080")

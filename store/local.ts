@@ -282,9 +282,9 @@ export class LocalFleetStore implements FleetStore {
   async recordUpgrade(event: UpgradeEvent): Promise<{ recorded: boolean }> {
     const now = this.now();
     return this.tx(() => {
-      // A repeat is answered as one before anything else (as Convex dedupes a repeated post by id).
-      if (this.one("SELECT 1 AS x FROM upgrade_events WHERE event_id = ?", event.eventId)) return { recorded: false };
+      // Checked first, then a repeat is answered as one (as the endpoints check a post, then dedupe it).
       const ev = domain.upgradeRecord(event);
+      if (this.one("SELECT 1 AS x FROM upgrade_events WHERE event_id = ?", ev.eventId)) return { recorded: false };
       this.run(
         "INSERT INTO upgrade_events (event_id, stack, account_id, rollout_id, started_at, doc) VALUES (?, ?, ?, ?, ?, ?)",
         ev.eventId,
