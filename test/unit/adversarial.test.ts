@@ -15,6 +15,7 @@ import { tokenAuthenticator } from "../../dashboard/auth";
 import { DashboardFleet } from "../../dashboard/fleet";
 import { startDashboardServer } from "../../dashboard/server";
 import { EVENTS_PATH, KEY_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signPayload } from "../../protocol/signature";
+import { agentKeyId, agentSecret } from "../../protocol/credential";
 import { startEndpoint } from "../../store/endpoint";
 import { LocalFleetStore } from "../../store/local";
 import { fleet } from "../support/cli";
@@ -122,6 +123,13 @@ describe("CLI arguments", () => {
     ["plan a downgrade without consent", ["plan", ...p, "--no-preview", "--to", "v1.2.2"]],
     ["plan below the minimum supported", ["plan", ...p, "--no-preview", "--to", "v1.0.0", "--allow-downgrade"]],
     ["rollback --runtime unknown", ["rollback", ...p, "--runtime", "ghost-98", "--to", "v1.2.2"]],
+    ["rollback below the minimum supported", ["rollback", ...p, "--runtime", "acme", "--to", "v1.0.0"]],
+    ["plan --pause-on-failure with a leading space", ["plan", ...p, "--no-preview", "--to", "v1.2.5", "--pause-on-failure", " 5%"]],
+    ["plan --wait with a leading space", ["plan", ...p, "--no-preview", "--to", "v1.2.5", "--wait", " 60s"]],
+    ["plan --auto-rollback --no-auto-rollback", ["plan", ...p, "--no-preview", "--to", "v1.2.5", "--auto-rollback", "--no-auto-rollback"]],
+    ["history --rollout that is not an id", ["history", ...p, "--rollout", "<anything>"]],
+    ["history --cursor garbage", ["history", ...p, "--cursor", "garbage"]],
+    ["rollout pause of a malformed id", ["rollout", "pause", "ro_;id", ...p]],
   ];
   it.each(cases)("%s: exit 2, one line, nothing changed", async (name, argv) => {
     const before = snapshot(project);
@@ -258,6 +266,26 @@ describe("the embedded events endpoint", () => {
       const body = JSON.stringify({ ...event, id: undefined });
       return fetch(`${endpoint.url}${EVENTS_PATH}`, { method: "POST", body, headers: await signed(body) });
     }],
+    ["a stack id that walks out of its directory", 400, async () => {
+      const body = JSON.stringify({ id: "ev-ids-1", type: "runtime.upsert", runtimes: [{ stack: "../../x", accountId: "acme", status: "online", openclawVersion: "v1.2.3", runtimeServiceVersion: "v0.5.0" }] });
+      return fetch(`${endpoint.url}${EVENTS_PATH}`, { method: "POST", body, headers: await signed(body) });
+    }],
+    ["an account id with markup", 400, async () => {
+      const body = JSON.stringify({ id: "ev-ids-2", type: "runtime.upsert", runtimes: [{ stack: "unit", accountId: "<b>X</b>", status: "online", openclawVersion: "v1.2.3", runtimeServiceVersion: "v0.5.0" }] });
+      return fetch(`${endpoint.url}${EVENTS_PATH}`, { method: "POST", body, headers: await signed(body) });
+    }],
+    ["an agent key posting for another stack", 403, async () => {
+      const body = JSON.stringify({ id: "ev-scope-1", type: "runtime.upsert", runtimes: [{ stack: "prod", accountId: "acme", status: "online", openclawVersion: "v1.2.3", runtimeServiceVersion: "v0.5.0" }] });
+      const ts = String(Date.now());
+      const key = await agentSecret(SECRET, "unit", "acme");
+      return fetch(`${endpoint.url}${EVENTS_PATH}`, { method: "POST", body, headers: { [TIMESTAMP_HEADER]: ts, [SIGNATURE_HEADER]: await signPayload(key, ts, body), [KEY_ID_HEADER]: agentKeyId("unit", "acme") } });
+    }],
+    ["an agent key posting for another runtime", 403, async () => {
+      const body = JSON.stringify({ id: "ev-scope-2", type: "runtime.upsert", runtimes: [{ stack: "unit", accountId: "ghost-98", status: "online", openclawVersion: "v1.2.3", runtimeServiceVersion: "v0.5.0" }] });
+      const ts = String(Date.now());
+      const key = await agentSecret(SECRET, "unit", "acme");
+      return fetch(`${endpoint.url}${EVENTS_PATH}`, { method: "POST", body, headers: { [TIMESTAMP_HEADER]: ts, [SIGNATURE_HEADER]: await signPayload(key, ts, body), [KEY_ID_HEADER]: agentKeyId("unit", "acme") } });
+    }],
     ["a signed event of an unknown type", 400, async () => {
       const body = JSON.stringify({ ...event, id: "ev-2", type: "runtime.delete" });
       return fetch(`${endpoint.url}${EVENTS_PATH}`, { method: "POST", body, headers: await signed(body) });
@@ -308,6 +336,10 @@ describe("the dashboard HTTP API", () => {
     ["a plan with an unknown strategy", 400, () => post("api/plan", JSON.stringify({ to: "v1.2.5", strategy: "yolo" }))],
     ["a plan below the minimum supported", 400, () => post("api/plan", JSON.stringify({ to: "v1.0.0", strategy: "rolling" }))],
     ["a body that is not JSON", 400, () => post("api/plan", "{not json")],
+    ["history with limit=abc", 400, () => fetch(`${running.url}api/history?limit=abc`, { headers: bearer })],
+    ["history with a cursor the store never gave", 400, () => fetch(`${running.url}api/history?cursor=AAAA`, { headers: bearer })],
+    ["a runtime id with a malformed escape", 400, () => fetch(`${running.url}api/runtimes/%E0%A4%A`, { headers: bearer })],
+    ["a runtime id with markup", 400, () => fetch(`${running.url}api/runtimes/%3Cb%3EX%3C%2Fb%3E`, { headers: bearer })],
   ];
   it.each(cases)("%s: HTTP %i, nothing changed", async (name, status, send) => {
     const before = snapshot(dashProject);
