@@ -152,8 +152,11 @@ export class Orchestrator {
         message: `${req.plan.strategy} rollout to ${req.plan.target.openclaw} over ${batches.flat().length} runtimes in ${batches.length} batches${req.reason ? `: ${req.reason}` : ""}`,
       });
       return await this.run(req.rolloutId, req.settings, false);
+    } catch (e) {
+      await this.unlock(holder, req.rolloutId, e);
+      throw e;
     } finally {
-      await store.releaseLock(stack, holder);
+      await this.unlock(holder, req.rolloutId);
     }
   }
 
@@ -166,10 +169,33 @@ export class Orchestrator {
     try {
       await this.deps.store.updateRollout(rolloutId, { status: "running", statusReason: "resumed", at: this.clock.now() });
       return await this.run(rolloutId, settings, true);
+    } catch (e) {
+      await this.unlock(holder, rolloutId, e);
+      throw e;
     } finally {
-      await this.deps.store.releaseLock(this.deps.stack, holder);
+      await this.unlock(holder, rolloutId);
     }
   }
+
+  /**
+   * Releases the stack's lock once (a second call does nothing). When the store cannot be written
+   * (read-only, gone), the lock stays behind: the error says so, why the rollout stopped if it
+   * did, and the one command that takes the lock over once the store is writable again.
+   */
+  private async unlock(holder: LockHolder, rolloutId: string, cause?: unknown): Promise<void> {
+    if (this.released.has(holder)) return;
+    this.released.add(holder);
+    try {
+      await this.deps.store.releaseLock(this.deps.stack, holder);
+    } catch (e) {
+      const why = cause !== undefined ? `${cause instanceof Error ? cause.message : String(cause)}; ` : "";
+      throw new OperationError(
+        `${why}the lock of stack ${this.deps.stack} could not be released (${e instanceof Error ? e.message : String(e)}): once the store is writable again, \`fleet rollout resume ${rolloutId} --break-lock\` takes it over`,
+      );
+    }
+  }
+
+  private readonly released = new WeakSet<LockHolder>();
 
   private async lock(rolloutId: string): Promise<LockHolder> {
     const holder: LockHolder = { ...(this.deps.holder ?? currentHolder()), startedAt: this.clock.now(), rolloutId };

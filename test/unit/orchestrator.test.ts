@@ -228,6 +228,34 @@ describe("the rollout orchestrator", () => {
     expect(sim.ups.flat().filter((id) => id === "r02")).toHaveLength(1);
   });
 
+  it("a pause asked for during the last batch yields to the rollout's own end: completed, not an error", async () => {
+    sim.onUp = async (ids) => {
+      if (ids.includes("r10")) await store.updateRollout("ro_pauselast1", { status: "paused", statusReason: "paused by ana" });
+    };
+    const out = await start("ro_pauselast1", {}, settings({}, { bakeMinutes: 0 }));
+    expect(out.status).toBe("completed");
+    expect((await store.getRollout("ro_pauselast1"))!.status).toBe("completed");
+    expect([...sim.hosts.values()].every((h) => h.openclaw === "v1.2.5")).toBe(true);
+  });
+
+  it("a store that cannot be written at the end says the lock stays behind and how to take it over (issue 18 defect 7)", async () => {
+    const release = store.releaseLock.bind(store);
+    store.releaseLock = async () => {
+      throw new Error(`store ${path.join(dir, "store.db")}: attempt to write a readonly database`);
+    };
+    sim.onUp = async (ids) => {
+      if (ids.includes("r02")) throw new Error(`store ${path.join(dir, "store.db")}: disk I/O error`);
+    };
+    const failed = start("ro_readonly1", {}, settings({}, { bakeMinutes: 0 }));
+    await expect(failed).rejects.toThrow(OperationError);
+    await expect(failed).rejects.toThrow(
+      new RegExp(`disk I/O error; the lock of stack test could not be released \\(store .*store\\.db: attempt to write a readonly database\\): once the store is writable again, \`fleet rollout resume ro_readonly1 --break-lock\` takes it over`),
+    );
+    // The lock is still there (the store refused to drop it): resume --break-lock is the way on.
+    expect((await store.getLock("test"))?.rolloutId).toBe("ro_readonly1");
+    store.releaseLock = release;
+  });
+
   it("stops at an abort and never runs another batch", async () => {
     sim.onUp = async (ids) => {
       if (ids.includes("r02")) await store.updateRollout("ro_abort0001", { status: "aborted" });
