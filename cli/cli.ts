@@ -10,6 +10,7 @@ import { registerStatus } from "./commands/status";
 import { registerReleases } from "./commands/releases";
 import { registerMonitor } from "./commands/monitor";
 import { registerDashboard } from "./commands/dashboard";
+import { printableJson, printableLines } from "./text";
 
 export interface Output {
   json: boolean;
@@ -42,11 +43,12 @@ export function makeOutput(
 ): Output {
   return {
     json,
-    emit: (value) => stdout.write(`${JSON.stringify(value)}\n`),
+    // Every human line passes printableLines: no path can hand a terminal a raw escape sequence.
+    emit: (value) => stdout.write(`${printableJson(value)}\n`),
     say: (text) => {
-      if (!json) stdout.write(`${text}\n`);
+      if (!json) stdout.write(`${printableLines(text)}\n`);
     },
-    warn: (text) => stderr.write(`${text}\n`),
+    warn: (text) => stderr.write(`${printableLines(text)}\n`),
   };
 }
 

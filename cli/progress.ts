@@ -2,6 +2,7 @@
 // state, elapsed, ETA), plain lines when not a TTY, JSON lines with --json.
 import { formatDuration } from "../fleet/units";
 import type { ProgressEvent } from "../control/orchestrator";
+import { printable } from "./text";
 
 export interface ProgressSink {
   (event: ProgressEvent): void;
@@ -28,11 +29,12 @@ const MARK: Record<string, string> = {
 export function progressSink(options: ProgressOptions): ProgressSink {
   if (options.json) return (e) => options.write(`${JSON.stringify({ ...e, at: new Date((options.now ?? Date.now)()).toISOString() })}\n`);
   const view = new RolloutView(options.now ?? Date.now, options.estimatePerBatchSeconds);
-  if (!options.tty) return (e) => options.write(`${view.line(e)}\n`);
+  // Each line escaped on its own: a host's text can neither add a line nor move the cursor.
+  if (!options.tty) return (e) => options.write(`${printable(view.line(e))}\n`);
   let drawn = 0;
   return (e) => {
     view.line(e);
-    const frame = view.frame();
+    const frame = view.frame().map(printable);
     // Move up over the previous frame and redraw it in place.
     const clear = drawn > 0 ? `\u001b[${drawn}F\u001b[0J` : "";
     options.write(`${clear}${frame.join("\n")}\n`);

@@ -62,7 +62,7 @@ export function upgradeEventFor(args: DeployHookArgs, ctx: DeployContext): Upgra
   const recorded = ctx.operation === "rollback" && status === "success" ? "rolled_back" : status;
   const durationMs = result?.durationMs ?? 0;
   const completedAt = result?.completedAt ?? ctx.now();
-  const error = result?.error ?? (failed ? firstLine(text) : undefined);
+  const error = result?.error ?? (failed ? describeDeployFailure(args.errors!).error : undefined);
   return {
     eventId: result?.id ?? `${ctx.stack}:${accountId}:${to.openclaw ?? "?"}:${completedAt}`,
     stack: ctx.stack,
@@ -83,13 +83,39 @@ export function upgradeEventFor(args: DeployHookArgs, ctx: DeployContext): Upgra
   };
 }
 
-function firstLine(text: string): string {
-  return (
-    text
-      .split("\n")
-      .map((l) => l.trim())
-      .find((l) => l !== "") ?? "deploy failed"
-  );
+/** The command provider's dial failure (upstream wording): "failed to dial ADDR: ...". */
+const DIAL_FAILURE = /failed to dial (\S+?): (?:after (\d+) failed attempts: )?(.*)$/m;
+
+export interface DeployFailure {
+  /** One line naming the cause: the on-host script's own error, or "unreachable" with the address. */
+  error: string;
+  /** The on-host script reported that it restored the previous versions itself. */
+  rolledBackOnHost: boolean;
+  /** The host was never reached, so nothing on it changed. */
+  unreachable: boolean;
+}
+
+/** Why a deploy failed, from the engine's error texts for one runtime (newest first or last). */
+export function describeDeployFailure(errors: readonly string[]): DeployFailure {
+  const text = errors.join("\n");
+  const result = parseUpgradeResult(text);
+  if (result?.error) return { error: result.error, rolledBackOnHost: result.status === "rolled_back", unreachable: false };
+  const dial = DIAL_FAILURE.exec(text);
+  if (dial) {
+    const [, address, attempts, rest] = dial;
+    const cause = (rest ?? "").replace(/^dial tcp \S+: /, "").trim();
+    return {
+      error: `unreachable: no SSH connection to ${address}${attempts ? ` after ${attempts} attempts` : ""}${cause ? ` (${cause})` : ""}`,
+      rolledBackOnHost: false,
+      unreachable: true,
+    };
+  }
+  const line = text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "")
+    .slice(-1)[0];
+  return { error: line?.slice(0, 300) ?? "deploy failed", rolledBackOnHost: result?.status === "rolled_back", unreachable: false };
 }
 
 export interface Recorder {

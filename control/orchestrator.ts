@@ -13,6 +13,7 @@ import { OperationError } from "./errors";
 import { healthProbeOf, type ProbeResult, type ProbeTarget } from "./probe";
 import { writeRelease, writeRuntimeVersions, type VersionUpdate } from "./stackConfig";
 import { deployViaAgents } from "./agentExecutor";
+import { describeDeployFailure } from "../components/hooks";
 
 export interface Clock {
   now(): number;
@@ -151,8 +152,11 @@ export class Orchestrator {
         message: `${req.plan.strategy} rollout to ${req.plan.target.openclaw} over ${batches.flat().length} runtimes in ${batches.length} batches${req.reason ? `: ${req.reason}` : ""}`,
       });
       return await this.run(req.rolloutId, req.settings, false);
+    } catch (e) {
+      await this.unlock(holder, req.rolloutId, e);
+      throw e;
     } finally {
-      await store.releaseLock(stack, holder);
+      await this.unlock(holder, req.rolloutId);
     }
   }
 
@@ -165,10 +169,33 @@ export class Orchestrator {
     try {
       await this.deps.store.updateRollout(rolloutId, { status: "running", statusReason: "resumed", at: this.clock.now() });
       return await this.run(rolloutId, settings, true);
+    } catch (e) {
+      await this.unlock(holder, rolloutId, e);
+      throw e;
     } finally {
-      await this.deps.store.releaseLock(this.deps.stack, holder);
+      await this.unlock(holder, rolloutId);
     }
   }
+
+  /**
+   * Releases the stack's lock once (a second call does nothing). When the store cannot be written
+   * (read-only, gone), the lock stays behind: the error says so, why the rollout stopped if it
+   * did, and the one command that takes the lock over once the store is writable again.
+   */
+  private async unlock(holder: LockHolder, rolloutId: string, cause?: unknown): Promise<void> {
+    if (this.released.has(holder)) return;
+    this.released.add(holder);
+    try {
+      await this.deps.store.releaseLock(this.deps.stack, holder);
+    } catch (e) {
+      const why = cause !== undefined ? `${cause instanceof Error ? cause.message : String(cause)}; ` : "";
+      throw new OperationError(
+        `${why}the lock of stack ${this.deps.stack} could not be released (${e instanceof Error ? e.message : String(e)}): once the store is writable again, \`fleet rollout resume ${rolloutId} --break-lock\` takes it over`,
+      );
+    }
+  }
+
+  private readonly released = new WeakSet<LockHolder>();
 
   private async lock(rolloutId: string): Promise<LockHolder> {
     const holder: LockHolder = { ...(this.deps.holder ?? currentHolder()), startedAt: this.clock.now(), rolloutId };
@@ -346,15 +373,19 @@ export class Orchestrator {
     for (const s of states) this.emit({ type: "runtime", rolloutId: record.rolloutId, accountId: s.accountId, state: s.state, ...(s.error ? { detail: s.error } : {}) });
     if (decision.rollback.length > 0) {
       const restored = await this.restore({ rolloutId: record.rolloutId, previous: previousVersions(record) }, decision.rollback);
+      // A host whose deploy failed without its script restoring anything (unreachable, refused
+      // before it changed anything) was never touched: it stays "failed" with its own cause.
+      const untouched = new Set(outcomes.filter((o) => (o as DeployOutcome).rolledBackOnHost === false).map((o) => o.accountId));
+      const marked = decision.rollback.filter((id) => !untouched.has(id));
       await store.updateRollout(record.rolloutId, {
-        runtimeStates: decision.rollback.map((accountId) =>
+        runtimeStates: marked.map((accountId) =>
           restored.has(accountId)
             ? { accountId, state: "rolled_back" as const }
             : { accountId, state: "failed" as const, error: "rollback did not restore the previous version" },
         ),
         at: this.clock.now(),
       });
-      for (const id of decision.rollback) {
+      for (const id of marked) {
         this.emit({ type: "runtime", rolloutId: record.rolloutId, accountId: id, state: restored.has(id) ? "rolled_back" : "failed" });
       }
     }
@@ -519,12 +550,19 @@ function withProbe(agent: RuntimeOutcome, want: Release, probe: ProbeResult | un
   return outcome;
 }
 
-function outcomeOf(r: ResolvedRuntime, want: Release, run: EngineRunResult, probe: ProbeResult | undefined): RuntimeOutcome {
+/** What a Pulumi deploy showed; `rolledBackOnHost` is known only for a failed deploy. */
+type DeployOutcome = RuntimeOutcome & { rolledBackOnHost?: boolean };
+
+function outcomeOf(r: ResolvedRuntime, want: Release, run: EngineRunResult, probe: ProbeResult | undefined): DeployOutcome {
   const engine = run.runtimes.get(r.accountId);
   const deployed = engine ? engine.ok : run.ok;
-  const outcome: RuntimeOutcome = { accountId: r.accountId, deployed };
+  const outcome: DeployOutcome = { accountId: r.accountId, deployed };
   if (!deployed) {
-    outcome.error = summarizeError(engine?.errors ?? run.generalErrors);
+    const failure = describeDeployFailure(engine?.errors ?? run.generalErrors);
+    outcome.error = failure.error;
+    // A failed deploy leaves Pulumi's state on the previous versions, so restoring it is a no-op:
+    // the host was rolled back only if its own script says so.
+    outcome.rolledBackOnHost = failure.rolledBackOnHost;
     return outcome;
   }
   const v = verdict(probe, want);
@@ -537,15 +575,7 @@ function outcomeOf(r: ResolvedRuntime, want: Release, run: EngineRunResult, prob
   return outcome;
 }
 
-/** The on-host script's own error when the engine passed it on; else the engine's last line. */
-function summarizeError(errors: readonly string[]): string {
-  for (const e of errors) {
-    const m = /"error":"((?:[^"\\]|\\.)*)"/.exec(e);
-    if (m) return JSON.parse(`"${m[1]}"`) as string;
-  }
-  const text = errors.join("\n").trim();
-  return text.split("\n").filter((l) => l.trim() !== "").slice(-1)[0]?.slice(0, 300) ?? "deploy failed";
-}
+
 
 function settingsToOptions(s: RolloutSettings) {
   return {

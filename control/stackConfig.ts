@@ -1,6 +1,6 @@
 // The stack config file (`Pulumi.<stack>.yaml`) as desired state: read it, validate it through
 // fleet/, and write runtimes' versions back without disturbing anything else in the file.
-import { existsSync, readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from "node:fs";
+import { type Stats, closeSync, fstatSync, fsyncSync, openSync, readSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { isMap, isSeq, parseDocument, type Document } from "yaml";
 import { parseFleetConfig, type ParseResult } from "../fleet/config";
@@ -23,14 +23,65 @@ export interface LoadedStackConfig {
   config: Record<string, unknown>;
 }
 
+/** A stack config is a few KB; anything near this is a mistake or an attack, not a fleet. */
+export const MAX_STACK_CONFIG_BYTES = 4 * 1024 * 1024;
+/** YAML aliases expanded while reading: enough for anchors people write, far below a "billion laughs". */
+const MAX_ALIAS_COUNT = 100;
+
+/**
+ * Reads at most MAX_STACK_CONFIG_BYTES of a regular file: a FIFO, a device (`/dev/zero`) or a
+ * directory is refused before anything is read, so reading never hangs or fills memory.
+ */
+function readConfigText(file: string): string {
+  let stat;
+  try {
+    stat = statSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new UsageError(`stack config ${file} does not exist`);
+    throw new UsageError(`stack config ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  if (!stat.isFile()) throw new UsageError(`stack config ${file}: not a regular file (${fileKind(stat)})`);
+  const fd = openSync(file, "r");
+  try {
+    // Checked again on the open file: the path may have changed between stat and open.
+    if (!fstatSync(fd).isFile()) throw new UsageError(`stack config ${file}: not a regular file`);
+    const buffer = Buffer.alloc(MAX_STACK_CONFIG_BYTES + 1);
+    let length = 0;
+    for (;;) {
+      const n = readSync(fd, buffer, length, buffer.length - length, null);
+      if (n === 0) break;
+      length += n;
+      if (length > MAX_STACK_CONFIG_BYTES) {
+        throw new UsageError(`stack config ${file}: larger than the limit of ${MAX_STACK_CONFIG_BYTES} bytes (4 MiB)`);
+      }
+    }
+    return buffer.subarray(0, length).toString("utf8");
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function fileKind(stat: Stats): string {
+  if (stat.isDirectory()) return "a directory";
+  if (stat.isFIFO()) return "a named pipe";
+  if (stat.isCharacterDevice() || stat.isBlockDevice()) return "a device";
+  if (stat.isSocket()) return "a socket";
+  return "not a file";
+}
+
 export function readStackConfig(file: string): LoadedStackConfig {
-  if (!existsSync(file)) throw new UsageError(`stack config ${file} does not exist`);
-  const text = readFileSync(file, "utf8");
+  const text = readConfigText(file);
   const document = parseDocument(text);
   if (document.errors.length > 0) {
     throw new UsageError(`${file}: not valid YAML: ${document.errors.map((e) => e.message).join("; ")}`);
   }
-  const root = (document.toJS() ?? {}) as { config?: unknown };
+  let root: { config?: unknown };
+  try {
+    root = (document.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) ?? {}) as { config?: unknown };
+  } catch (err) {
+    // yaml refuses an alias bomb here ("Excessive alias count ...").
+    throw new UsageError(`${file}: not usable YAML: ${err instanceof Error ? err.message : String(err)} (at most ${MAX_ALIAS_COUNT} alias expansions)`);
+  }
   const config = root.config;
   if (config !== undefined && (typeof config !== "object" || config === null || Array.isArray(config))) {
     throw new UsageError(`${file}: config: expected a map of keys like fleet:runtimes`);
@@ -73,7 +124,8 @@ export function writeRuntimeVersions(file: string, updates: readonly VersionUpda
 
 /** The file as YAML again, flow lists (`[a, b]`) written the way people write them. */
 function render(document: Document): string {
-  return document.toString({ flowCollectionPadding: false });
+  // lineWidth 0: long scalars (hostKey lines) stay on one line instead of being folded.
+  return document.toString({ flowCollectionPadding: false, lineWidth: 0 });
 }
 
 /** Sets `fleet:release` (the fleet's target release), keeping the rest of the file as it is. */
@@ -86,14 +138,45 @@ export function writeRelease(file: string, release: { openclaw: string; runtimeS
   atomicWrite(file, render(loaded.document));
 }
 
+/**
+ * Replaces the file's content atomically. A symlinked config is written through to its target
+ * (the temp file sits beside the target, so the rename stays on one filesystem) and the link
+ * stays a link.
+ */
 export function atomicWrite(file: string, text: string): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, text, { mode: 0o644 });
-  const fd = openSync(tmp, "r");
+  const target = resolveTarget(file);
+  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.tmp`);
   try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    writeFileSync(tmp, text, { mode: statMode(target) });
+    const fd = openSync(tmp, "r");
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, target);
+  } catch (err) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // already renamed or never written
+    }
+    throw err;
   }
-  renameSync(tmp, file);
+}
+
+function resolveTarget(file: string): string {
+  try {
+    return realpathSync(file);
+  } catch {
+    return file; // a new file: written where it is named
+  }
+}
+
+function statMode(file: string): number {
+  try {
+    return statSync(file).mode & 0o777;
+  } catch {
+    return 0o644;
+  }
 }

@@ -4,9 +4,16 @@ import { query, type MutationCtx, type QueryCtx } from "./_generated/server";
 import type { Doc } from "./_generated/dataModel";
 import { requireSuperAdmin } from "./auth";
 import { vActivity, vActivityInput } from "./validators";
+import { activityRecord } from "../store/domain";
+import type { ActivityRecord } from "../store/types";
+
+/** Writes an activity the domain produced. */
+export async function appendActivityRecord(ctx: MutationCtx, a: ActivityRecord) {
+  await ctx.db.insert("activities", a);
+}
 
 export async function appendActivity(ctx: MutationCtx, a: Infer<typeof vActivityInput>, now: number) {
-  await ctx.db.insert("activities", { ...a, at: a.at ?? now });
+  await appendActivityRecord(ctx, activityRecord(a, now));
 }
 
 function toActivity(row: Doc<"activities">): Infer<typeof vActivity> {

@@ -11,6 +11,8 @@ import { reconcileAlerts, rolloutAlerts, runtimeAlerts, type DesiredAlert } from
 import { lastUpgrade } from "./history";
 import { configValue } from "./systemConfig";
 import { ALL_STACKS, bump } from "./runtimes";
+import * as domainAlerts from "../store/domain/alerts";
+import type { AlertRow, SeverityDelta } from "../store/domain/alerts";
 
 type AlertInput = Infer<typeof vAlertInput>;
 const LIVE = ["open", "acknowledged"] as const;
@@ -31,29 +33,36 @@ async function liveByKey(ctx: QueryCtx, key: string) {
   return null;
 }
 
-/** Opens the alert, or updates the live one with the same key (an acknowledged alert stays acknowledged). */
+function toAlertRow(row: Doc<"alerts">): AlertRow {
+  const { _id, _creationTime, ...rest } = row;
+  void _id;
+  void _creationTime;
+  return rest;
+}
+
+async function moveSeverities(ctx: MutationCtx, severities: SeverityDelta[]) {
+  for (const s of severities) await bump(ctx, ALL_STACKS, "alerts", s.severity, s.delta);
+}
+
+/** Opens the alert, or updates the live one with the same key (domain.openOrUpdateAlert). */
 export async function openAlert(ctx: MutationCtx, a: AlertInput, now: number) {
   const live = await liveByKey(ctx, a.key);
-  if (live !== null) {
-    if (live.severity !== a.severity) {
-      await bump(ctx, ALL_STACKS, "alerts", live.severity, -1);
-      await bump(ctx, ALL_STACKS, "alerts", a.severity, 1);
-    }
-    const patch = { severity: a.severity, message: a.message, details: a.details, updatedAt: now };
-    await ctx.db.patch(live._id, patch);
-    return toAlert({ ...live, ...patch });
+  const { row, isNew, severities } = domainAlerts.openOrUpdateAlert(live === null ? null : toAlertRow(live), a, now);
+  await moveSeverities(ctx, severities);
+  if (!isNew && live !== null) {
+    await ctx.db.replace(live._id, row);
+    return toAlert({ ...row, _id: live._id, _creationTime: live._creationTime });
   }
-  const doc = { ...a, status: "open" as const, openedAt: now, updatedAt: now };
-  const id = await ctx.db.insert("alerts", doc);
-  await bump(ctx, ALL_STACKS, "alerts", a.severity, 1);
-  return toAlert({ ...doc, _id: id, _creationTime: now });
+  const id = await ctx.db.insert("alerts", row);
+  return toAlert({ ...row, _id: id, _creationTime: now });
 }
 
 export async function closeAlert(ctx: MutationCtx, key: string, now: number): Promise<boolean> {
   const live = await liveByKey(ctx, key);
-  if (live === null) return false;
-  await ctx.db.patch(live._id, { status: "closed", closedAt: now, updatedAt: now });
-  await bump(ctx, ALL_STACKS, "alerts", live.severity, -1);
+  const closed = domainAlerts.closeAlert(live === null ? null : toAlertRow(live), now);
+  if (closed === null || live === null) return false;
+  await ctx.db.replace(live._id, closed.row);
+  await moveSeverities(ctx, closed.severities);
   return true;
 }
 
@@ -61,8 +70,9 @@ export async function acknowledgeAlert(ctx: MutationCtx, alertId: string, by: st
   const id = ctx.db.normalizeId("alerts", alertId);
   if (id === null) return false;
   const row = await ctx.db.get(id);
-  if (row === null || row.status !== "open") return false;
-  await ctx.db.patch(id, { status: "acknowledged", acknowledgedAt: now, acknowledgedBy: by, updatedAt: now });
+  const next = domainAlerts.acknowledgeAlert(row === null ? null : toAlertRow(row), by, now);
+  if (next === null) return false;
+  await ctx.db.replace(id, next);
   return true;
 }
 

@@ -1,12 +1,12 @@
 // Upgrade history: one row per upgrade attempt in `upgradeEvents` (a runtime's last 10 come from
 // the index, not from an ever-growing array on the runtime).
-import { ConvexError, v } from "convex/values";
+import { v } from "convex/values";
 import { query, type MutationCtx, type QueryCtx } from "./_generated/server";
 import type { Doc } from "./_generated/dataModel";
 import { requireSuperAdmin } from "./auth";
 import { vPage, vUpgradeEvent, type UpgradeEventDoc } from "./validators";
-import { ROLLOUT_STATE_FOR_RESULT, runtimeAfterUpgrade, upgradeVersionProblem } from "./rules";
-import { findRuntime, writeRuntime } from "./runtimes";
+import * as domain from "../store/domain";
+import { findRuntime, fromDomain, toRuntime, writeRuntime } from "./runtimes";
 import { setRuntimeStates } from "./rollouts";
 
 export function toUpgradeEvent(row: Doc<"upgradeEvents">): UpgradeEventDoc {
@@ -23,9 +23,9 @@ export function toUpgradeEvent(row: Doc<"upgradeEvents">): UpgradeEventDoc {
  * versions and online; failed leaves versions and marks it error. Any result clears the pending
  * upgrade, and a result inside a rollout moves that runtime's rollout state.
  */
-export async function recordUpgradeEvent(ctx: MutationCtx, ev: UpgradeEventDoc, now: number): Promise<boolean> {
-  const problem = upgradeVersionProblem(ev);
-  if (problem !== null) throw new ConvexError({ code: "invalid", message: problem });
+export async function recordUpgradeEvent(ctx: MutationCtx, event: UpgradeEventDoc, now: number): Promise<boolean> {
+  // Checked first, then a repeat is answered as one (the same order as the local store).
+  const ev = fromDomain(() => domain.upgradeRecord(event));
   const seen = await ctx.db
     .query("upgradeEvents")
     .withIndex("by_event_id", (q) => q.eq("eventId", ev.eventId))
@@ -33,18 +33,13 @@ export async function recordUpgradeEvent(ctx: MutationCtx, ev: UpgradeEventDoc, 
   if (seen !== null) return false;
   await ctx.db.insert("upgradeEvents", ev);
   const row = await findRuntime(ctx, ev.stack, ev.accountId);
-  if (row !== null) {
-    await writeRuntime(ctx, row, {
-      ...runtimeAfterUpgrade(ev),
-      pendingUpgrade: undefined,
-      updatedAt: Math.max(row.updatedAt, now),
-    });
-  }
+  const next = domain.runtimeUpgraded(row === null ? null : toRuntime(row), ev, now);
+  if (next !== null) await writeRuntime(ctx, row, next);
   if (ev.rolloutId !== undefined) {
     await setRuntimeStates(
       ctx,
       ev.rolloutId,
-      [{ accountId: ev.accountId, state: ROLLOUT_STATE_FOR_RESULT[ev.status], ...(ev.error ? { error: ev.error } : {}) }],
+      [{ accountId: ev.accountId, state: domain.ROLLOUT_STATE_FOR_RESULT[ev.status], ...(ev.error ? { error: ev.error } : {}) }],
       ev.completedAt ?? now,
       { ignoreMissingRollout: true },
     );

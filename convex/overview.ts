@@ -8,7 +8,7 @@ import { readCounters } from "./runtimes";
 import { listRollouts } from "./rollouts";
 import { openAlertCounts } from "./alerts";
 import { configValue } from "./systemConfig";
-import { assembleOverview } from "./rules";
+import { assembleOverview } from "../store/domain";
 
 export async function buildOverview(ctx: QueryCtx, stack: string | undefined, recent: number, now: number) {
   const counters = await readCounters(ctx, stack);

@@ -1,6 +1,6 @@
 // Rollout runs: the record a crashed rollout resumes from, per-runtime states, gate decisions,
 // and the per-stack rollout lock (compare-and-set).
-import { ConvexError, v, type Infer } from "convex/values";
+import { v, type Infer } from "convex/values";
 import { query, type MutationCtx, type QueryCtx } from "./_generated/server";
 import type { Doc } from "./_generated/dataModel";
 import { requireSuperAdmin } from "./auth";
@@ -12,18 +12,10 @@ import {
   vRolloutRuntimeState,
   type RolloutDoc,
 } from "./validators";
-import { isReleaseTag, releaseTagProblem } from "../fleet/versions";
-import { isRolloutId, isStackName } from "../fleet/ids";
-import { ACTIVE_ROLLOUT_STATUSES, COUNT_FIELD, MAX_GATE_DECISIONS, TERMINAL_ROLLOUT_STATUSES, batchAccounts } from "./rules";
-
-const ACTIVE = ACTIVE_ROLLOUT_STATUSES;
-const TERMINAL = TERMINAL_ROLLOUT_STATUSES;
-
-type RuntimeState = Doc<"rolloutRuntimes">["state"];
-
-function bad(message: string): never {
-  throw new ConvexError({ code: "invalid", message });
-}
+import * as domain from "../store/domain";
+import type { RolloutInput, RolloutPatch, RolloutRuntimeState } from "../store/types";
+import { fromDomain } from "./runtimes";
+import { appendActivityRecord } from "./activities";
 
 export function toRollout(row: Doc<"rollouts">): RolloutDoc {
   const { _id, _creationTime, ...rest } = row;
@@ -39,104 +31,68 @@ export async function findRollout(ctx: QueryCtx, rolloutId: string) {
     .unique();
 }
 
-/** Records a run; every batched runtime starts pending. Creating an existing id returns it unchanged. */
+/** Records a run with its per-runtime rows and its activity (domain.createRollout); an existing id is returned unchanged. */
 export async function createRollout(ctx: MutationCtx, input: Infer<typeof vRolloutInput>, now: number): Promise<RolloutDoc> {
-  if (!isRolloutId(input.rolloutId)) bad(`${JSON.stringify(input.rolloutId)} is not a rollout id (ro_ + 6..40 of a-z0-9)`);
-  if (!isStackName(input.stack)) bad(`${JSON.stringify(input.stack)} is not a stack name`);
-  for (const [f, tag] of [["target.openclaw", input.target.openclaw], ["target.runtimeService", input.target.runtimeService]] as const) {
-    if (!isReleaseTag(tag)) bad(`${f}: ${releaseTagProblem(tag)}`);
-  }
   const existing = await findRollout(ctx, input.rolloutId);
   if (existing !== null) return toRollout(existing);
-  const { accounts: list, problem } = batchAccounts(input.batches);
-  if (problem !== null) bad(problem);
-  const accounts = new Set(list);
-  const at = input.createdAt ?? now;
-  const status = input.status ?? "planned";
-  const doc: RolloutDoc = {
-    rolloutId: input.rolloutId,
-    stack: input.stack,
-    target: input.target,
-    strategy: input.strategy,
-    options: input.options,
-    initiatedBy: input.initiatedBy,
-    ...(input.reason !== undefined ? { reason: input.reason } : {}),
-    batches: input.batches,
-    status,
-    currentBatch: 0,
-    gates: [],
-    counts: { total: accounts.size, pending: accounts.size, upgrading: 0, succeeded: 0, failed: 0, rolledBack: 0, skipped: 0 },
-    createdAt: at,
-    updatedAt: at,
-    ...(status === "running" ? { startedAt: at } : {}),
-    lastProgressAt: at,
-  };
-  await ctx.db.insert("rollouts", doc);
-  const from = new Map<string, { openclaw: string; runtimeService: string }>();
-  input.batches.forEach((ids, b) => ids.forEach((id, i) => {
-    const p = input.previous?.[b]?.[i];
-    if (p) from.set(id, p);
-  }));
-  for (const accountId of accounts) {
-    const previous = from.get(accountId);
-    await ctx.db.insert("rolloutRuntimes", { rolloutId: input.rolloutId, accountId, state: "pending", updatedAt: at, ...(previous ? { from: previous } : {}) });
-  }
-  return doc;
+  const { rollout, runtimes, activity } = fromDomain(() => domain.createRollout(input as RolloutInput, now));
+  await ctx.db.insert("rollouts", rollout as RolloutDoc);
+  for (const r of runtimes) await ctx.db.insert("rolloutRuntimes", { rolloutId: rollout.rolloutId, ...r });
+  await appendActivityRecord(ctx, activity);
+  return rollout as RolloutDoc;
 }
 
-/** Sets per-runtime states and keeps the rollout's counts in step. */
+async function runtimeRow(ctx: QueryCtx, rolloutId: string, accountId: string) {
+  return await ctx.db
+    .query("rolloutRuntimes")
+    .withIndex("by_rollout_account", (q) => q.eq("rolloutId", rolloutId).eq("accountId", accountId))
+    .unique();
+}
+
+function toRuntimeState(r: Doc<"rolloutRuntimes">): RolloutRuntimeState {
+  return {
+    accountId: r.accountId,
+    state: r.state,
+    ...(r.error !== undefined ? { error: r.error } : {}),
+    ...(r.from !== undefined ? { from: r.from } : {}),
+    updatedAt: r.updatedAt,
+  };
+}
+
+/** Sets per-runtime states and keeps the rollout's counts in step (domain.setRuntimeStates). */
 export async function setRuntimeStates(
   ctx: MutationCtx,
   rolloutId: string,
-  states: { accountId: string; state: RuntimeState; error?: string }[],
+  states: domain.RuntimeStateChange[],
   at: number,
   opts: { ignoreMissingRollout?: boolean } = {},
 ) {
   const rollout = await findRollout(ctx, rolloutId);
-  if (rollout === null) {
-    if (opts.ignoreMissingRollout) return;
-    bad(`no rollout ${rolloutId}`);
+  if (rollout === null && opts.ignoreMissingRollout) return;
+  const rows = new Map<string, Doc<"rolloutRuntimes">>();
+  for (const accountId of new Set(states.map((s) => s.accountId))) {
+    const row = await runtimeRow(ctx, rolloutId, accountId);
+    if (row !== null) rows.set(accountId, row);
   }
-  const counts = { ...rollout.counts };
-  for (const s of states) {
-    const row = await ctx.db
-      .query("rolloutRuntimes")
-      .withIndex("by_rollout_account", (q) => q.eq("rolloutId", rolloutId).eq("accountId", s.accountId))
-      .unique();
-    if (row === null) {
-      await ctx.db.insert("rolloutRuntimes", { rolloutId, accountId: s.accountId, state: s.state, ...(s.error ? { error: s.error } : {}), updatedAt: at });
-      counts.total += 1;
-      counts[COUNT_FIELD[s.state]] += 1;
-    } else {
-      counts[COUNT_FIELD[row.state]] -= 1;
-      counts[COUNT_FIELD[s.state]] += 1;
-      await ctx.db.patch(row._id, { state: s.state, error: s.error, updatedAt: at });
-    }
+  const current = new Map([...rows].map(([a, r]) => [a, toRuntimeState(r)]));
+  const out = fromDomain(() => domain.setRuntimeStates(rollout === null ? null : toRollout(rollout), rolloutId, current, states, at));
+  for (const s of out.runtimes) {
+    const row = rows.get(s.accountId);
+    if (row === undefined) await ctx.db.insert("rolloutRuntimes", { rolloutId, ...s });
+    else await ctx.db.replace(row._id, { rolloutId, ...s });
   }
-  await ctx.db.patch(rollout._id, { counts, updatedAt: Math.max(rollout.updatedAt, at), lastProgressAt: Math.max(rollout.lastProgressAt, at) });
+  await ctx.db.replace(rollout!._id, out.rollout as RolloutDoc);
 }
 
+/** A patch of the record: runtime states first, then the rest through the lifecycle (domain.patchRollout). */
 export async function updateRollout(ctx: MutationCtx, rolloutId: string, patch: Infer<typeof vRolloutPatch>, now: number): Promise<RolloutDoc> {
-  const at = patch.at ?? now;
-  if (patch.runtimeStates && patch.runtimeStates.length > 0) await setRuntimeStates(ctx, rolloutId, patch.runtimeStates, at);
+  const { runtimeStates, ...rest } = patch as RolloutPatch;
+  const at = rest.at ?? now;
+  if (runtimeStates && runtimeStates.length > 0) await setRuntimeStates(ctx, rolloutId, runtimeStates, at);
   const row = await findRollout(ctx, rolloutId);
-  if (row === null) bad(`no rollout ${rolloutId}`);
-  const next: Partial<RolloutDoc> = { updatedAt: Math.max(row.updatedAt, at) };
-  if (patch.status !== undefined && patch.status !== row.status) {
-    next.status = patch.status;
-    next.lastProgressAt = Math.max(row.lastProgressAt, at);
-    if (patch.status === "running" && row.startedAt === undefined) next.startedAt = at;
-    if (TERMINAL.has(patch.status)) next.completedAt = at;
-  }
-  if (patch.currentBatch !== undefined && patch.currentBatch !== row.currentBatch) {
-    if (!(patch.currentBatch >= 0 && patch.currentBatch <= row.batches.length)) bad(`currentBatch ${patch.currentBatch} is outside 0..${row.batches.length}`);
-    next.currentBatch = patch.currentBatch;
-    next.lastProgressAt = Math.max(row.lastProgressAt, at);
-  }
-  if (patch.gate !== undefined) next.gates = [...row.gates, patch.gate].slice(-MAX_GATE_DECISIONS);
-  if (patch.statusReason !== undefined) next.statusReason = patch.statusReason;
-  await ctx.db.patch(row._id, next);
-  return toRollout({ ...row, ...next });
+  const next = fromDomain(() => domain.patchRollout(row === null ? null : toRollout(row), rolloutId, rest, now)) as RolloutDoc;
+  await ctx.db.replace(row!._id, next);
+  return next;
 }
 
 export async function rolloutRuntimes(ctx: QueryCtx, rolloutId: string) {
@@ -144,13 +100,7 @@ export async function rolloutRuntimes(ctx: QueryCtx, rolloutId: string) {
     .query("rolloutRuntimes")
     .withIndex("by_rollout_account", (q) => q.eq("rolloutId", rolloutId))
     .collect();
-  return rows.map((r) => ({
-    accountId: r.accountId,
-    state: r.state,
-    ...(r.error !== undefined ? { error: r.error } : {}),
-    ...(r.from !== undefined ? { from: r.from } : {}),
-    updatedAt: r.updatedAt,
-  }));
+  return rows.map(toRuntimeState);
 }
 
 export async function listRollouts(ctx: QueryCtx, stack: string | undefined, limit: number): Promise<RolloutDoc[]> {
@@ -163,14 +113,17 @@ export async function listRollouts(ctx: QueryCtx, stack: string | undefined, lim
 }
 
 export async function activeRollout(ctx: QueryCtx, stack: string): Promise<RolloutDoc | null> {
+  // The newest by createdAt (a record may carry an earlier createdAt than its insertion): a stack
+  // has a handful of unfinished rollouts at most, so each status's rows are read and compared.
   let best: Doc<"rollouts"> | null = null;
-  for (const status of ACTIVE) {
-    const row = await ctx.db
+  for (const status of domain.ACTIVE_ROLLOUT_STATUSES) {
+    const rows = await ctx.db
       .query("rollouts")
       .withIndex("by_stack_status", (q) => q.eq("stack", stack).eq("status", status))
-      .order("desc")
-      .first();
-    if (row !== null && (best === null || row.createdAt > best.createdAt)) best = row;
+      .take(100);
+    for (const row of rows) {
+      if (best === null || row.createdAt > best.createdAt || (row.createdAt === best.createdAt && row._creationTime > best._creationTime)) best = row;
+    }
   }
   return best === null ? null : toRollout(best);
 }
@@ -178,7 +131,6 @@ export async function activeRollout(ctx: QueryCtx, stack: string): Promise<Rollo
 // The per-stack lock --------------------------------------------------------------------------
 
 type Holder = Infer<typeof vLockHolder>;
-const sameHolder = (a: Pick<Holder, "pid" | "host">, b: Pick<Holder, "pid" | "host">) => a.pid === b.pid && a.host === b.host;
 
 export async function getLockRow(ctx: QueryCtx, stack: string) {
   return await ctx.db
@@ -187,22 +139,22 @@ export async function getLockRow(ctx: QueryCtx, stack: string) {
     .unique();
 }
 
-/** Compare-and-set: takes the lock if free (or already ours), else reports the holder. */
+/** Compare-and-set (domain.acquireLock): takes the lock if free (or already ours), else reports the holder. */
 export async function acquireLock(ctx: MutationCtx, stack: string, holder: Holder, now: number) {
   const row = await getLockRow(ctx, stack);
-  if (row === null) {
-    await ctx.db.insert("rolloutLocks", { stack, holder, acquiredAt: now });
-    return { ok: true, holder };
-  }
-  if (sameHolder(row.holder, holder) && row.holder.rolloutId === holder.rolloutId) return { ok: true, holder: row.holder };
-  return { ok: false, holder: row.holder };
+  const { result, write, activity } = domain.acquireLock(row?.holder ?? null, stack, holder, now);
+  if (write !== null) await ctx.db.insert("rolloutLocks", { stack, holder: write, acquiredAt: now });
+  if (activity !== null) await appendActivityRecord(ctx, activity);
+  return result;
 }
 
-export async function releaseLock(ctx: MutationCtx, stack: string, holder: Pick<Holder, "pid" | "host">) {
+/** Removes the lock if `expected` holds it (release by its holder, or break of a stale one). */
+export async function releaseLock(ctx: MutationCtx, stack: string, expected: Pick<Holder, "pid" | "host">, mode: "release" | "break" = "release", now: number = Date.now()) {
   const row = await getLockRow(ctx, stack);
-  if (row === null || !sameHolder(row.holder, holder)) return false;
-  await ctx.db.delete(row._id);
-  return true;
+  const { removed, activity } = domain.removeLock(row?.holder ?? null, stack, expected, mode, now);
+  if (removed && row !== null) await ctx.db.delete(row._id);
+  if (activity !== null) await appendActivityRecord(ctx, activity);
+  return removed;
 }
 
 // Public API (super admin) --------------------------------------------------------------------

@@ -14,14 +14,30 @@ import {
   type RuntimeDoc,
   type RuntimeObservation,
 } from "./validators";
-import { isReleaseTag, releaseTagProblem } from "../fleet/versions";
+import * as domain from "../store/domain";
+import type { CounterDelta } from "../store/domain";
+import type { RuntimeRecord } from "../store/types";
 import { recordUpgradeEvent, recentUpgrades } from "./history";
-import { firstSighting } from "./rules";
+import { setRuntimeStates } from "./rollouts";
 
 type RuntimeRow = Doc<"runtimes">;
 type CounterDimension = "total" | "status" | "openclaw" | "alerts";
 /** The pseudo-stack that holds fleet-wide counters (live alerts by severity). */
 export const ALL_STACKS = "*";
+
+/**
+ * Runs a store-domain transition: its refusals become ConvexErrors with the domain's message
+ * (the HTTP endpoint answers them 400), so both stores refuse alike.
+ */
+export function fromDomain<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof domain.RolloutTransitionError) throw new ConvexError({ code: "transition", message: e.message });
+    if (e instanceof domain.DomainError) throw new ConvexError({ code: e.kind, message: e.message });
+    throw e;
+  }
+}
 
 // Counters -----------------------------------------------------------------------------------
 
@@ -39,33 +55,17 @@ export async function bump(ctx: MutationCtx, stack: string, dimension: CounterDi
   }
 }
 
+async function applyCounters(ctx: MutationCtx, deltas: CounterDelta[]) {
+  for (const d of deltas) await bump(ctx, d.stack, d.dimension, d.key, d.delta);
+}
+
 /** Moves the counters from `before` to `after` (null = the runtime does not exist on that side). */
 export async function adjustCounters(
   ctx: MutationCtx,
   before: Pick<RuntimeDoc, "stack" | "status" | "openclawVersion"> | null,
   after: Pick<RuntimeDoc, "stack" | "status" | "openclawVersion"> | null,
 ) {
-  if (before && after && before.stack === after.stack) {
-    if (before.status !== after.status) {
-      await bump(ctx, before.stack, "status", before.status, -1);
-      await bump(ctx, after.stack, "status", after.status, 1);
-    }
-    if (before.openclawVersion !== after.openclawVersion) {
-      await bump(ctx, before.stack, "openclaw", before.openclawVersion, -1);
-      await bump(ctx, after.stack, "openclaw", after.openclawVersion, 1);
-    }
-    return;
-  }
-  if (before) {
-    await bump(ctx, before.stack, "total", "all", -1);
-    await bump(ctx, before.stack, "status", before.status, -1);
-    await bump(ctx, before.stack, "openclaw", before.openclawVersion, -1);
-  }
-  if (after) {
-    await bump(ctx, after.stack, "total", "all", 1);
-    await bump(ctx, after.stack, "status", after.status, 1);
-    await bump(ctx, after.stack, "openclaw", after.openclawVersion, 1);
-  }
+  await applyCounters(ctx, domain.counterDeltas(before, after));
 }
 
 /** Reads the counters of one stack, or of all stacks (a few hundred rows at most). */
@@ -108,54 +108,26 @@ export function toRuntime(row: RuntimeRow): RuntimeDoc {
   return rest;
 }
 
-function bad(message: string): never {
-  throw new ConvexError({ code: "invalid", message });
-}
-
-function checkTag(field: string, value: string | undefined) {
-  if (value !== undefined && !isReleaseTag(value)) bad(`${field}: ${releaseTagProblem(value)}`);
-}
-
-/** Writes a runtime row and keeps the counters in step. */
-export async function writeRuntime(ctx: MutationCtx, row: RuntimeRow, patch: Partial<RuntimeDoc>) {
-  const after = { ...row, ...patch };
-  await ctx.db.patch(row._id, patch);
-  await adjustCounters(ctx, row, after);
-}
-
-/** Applies one observation: creates the runtime on first sight, else patches what was given. */
-export async function applyObservation(ctx: MutationCtx, obs: RuntimeObservation, now: number): Promise<void> {
-  checkTag("openclawVersion", obs.openclawVersion);
-  checkTag("runtimeServiceVersion", obs.runtimeServiceVersion);
-  if (obs.pin !== undefined && obs.pin !== null) checkTag("pin", obs.pin);
-  if (obs.healthScore !== undefined && !(obs.healthScore >= 0 && obs.healthScore <= 100)) bad(`healthScore ${obs.healthScore} is not within 0..100`);
-  const at = obs.observedAt ?? now;
-  const existing = await findRuntime(ctx, obs.stack, obs.accountId);
-  const { pin, observedAt, stack: _stack, accountId: _accountId, ...fields } = obs;
-  void observedAt;
-  const defined = Object.fromEntries(Object.entries(fields).filter(([, x]) => x !== undefined)) as Partial<RuntimeDoc>;
-  if (existing === null) {
-    const first = firstSighting(obs);
-    if ("problem" in first) bad(first.problem);
-    const doc: RuntimeDoc = {
-      ...first.base,
-      ...defined,
-      ...(pin ? { pin } : {}),
-      createdAt: at,
-      updatedAt: at,
-    };
-    await ctx.db.insert("runtimes", doc);
-    await adjustCounters(ctx, null, doc);
+/** Writes what the domain returned for a runtime (null `row`: a new one) and moves the counters. */
+export async function writeRuntime(ctx: MutationCtx, row: RuntimeRow | null, next: RuntimeRecord) {
+  if (row === null) {
+    await ctx.db.insert("runtimes", next);
+    await applyCounters(ctx, domain.counterDeltas(null, next));
     return;
   }
-  const patch: Partial<RuntimeDoc> = { ...defined, updatedAt: Math.max(existing.updatedAt, at) };
-  if (pin !== undefined) patch.pin = pin ?? undefined;
-  await writeRuntime(ctx, existing, patch);
+  await ctx.db.replace(row._id, { ...next, ...(row.accountDocId !== undefined ? { accountDocId: row.accountDocId } : {}) });
+  await applyCounters(ctx, domain.counterDeltas(row, next));
+}
+
+/** Applies one observation (domain.observeRuntime: first sighting, merge, stale ones dropped). */
+export async function applyObservation(ctx: MutationCtx, obs: RuntimeObservation, now: number): Promise<void> {
+  const row = await findRuntime(ctx, obs.stack, obs.accountId);
+  const next = fromDomain(() => domain.observeRuntime(row === null ? null : toRuntime(row), obs, now));
+  if (next !== null) await writeRuntime(ctx, row, next);
 }
 
 export async function upsertRuntimes(ctx: MutationCtx, observations: RuntimeObservation[], now: number) {
-  // ~4 index reads per new runtime: 500 stays well inside the 4,096 queries a transaction may make.
-  if (observations.length > 500) bad(`at most 500 runtimes per upsert (got ${observations.length})`);
+  fromDomain(() => domain.checkObservationBatch(observations));
   for (const obs of observations) await applyObservation(ctx, obs, now);
 }
 
@@ -167,35 +139,20 @@ export async function setPendingUpgrade(
   now: number,
 ) {
   const row = await findRuntime(ctx, stack, accountId);
-  if (row === null) bad(`no runtime ${stack}/${accountId}`);
-  if (pending) {
-    checkTag("targetOpenclawVersion", pending.targetOpenclawVersion);
-    checkTag("targetRuntimeVersion", pending.targetRuntimeVersion);
-  }
-  await writeRuntime(ctx, row, { pendingUpgrade: pending ?? undefined, updatedAt: now });
+  const next = fromDomain(() => domain.withPendingUpgrade(row === null ? null : toRuntime(row), stack, accountId, pending ?? null, now));
+  await writeRuntime(ctx, row, next);
 }
 
-/** The seed's markUpgradePending: the runtime is about to be upgraded to `target`. */
+/** An upgrade begins (the seed's markUpgradePending): the runtime, and inside a rollout its state. */
 export async function markUpgrading(
   ctx: MutationCtx,
-  args: { stack: string; accountId: string; targetOpenclawVersion: string; targetRuntimeVersion: string; initiatedBy: string; strategy: "rolling" | "canary" | "immediate"; rolloutId?: string; at: number },
+  args: { stack: string; accountId: string; targetOpenclawVersion: string; targetRuntimeVersion: string; initiatedBy: string; strategy: "rolling" | "canary" | "immediate"; rolloutId?: string; at?: number },
+  now: number = args.at ?? Date.now(),
 ) {
   const row = await findRuntime(ctx, args.stack, args.accountId);
-  if (row === null) bad(`no runtime ${args.stack}/${args.accountId}`);
-  checkTag("targetOpenclawVersion", args.targetOpenclawVersion);
-  checkTag("targetRuntimeVersion", args.targetRuntimeVersion);
-  await writeRuntime(ctx, row, {
-    status: "upgrading",
-    pendingUpgrade: {
-      targetOpenclawVersion: args.targetOpenclawVersion,
-      targetRuntimeVersion: args.targetRuntimeVersion,
-      initiatedAt: args.at,
-      initiatedBy: args.initiatedBy,
-      strategy: args.strategy,
-      ...(args.rolloutId ? { rolloutId: args.rolloutId } : {}),
-    },
-    updatedAt: args.at,
-  });
+  const { runtime, at } = fromDomain(() => domain.startUpgrade(row === null ? null : toRuntime(row), args, now));
+  await writeRuntime(ctx, row, runtime);
+  if (args.rolloutId !== undefined) await setRuntimeStates(ctx, args.rolloutId, [{ accountId: args.accountId, state: "upgrading" }], at, { ignoreMissingRollout: true });
 }
 
 export async function listRuntimesPage(
@@ -275,7 +232,7 @@ export const markUpgradePending = mutation({
   returns: v.null(),
   handler: async (ctx, args) => {
     const who = await requireSuperAdmin(ctx);
-    await markUpgrading(ctx, { ...args, strategy: args.strategy ?? "immediate", initiatedBy: who, at: Date.now() });
+    await markUpgrading(ctx, { ...args, strategy: args.strategy ?? "immediate", initiatedBy: who }, Date.now());
     return null;
   },
 });
@@ -287,8 +244,8 @@ async function completeUpgrade(
   args: { stack: string; accountId: string; version: string; runtimeServiceVersion?: string; status: "success" | "failed" | "rolled_back"; error?: string; eventId?: string },
 ) {
   const row = await findRuntime(ctx, args.stack, args.accountId);
-  if (row === null) bad(`no runtime ${args.stack}/${args.accountId}`);
-  checkTag("version", args.version);
+  if (row === null) throw new ConvexError({ code: "not_found", message: `no runtime ${args.stack}/${args.accountId}` });
+  fromDomain(() => domain.checkTag("version", args.version));
   const now = Date.now();
   const pending = row.pendingUpgrade;
   const rolledBack = args.status === "rolled_back";

@@ -3,26 +3,10 @@
 // The same contract, against the real Convex functions through convex-test: writes go through
 // the signed HTTP endpoint (t.fetch), reads through super-admin queries.
 import { expect, test } from "vitest";
-import { makeFunctionReference } from "convex/server";
 import { storeContract } from "../store/contract";
-import { ConvexFleetStore, type ConvexTransport } from "../store/convex";
-import { HMAC_SECRET, asSuperAdmin, initConvexTest } from "./test.setup";
+import { ConvexFleetStore } from "../store/convex";
+import { HMAC_SECRET, convexTestTransport, initConvexTest } from "./test.setup";
 
-function convexTestTransport(t: ReturnType<typeof initConvexTest>): ConvexTransport {
-  const admin = asSuperAdmin(t);
-  return {
-    async post(path, body, headers) {
-      const res = await t.fetch(path, { method: "POST", body, headers });
-      return { status: res.status, body: await res.text() };
-    },
-    async query(name, args) {
-      return await admin.query(makeFunctionReference<"query">(name), args);
-    },
-    async mutation(name, args) {
-      return await admin.mutation(makeFunctionReference<"mutation">(name), args);
-    },
-  };
-}
 
 storeContract("convex (convex-test, HTTP endpoint + queries)", async () => {
   const t = initConvexTest();

@@ -1,9 +1,11 @@
 // System config (seed section 1): the fleet's latest and minimum releases and upgrade defaults.
-import { ConvexError, v, type Infer } from "convex/values";
+import { v, type Infer } from "convex/values";
 import { mutation, query, type MutationCtx, type QueryCtx } from "./_generated/server";
 import { requireSuperAdmin } from "./auth";
 import { vConfigEntry, vConfigKey, vConfigValue } from "./validators";
-import { configProblem } from "./rules";
+import { configProblem, setConfigEntry } from "../store/domain";
+import { fromDomain } from "./runtimes";
+import { appendActivityRecord } from "./activities";
 
 export { configProblem };
 type Key = Infer<typeof vConfigKey>;
@@ -20,12 +22,11 @@ export async function configValue(ctx: QueryCtx, key: Key): Promise<Value | unde
 }
 
 export async function writeConfig(ctx: MutationCtx, key: Key, value: Value, updatedBy: string, now: number) {
-  const problem = configProblem(key, value);
-  if (problem !== null) throw new ConvexError({ code: "invalid", message: problem });
+  const { entry, activity } = fromDomain(() => setConfigEntry(key, value, updatedBy, now));
   const row = await ctx.db.query("systemConfig").withIndex("by_key", (q) => q.eq("key", key)).unique();
-  if (row === null) await ctx.db.insert("systemConfig", { key, value, updatedAt: now, updatedBy });
-  else await ctx.db.patch(row._id, { value, updatedAt: now, updatedBy });
-  await ctx.db.insert("activities", { at: now, actor: updatedBy, action: "config.set", message: `${key} = ${JSON.stringify(value)}` });
+  if (row === null) await ctx.db.insert("systemConfig", entry);
+  else await ctx.db.replace(row._id, entry);
+  await appendActivityRecord(ctx, activity);
 }
 
 export const get = query({

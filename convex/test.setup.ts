@@ -3,7 +3,9 @@
 // convex-test runs in vitest's edge-runtime environment: files using it start with
 // `// @vitest-environment edge-runtime`.
 import { convexTest } from "convex-test";
+import { makeFunctionReference } from "convex/server";
 import schema from "./schema";
+import type { ConvexTransport } from "../store/convex";
 
 export const modules = import.meta.glob(["./**/*.ts", "./**/*.js", "!./**/*.test.ts", "!./**/*.d.ts", "!./test.setup.ts"]);
 
@@ -19,4 +21,21 @@ export function initConvexTest(opts: { transactionLimits?: boolean } = {}) {
 
 export function asSuperAdmin(t: ReturnType<typeof initConvexTest>) {
   return t.withIdentity({ tokenIdentifier: SUPER_ADMIN, subject: "super-admin", issuer: "https://auth.fleet.test" });
+}
+
+/** The Convex adapter's transport over convex-test: writes through the signed HTTP endpoint (t.fetch), reads as a super admin. */
+export function convexTestTransport(t: ReturnType<typeof initConvexTest>): ConvexTransport {
+  const admin = asSuperAdmin(t);
+  return {
+    async post(path, body, headers) {
+      const res = await t.fetch(path, { method: "POST", body, headers });
+      return { status: res.status, body: await res.text() };
+    },
+    async query(name, args) {
+      return await admin.query(makeFunctionReference<"query">(name), args);
+    },
+    async mutation(name, args) {
+      return await admin.mutation(makeFunctionReference<"mutation">(name), args);
+    },
+  };
 }

@@ -78,7 +78,8 @@ function mutate(event: Record<string, unknown>, m: Mutation): Json {
   }
   const original = parent[key];
   // A string for a string would test refinements, which Convex validators do not carry.
-  const choices = OTHER_TYPES.filter((x) => typeof x !== typeof original || (Array.isArray(x) !== Array.isArray(original)) || (x === null) !== (original === null));
+  // A string where null stood (a nullable string, `pin: null`) would likewise reach the refinement.
+  const choices = OTHER_TYPES.filter((x) => typeof x !== typeof original || (Array.isArray(x) !== Array.isArray(original)) || (x === null) !== (original === null)).filter((x) => !(original === null && typeof x === "string"));
   parent[key] = choices[m.value % choices.length];
   return copy;
 }

@@ -210,9 +210,16 @@ function describeIssue(raw: unknown, issue: z.core.$ZodIssue): ConfigError[] {
   if (value === undefined && issue.code === "invalid_type") {
     return [{ path: formatPath(issue.path), message: "missing (required)" }];
   }
-  const shown = JSON.stringify(value);
+  const shown = shortValue(value);
   const message = issue.code === "custom" || issue.message.includes(String(shown)) ? issue.message : `${shown}: ${issue.message}`;
   return [{ path: formatPath(issue.path), message }];
+}
+
+/** The value as JSON, or a short description of it: an error line never carries a whole list. */
+function shortValue(value: unknown): string {
+  if (Array.isArray(value)) return `a list of ${value.length} entries`;
+  const json = JSON.stringify(value) ?? String(value);
+  return json.length <= 120 ? json : `${json.slice(0, 100)}... (${json.length} characters)`;
 }
 
 function expectedKeys(path: readonly PropertyKey[]): string[] {
@@ -394,6 +401,20 @@ function duplicateAccounts(rawRuntimes: unknown[]): ConfigError[] {
   return errors;
 }
 
-export function formatConfigErrors(errors: readonly ConfigError[]): string {
-  return errors.map((e) => `${e.path}: ${e.message}`).join("\n");
+/** Lines listed in full before the rest is summarised (10,001 bad runtimes must not print 1 MB). */
+export const MAX_LISTED_ERRORS = 20;
+
+/**
+ * One line per error, up to `limit`; the rest as one line per kind (the path with its indices
+ * as `[*]`), so a long list stays readable and bounded by the schema's size, not the file's.
+ */
+export function formatConfigErrors(errors: readonly ConfigError[], limit = MAX_LISTED_ERRORS): string {
+  const lines = errors.slice(0, limit).map((e) => `${e.path}: ${e.message}`);
+  const rest = new Map<string, number>();
+  for (const e of errors.slice(limit)) {
+    const kind = e.path.replace(/\[\d+\]/g, "[*]");
+    rest.set(kind, (rest.get(kind) ?? 0) + 1);
+  }
+  for (const [kind, count] of rest) lines.push(`... and ${count} more of the same kind at ${kind}`);
+  return lines.join("\n");
 }

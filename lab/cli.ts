@@ -1,7 +1,9 @@
 // `fleet-lab`: a local simulated fleet (real sshd, simulated runtimes on 127.0.0.x, faults).
 import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { check, describeToolchain, doctor, missingLine, PURPOSES, requirementsFor, systemIo, toolchainPlan, type Purpose } from "./doctor";
 import { FAULT_KINDS } from "./kit";
 import { defaultLabDir, labDown, labEnv, LabError, labFault, labStatus, labUp, MAX_HOSTS } from "./lab";
+import { printableLines } from "../cli/text";
 
 function hostCount(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > MAX_HOSTS) {
@@ -10,9 +12,15 @@ function hostCount(value: string): number {
   return Number(value);
 }
 
+function purpose(value: string): Purpose {
+  if (!(PURPOSES as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${PURPOSES.join(", ")}`);
+  return value as Purpose;
+}
+
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
-  const out = (s: string) => process.stdout.write(s.endsWith("\n") ? s : `${s}\n`);
-  const err = (s: string) => process.stderr.write(s.endsWith("\n") ? s : `${s}\n`);
+  // Host-supplied text (versions served over HTTP, errors) is printed with controls escaped.
+  const out = (s: string) => process.stdout.write(printableLines(s.endsWith("\n") ? s : `${s}\n`));
+  const err = (s: string) => process.stderr.write(printableLines(s.endsWith("\n") ? s : `${s}\n`));
   let code = 0;
   const program = new Command("fleet-lab")
     .description("A local simulated fleet: hosts on 127.0.0.(10+i) with sshd on :2222 and a runtime on :8080")
@@ -28,12 +36,39 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     .option("--project <dir>", "Pulumi project dir (where Pulumi.lab.yaml goes)", process.cwd())
     .option("--no-pulumi", "do not create the lab stack / store the SSH key secret")
     .action(async (opts: { hosts: number; dir: string; project: string; pulumi: boolean }) => {
+      // Before any host is made: a missing program is one line with the command that installs it.
+      const io = systemIo(err);
+      const checks = check(requirementsFor("demo"), io);
+      if (checks.some((c) => c.found === null)) throw new LabError(missingLine(checks, io.isRoot));
       const result = await labUp({ hosts: opts.hosts, dir: opts.dir, projectDir: opts.project, configureStack: opts.pulumi, log: err });
       out(`lab up: ${result.lab.hosts.length} hosts in ${result.lab.dir} (${result.timingsMs.hostsStarted ?? "?"} ms)`);
       for (const h of result.lab.hosts) out(`  ${h.runtime}  ${h.address}  ssh :${h.ssh.port}  health :${h.healthPort}  ${h.root}`);
       out(`stack config: ${result.stackFile}`);
+      if (result.lab.pulumiDir) out(describeToolchain(result.lab.pulumiDir));
       // Without Pulumi the lab still works (the message says what to do); a Pulumi failure is exit 1.
       if (result.stack.failed) code = 1;
+    });
+
+  program
+    .command("doctor")
+    .description("check (and, as root on Debian with --install, install) what the demo or the tests need")
+    .option("--for <purpose>", `what to check for: ${PURPOSES.join(", ")}`, purpose, "demo" as Purpose)
+    .option("--install", "install missing Debian packages with apt-get (root on Debian only)")
+    .option("--no-toolchain", "skip the Pulumi toolchain check")
+    .option("--json", "one JSON document")
+    .action((opts: { for: Purpose; install?: boolean; toolchain: boolean; json?: boolean }) => {
+      const io = systemIo(err);
+      const result = doctor({ purpose: opts.for, install: opts.install === true, toolchain: opts.toolchain }, io, () => toolchainPlan(io.lookup));
+      if (opts.json) out(JSON.stringify(result));
+      else {
+        const found = result.checks.filter((c) => c.found !== null).map((c) => c.command);
+        const tc = result.toolchain ? `; Pulumi toolchain: ${result.toolchain.choice === "build" ? `build the stand-ins with ${result.toolchain.go ?? "go (missing)"}` : result.toolchain.choice}` : "";
+        out(`doctor (${opts.for}): ${found.length} of ${result.checks.length} found${found.length ? ` (${found.join(", ")})` : ""}${tc}`);
+      }
+      if (!result.ok) {
+        err(`fleet-lab: ${result.fix}`);
+        code = 1;
+      }
     });
 
   program
@@ -95,7 +130,9 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       err(`fleet-lab: ${error.message}`);
       return error.exitCode;
     }
-    err(`fleet-lab: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    // One line, no stack trace (FLEET_DEBUG=1 shows it): a lab step failing is not a bug report.
+    const text = error instanceof Error ? (process.env.FLEET_DEBUG ? (error.stack ?? error.message) : error.message) : String(error);
+    err(`fleet-lab: ${text}`);
     return 1;
   }
 }

@@ -250,7 +250,7 @@ export async function runUpgradeScript(host: LabHost, args: string[], input?: st
 // ---------------------------------------------------------------------------------------------
 // Faults
 // ---------------------------------------------------------------------------------------------
-export const FAULT_KINDS = ["fail-upgrade", "unhealthy", "degrade:SECONDS", "unreachable", "slow:SECONDS", "crash", "clear"] as const;
+export const FAULT_KINDS = ["fail-upgrade", "unhealthy", "degrade:SECONDS", "unreachable", "slow:SECONDS", "crash", "readonly-state", "clear"] as const;
 
 export type Fault =
   | { kind: "fail-upgrade" }
@@ -259,11 +259,12 @@ export type Fault =
   | { kind: "unreachable" }
   | { kind: "slow"; seconds: number }
   | { kind: "crash" }
+  | { kind: "readonly-state" }
   | { kind: "clear" };
 
 /** Parses "fail-upgrade", "degrade:30", ...; throws a message listing the kinds. */
 export function parseFault(text: string): Fault {
-  const simple = ["fail-upgrade", "unhealthy", "unreachable", "crash", "clear"] as const;
+  const simple = ["fail-upgrade", "unhealthy", "unreachable", "crash", "readonly-state", "clear"] as const;
   if ((simple as readonly string[]).includes(text)) return { kind: text as (typeof simple)[number] };
   const m = /^(degrade|slow):(\d{1,5}(?:\.\d{1,3})?)$/.exec(text);
   if (m && Number(m[2]) >= 0) return { kind: m[1] as "degrade" | "slow", seconds: Number(m[2]) };
@@ -277,6 +278,7 @@ export interface FaultState {
   unreachable?: true;
   slow?: number;
   crash?: true;
+  readonlyState?: true;
 }
 
 const faultsFile = (host: LabHost) => join(labStateDir(host.root), "faults.json");
@@ -294,6 +296,15 @@ function writeFaults(host: LabHost, faults: FaultState): void {
   writeFileSync(tmp, JSON.stringify(faults));
   // rename: readers (stand-in, runtime) never see half a file
   renameSync(tmp, faultsFile(host));
+}
+
+/** The host's state directory read-only for everyone (faults.json lives in state/lab/, still writable). */
+async function setImmutable(dir: string, on: boolean): Promise<void> {
+  try {
+    await runOk("chattr", [on ? "+i" : "-i", dir]);
+  } catch (err) {
+    throw new Error(`readonly-state: chattr ${on ? "+i" : "-i"} ${dir} failed (needs root on a filesystem with file attributes): ${(err as Error).message}`);
+  }
 }
 
 /** Version pairs ("v1.2.3+v0.5.0") this host has run so far. */
@@ -342,8 +353,14 @@ export async function setFault(host: LabHost, fault: Fault | string, ssh?: SshCo
       if (pid !== null) await stopProcess(pid, runtimeMarks(host), 0); // abrupt: SIGTERM, no grace
       return faults;
     }
+    case "readonly-state":
+      // Immutable, not chmod: the lab runs as root, and root writes through permission bits.
+      await setImmutable(join(host.root, "state"), true);
+      faults.readonlyState = true;
+      break;
     case "clear": {
       const wasCrashed = faults.crash === true;
+      if (faults.readonlyState) await setImmutable(join(host.root, "state"), false);
       writeFaults(host, {});
       if (ssh && host.ssh && !ssh.running(host)) await ssh.start(host);
       if (wasCrashed || runtimePid(host) === null) await startRuntime(host);

@@ -91,6 +91,8 @@ export const runtimeFields = {
   pendingUpgrade: pendingUpgrade.optional(),
   isCanary: z.boolean(),
   pin: releaseTag.optional(),
+  /** The newest observation applied (its observedAt); an older one does not overwrite it. */
+  lastObservedAt: num.optional(),
   createdAt: num,
   updatedAt: num,
 };

@@ -184,6 +184,49 @@ export function storeContract(name: string, make: () => Promise<ContractHarness>
       await expect(s.createRollout({ ...input, rolloutId: "ro_test0003", batches: [["a"], ["a"]] })).rejects.toThrow();
     });
 
+    it("keeps a finished rollout final: an illegal status change names the rollout, its status and the action", async () => {
+      const input = { rolloutId: "ro_final0001", stack: STACK, target: { openclaw: "v1.2.5", runtimeService: "v0.5.2" }, strategy: "rolling" as const, options: {}, initiatedBy: "alice", batches: [["a"]] };
+      await s.createRollout(input);
+      await expect(s.updateRollout("ro_final0001", { status: "paused" })).rejects.toThrow("rollout ro_final0001 is planned: cannot pause it");
+      await s.updateRollout("ro_final0001", { status: "running" });
+      await s.updateRollout("ro_final0001", { status: "completed", statusReason: "every runtime upgraded" });
+      await expect(s.updateRollout("ro_final0001", { status: "aborted" })).rejects.toThrow("rollout ro_final0001 already ended (completed): cannot abort it");
+      await expect(s.updateRollout("ro_final0001", { status: "running" })).rejects.toThrow("rollout ro_final0001 already ended (completed): cannot resume it");
+      // Nothing of a refused patch is written, not even the runtime states that came with it.
+      await expect(s.updateRollout("ro_final0001", { status: "failed", runtimeStates: [{ accountId: "a", state: "failed" }] })).rejects.toThrow(/already ended/);
+      const after = await s.getRollout("ro_final0001");
+      expect(after).toMatchObject({ status: "completed", statusReason: "every runtime upgraded", counts: { pending: 1, failed: 0 } });
+      // The same status again is no change (a retried write is harmless).
+      expect(await s.updateRollout("ro_final0001", { status: "completed" })).toMatchObject({ status: "completed" });
+    });
+
+    it("never lets an older observation overwrite a newer one (a late or replayed report)", async () => {
+      await s.upsertRuntimes([observation("acme", { status: "error", observedAt: T0 + 1_000 })]);
+      await s.upsertRuntimes([{ stack: STACK, accountId: "acme", status: "online", healthScore: 99, observedAt: T0 + 5_000 }]);
+      await s.upsertRuntimes([{ stack: STACK, accountId: "acme", status: "error", healthScore: 10, observedAt: T0 + 1_000 }]);
+      expect(await s.getRuntime(STACK, "acme")).toMatchObject({ status: "online", healthScore: 99, lastObservedAt: T0 + 5_000 });
+      await s.upsertRuntimes([{ stack: STACK, accountId: "acme", status: "degraded", observedAt: T0 + 5_000 }]);
+      expect(await s.getRuntime(STACK, "acme")).toMatchObject({ status: "degraded" });
+    });
+
+    it("logs the same activities for the transitions that log one by themselves", async () => {
+      await s.createRollout({ rolloutId: "ro_logs0001", stack: STACK, target: { openclaw: "v1.2.5", runtimeService: "v0.5.2" }, strategy: "canary", options: {}, initiatedBy: "alice", batches: [["a"]] });
+      const me = { pid: 7, host: "ci-1", user: "alice", startedAt: T0 };
+      await s.acquireLock(STACK, me);
+      await s.acquireLock(STACK, me);
+      await s.releaseLock(STACK, me);
+      await s.acquireLock(STACK, me);
+      await s.breakLock(STACK, me);
+      const logged = (await s.listActivities({ stack: STACK })).map((a) => [a.action, a.actor, a.message]).reverse();
+      expect(logged).toEqual([
+        ["rollout.created", "alice", "rollout ro_logs0001 of prod to v1.2.5 (canary)"],
+        ["lock.acquire", "alice@ci-1", "rollout lock of prod taken (pid 7)"],
+        ["lock.release", "alice@ci-1", "rollout lock of prod released (was pid 7 on ci-1)"],
+        ["lock.acquire", "alice@ci-1", "rollout lock of prod taken (pid 7)"],
+        ["lock.break", "store", "rollout lock of prod broken (was pid 7 on ci-1)"],
+      ]);
+    });
+
     it("guards the per-stack rollout lock with compare-and-set", async () => {
       const me = { pid: 100, host: "ci-1", user: "alice", startedAt: T0, rolloutId: "ro_lock0001" };
       const other = { pid: 200, host: "ci-2", user: "bob", startedAt: T0 + 1 };

@@ -151,8 +151,9 @@ export class ConvexFleetStore implements FleetStore {
   }
 
   async createRollout(input: RolloutInput): Promise<RolloutRecord> {
-    const r = await this.send<RolloutRecord | null>({ type: "rollout.created", id: `rollout.created:${input.rolloutId}`, rollout: input });
-    return r ?? (await this.readRollout(input.rolloutId));
+    const r = await this.sendWithStatus<RolloutRecord | null>({ type: "rollout.created", id: `rollout.created:${input.rolloutId}`, rollout: input });
+    // A repeat answers the record as it is now (as the local store does), not as first created.
+    return r.duplicate || r.result === null ? await this.readRollout(input.rolloutId) : r.result;
   }
 
   async updateRollout(rolloutId: string, patch: RolloutPatch): Promise<RolloutRecord> {

@@ -35,26 +35,70 @@ export interface Endpoint extends Omit<Listening, "server"> {
   host: string;
 }
 
-/** Processed event ids and seen signatures kept in memory (bounded): enough for one machine's writers. */
+/**
+ * Where the endpoint remembers what it has seen: request signatures (a replay is refused) and
+ * processed event ids with what they got back (a repeat is answered, not applied again). The
+ * embedded store keeps both in its own tables (store/local.ts), so a restarted endpoint still
+ * refuses a replay; another store gets a bounded memory of this process.
+ */
+export interface EventLedger {
+  claimSignature(signature: string, at: number): Promise<boolean>;
+  claimEvent(eventId: string, type: string): Promise<{ fresh: boolean; result?: string }>;
+  recordEventResult(eventId: string, result: string): Promise<void>;
+  forgetEvent(eventId: string): Promise<void>;
+}
+
+function isLedger(store: unknown): store is EventLedger {
+  const s = store as Partial<EventLedger>;
+  return typeof s.claimSignature === "function" && typeof s.claimEvent === "function" && typeof s.recordEventResult === "function" && typeof s.forgetEvent === "function";
+}
+
+/** Bounded memory of one process: enough for one machine's writers (used when the store keeps no ledger). */
 const MAX_REMEMBERED = 20_000;
+/** The largest answer kept for a repeated event (as convex/http.ts keeps). */
+const MAX_STORED_RESULT = 16_384;
+
+export function memoryLedger(): EventLedger {
+  const seen = new Map<string, number>(); // signature -> seenAt (insertion order = time order)
+  const done = new Map<string, string | null>(); // event id -> JSON result (null while applying)
+  const remember = <V>(m: Map<string, V>, k: string, v: V) => {
+    m.set(k, v);
+    if (m.size > MAX_REMEMBERED) m.delete(m.keys().next().value as string);
+  };
+  return {
+    async claimSignature(signature, at) {
+      for (const [sig, t] of seen) {
+        if (at - t <= 2 * MAX_SKEW_MS) break;
+        seen.delete(sig);
+      }
+      if (seen.has(signature)) return false;
+      remember(seen, signature, at);
+      return true;
+    },
+    async claimEvent(eventId) {
+      if (done.has(eventId)) {
+        const result = done.get(eventId);
+        return result === null || result === undefined ? { fresh: false } : { fresh: false, result };
+      }
+      remember(done, eventId, null);
+      return { fresh: true };
+    },
+    async recordEventResult(eventId, result) {
+      remember(done, eventId, result);
+    },
+    async forgetEvent(eventId) {
+      if (done.get(eventId) === null) done.delete(eventId);
+    },
+  };
+}
 
 export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
   if (!opts.hmacSecret) throw new Error("FLEET_HMAC_SECRET: missing: the endpoint cannot check signatures without it");
   const now = opts.now ?? Date.now;
   const log = opts.log ?? (() => undefined);
-  const seen = new Map<string, number>(); // signature -> seenAt
-  const done = new Map<string, Promise<string>>(); // event id -> JSON result
-
-  const remember = <V>(m: Map<string, V>, k: string, v: V) => {
-    m.set(k, v);
-    if (m.size > MAX_REMEMBERED) m.delete(m.keys().next().value as string);
-  };
-  const purgeSeen = (t: number) => {
-    for (const [sig, at] of seen) {
-      if (t - at <= 2 * MAX_SKEW_MS) break; // insertion order = time order
-      seen.delete(sig);
-    }
-  };
+  const ledger: EventLedger = isLedger(opts.store) ? opts.store : memoryLedger();
+  // Events being applied by this process: a concurrent repeat waits for the first one's answer.
+  const inflight = new Map<string, Promise<string>>();
 
   /** The machine writer's credential and its event: protocol/request.ts's checks, in their order. */
   const signedRequest: Guard<SignedRequest> = async (c) => {
@@ -77,25 +121,30 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
   app.use(limitBody);
   app.post(EVENTS_PATH, authenticate(signedRequest), async (c) => {
     const { keyId, signature, event, at: t } = c.get("principal");
-    // Replay: a signature seen before is refused (as Convex's ingest does, after the checks).
-    const sig = signature.toLowerCase();
-    purgeSeen(t);
-    if (seen.has(sig)) refuse(409, "replayed request");
-    remember(seen, sig, t);
-    const previous = done.get(event.id);
-    if (previous !== undefined) {
-      const result = await previous.catch(() => "null");
-      return sendJson(c, 200, { ok: true, duplicate: true, result: JSON.parse(result) as unknown });
-    }
+    // Replay: a signature seen before is refused (as Convex's ingest does, after the checks). The
+    // ledger is the store's own when it keeps one, so this holds across restarts.
+    if (!(await ledger.claimSignature(signature.toLowerCase(), t))) refuse(409, "replayed request");
+    const duplicate = (result: string) => sendJson(c, 200, { ok: true, duplicate: true, result: JSON.parse(result) as unknown });
+    const running = inflight.get(event.id);
+    if (running !== undefined) return duplicate(await running.catch(() => "null"));
+    const claim = await ledger.claimEvent(event.id, event.type);
+    if (!claim.fresh && claim.result !== undefined) return duplicate(claim.result);
+    // Fresh, or claimed by a process that died before it answered: apply it (at least once rather
+    // than never; the store dedupes upgrade results by their own event id).
     const applying = applyEvent(opts.store, event, keyId).then((r) => JSON.stringify(r ?? null));
-    remember(done, event.id, applying);
+    inflight.set(event.id, applying);
     try {
-      return sendJson(c, 200, { ok: true, duplicate: false, result: JSON.parse(await applying) as unknown });
+      const result = await applying;
+      // Large answers (a rollout with thousands of batched ids) are not kept, as in Convex's ingest.
+      await ledger.recordEventResult(event.id, result.length <= MAX_STORED_RESULT ? result : "null");
+      return sendJson(c, 200, { ok: true, duplicate: false, result: JSON.parse(result) as unknown });
     } catch (e) {
-      done.delete(event.id); // a failed event may be retried under the same id
+      await ledger.forgetEvent(event.id).catch(() => undefined); // a failed event may be retried under the same id
       if (e instanceof StoreError) refuse(400, e.message);
       log(`endpoint: ${event.type} ${event.id} failed: ${(e as Error).message}`);
       refuse(500, "internal error");
+    } finally {
+      inflight.delete(event.id);
     }
   });
   onlyMethods(app, [EVENTS_PATH]);

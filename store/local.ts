@@ -3,23 +3,11 @@
 // transaction, so a kill -9 mid-write leaves the last committed state intact and two processes
 // writing at once serialize instead of corrupting the file.
 import { DatabaseSync, type SQLInputValue } from "node:sqlite";
-import { mkdirSync } from "node:fs";
+import { accessSync, constants as fsConstants, existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { isRolloutId, isStackName } from "../fleet/ids";
-import { isReleaseTag, releaseTagProblem } from "../fleet/versions";
-import {
-  ACTIVE_ROLLOUT_STATUSES,
-  COUNT_FIELD,
-  MAX_GATE_DECISIONS,
-  ROLLOUT_STATE_FOR_RESULT,
-  TERMINAL_ROLLOUT_STATUSES,
-  batchAccounts,
-  assembleOverview,
-  configProblem,
-  firstSighting,
-  runtimeAfterUpgrade,
-  upgradeVersionProblem,
-} from "../convex/rules";
+import * as domain from "./domain";
+import { DomainError, RolloutTransitionError, clean, type AlertRow } from "./domain";
+import { ACTIVE_ROLLOUT_STATUSES } from "./domain/lifecycle";
 import type {
   ActivityInput,
   ActivityRecord,
@@ -34,7 +22,6 @@ import type {
   LockResult,
   Page,
   PendingUpgrade,
-  Release,
   RolloutDetail,
   RolloutInput,
   RolloutPatch,
@@ -51,8 +38,18 @@ import type {
   UpgradeStart,
 } from "./types";
 
+export type StoreErrorKind = "invalid" | "not_found" | "transition" | "io";
+
+/**
+ * Every error of the local store. `io`: the file could not be read or written (the message names
+ * it); the others are a refused transition (the domain's message, one line naming the value).
+ */
 export class StoreError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly kind: StoreErrorKind = "invalid",
+    readonly file?: string,
+  ) {
     super(message);
     this.name = "StoreError";
   }
@@ -86,6 +83,10 @@ CREATE INDEX IF NOT EXISTS alerts_status ON alerts (status, opened_at);
 CREATE TABLE IF NOT EXISTS activities (
   id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, stack TEXT, account_id TEXT, doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS activities_at ON activities (at, id);
+CREATE TABLE IF NOT EXISTS processed_events (event_id TEXT PRIMARY KEY, type TEXT NOT NULL, received_at INTEGER NOT NULL, result TEXT);
+CREATE INDEX IF NOT EXISTS processed_events_received ON processed_events (received_at);
+CREATE TABLE IF NOT EXISTS seen_signatures (signature TEXT PRIMARY KEY, seen_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS seen_signatures_seen ON seen_signatures (seen_at);
 `;
 
 type Row = Record<string, SQLInputValue>;
@@ -99,6 +100,11 @@ export interface LocalStoreOptions {
   now?: () => number;
 }
 
+/** How long a processed event id is remembered (as Convex's purge keeps them). */
+export const PROCESSED_EVENT_RETENTION_MS = 7 * 86_400_000;
+/** How long a seen signature is remembered: twice the accepted clock skew (5 min) of the endpoint. */
+export const SIGNATURE_RETENTION_MS = 2 * 5 * 60_000;
+
 /** `WHERE a = ? AND b = ?` for the filters that are set. */
 function whereOf(filters: [column: string, value: SQLInputValue | undefined][], extra: { clause: string; params: SQLInputValue[] }[] = []) {
   const set = filters.filter((f): f is [string, SQLInputValue] => f[1] !== undefined);
@@ -106,58 +112,102 @@ function whereOf(filters: [column: string, value: SQLInputValue | undefined][], 
   return { sql: clauses.length ? `WHERE ${clauses.join(" AND ")}` : "", params: [...set.map(([, v]) => v), ...extra.flatMap((e) => e.params)] };
 }
 
-function clean<T extends object>(o: T): T {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+function writable(path: string): NodeJS.ErrnoException | null {
+  try {
+    accessSync(path, fsConstants.W_OK);
+    return null;
+  } catch (e) {
+    return e as NodeJS.ErrnoException;
+  }
 }
 
-function checkTag(field: string, value: string | undefined | null) {
-  if (value !== undefined && value !== null && !isReleaseTag(value)) throw new StoreError(`${field}: ${releaseTagProblem(value)}`);
-}
-
-/** RolloutInput.previous (shaped like its batches) by account id. */
-export function previousByAccount(input: Pick<RolloutInput, "batches" | "previous">): Map<string, Release> {
-  const out = new Map<string, Release>();
-  input.batches.forEach((ids, b) => ids.forEach((id, i) => {
-    const p = input.previous?.[b]?.[i];
-    if (p) out.set(id, p);
-  }));
-  return out;
+/**
+ * Whether the store can be written before anything is touched: the directory (SQLite creates the
+ * -wal and -shm files beside the database) and every file that exists. Returns the refusal, or
+ * whether to run without the shared-memory map (directory not writable, files are).
+ */
+function writeAccess(path: string): { problem: StoreError } | { noSharedMemory: boolean } {
+  const files = [path, `${path}-wal`, `${path}-shm`].filter((f) => existsSync(f));
+  for (const f of files) {
+    const e = writable(f);
+    if (e) return { problem: new StoreError(`store ${f} is not writable (${e.code ?? e.message}): nothing was recorded`, "io", f) };
+  }
+  const dir = dirname(path);
+  const dirProblem = writable(dir);
+  if (dirProblem === null) return { noSharedMemory: false };
+  // Without a writable directory SQLite cannot create the -wal file; with an existing one it can
+  // still write, if it keeps the WAL index in its own memory (EXCLUSIVE locking) instead of a
+  // memory-mapped -shm it cannot create or grow.
+  if (files.includes(path) && files.includes(`${path}-wal`)) return { noSharedMemory: true };
+  return { problem: new StoreError(`store directory ${dir} is not writable (${dirProblem.code ?? dirProblem.message}): nothing was recorded`, "io", dir) };
 }
 
 export class LocalFleetStore implements FleetStore {
   readonly kind = "local" as const;
+  readonly path: string;
   private readonly db: DatabaseSync;
   private readonly now: () => number;
 
   constructor(opts: LocalStoreOptions) {
-    mkdirSync(dirname(opts.path), { recursive: true });
+    this.path = opts.path;
     this.now = opts.now ?? Date.now;
-    this.db = new DatabaseSync(opts.path, { timeout: opts.busyTimeoutMs ?? 10_000 });
-    this.db.exec(`PRAGMA busy_timeout = ${Math.floor(opts.busyTimeoutMs ?? 10_000)}`);
-    this.db.exec("PRAGMA journal_mode = WAL");
-    this.db.exec("PRAGMA synchronous = FULL");
-    this.db.exec("PRAGMA foreign_keys = ON");
+    try {
+      mkdirSync(dirname(opts.path), { recursive: true });
+    } catch (e) {
+      throw new StoreError(`store directory ${dirname(opts.path)} cannot be created (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, "io", dirname(opts.path));
+    }
+    const access = writeAccess(opts.path);
+    if ("problem" in access) throw access.problem;
+    this.db = this.io(() => new DatabaseSync(opts.path, { timeout: opts.busyTimeoutMs ?? 10_000 }));
+    this.io(() => {
+      this.db.exec(`PRAGMA busy_timeout = ${Math.floor(opts.busyTimeoutMs ?? 10_000)}`);
+      if (access.noSharedMemory) this.db.exec("PRAGMA locking_mode = EXCLUSIVE");
+      this.db.exec("PRAGMA journal_mode = WAL");
+      this.db.exec("PRAGMA synchronous = FULL");
+      this.db.exec("PRAGMA foreign_keys = ON");
+    });
     this.tx(() => this.db.exec(SCHEMA));
+  }
+
+  /** Runs SQLite work; its errors become StoreErrors naming the file, the domain's keep their message. */
+  private io<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw this.storeError(e);
+    }
+  }
+
+  private storeError(e: unknown): unknown {
+    if (e instanceof StoreError) return e;
+    if (e instanceof RolloutTransitionError) return new StoreError(e.message, "transition");
+    if (e instanceof DomainError) return new StoreError(e.message, e.kind);
+    if (e instanceof Error && (e as { code?: string }).code === "ERR_SQLITE_ERROR") {
+      return new StoreError(`store ${this.path}: ${(e as { errstr?: string }).errstr ?? e.message}`, "io", this.path);
+    }
+    return e;
   }
 
   /** One IMMEDIATE transaction: the write lock is taken up front, so concurrent writers wait (busy_timeout) rather than fail mid-way. */
   private tx<T>(fn: () => T): T {
-    this.db.exec("BEGIN IMMEDIATE");
-    try {
-      const out = fn();
-      this.db.exec("COMMIT");
-      return out;
-    } catch (e) {
-      if (this.db.isTransaction) this.db.exec("ROLLBACK");
-      throw e;
-    }
+    return this.io(() => {
+      this.db.exec("BEGIN IMMEDIATE");
+      try {
+        const out = fn();
+        this.db.exec("COMMIT");
+        return out;
+      } catch (e) {
+        if (this.db.isTransaction) this.db.exec("ROLLBACK");
+        throw e;
+      }
+    });
   }
 
   private all(sql: string, ...params: SQLInputValue[]): Row[] {
-    return this.db.prepare(sql).all(...params) as Row[];
+    return this.io(() => this.db.prepare(sql).all(...params) as Row[]);
   }
   private one(sql: string, ...params: SQLInputValue[]): Row | undefined {
-    return this.db.prepare(sql).get(...params) as Row | undefined;
+    return this.io(() => this.db.prepare(sql).get(...params) as Row | undefined);
   }
   private run(sql: string, ...params: SQLInputValue[]) {
     return this.db.prepare(sql).run(...params);
@@ -181,38 +231,13 @@ export class LocalFleetStore implements FleetStore {
     );
   }
 
-  private applyObservation(obs: RuntimeObservation, now: number) {
-    checkTag("openclawVersion", obs.openclawVersion);
-    checkTag("runtimeServiceVersion", obs.runtimeServiceVersion);
-    checkTag("pin", obs.pin);
-    if (obs.healthScore !== undefined && !(obs.healthScore >= 0 && obs.healthScore <= 100)) throw new StoreError(`healthScore ${obs.healthScore} is not within 0..100`);
-    const at = obs.observedAt ?? now;
-    const existing = this.readRuntime(obs.stack, obs.accountId);
-    const { pin, observedAt, stack: _stack, accountId: _accountId, ...rest } = obs;
-    void observedAt;
-    const fields = clean(rest);
-    if (existing === null) {
-      const first = firstSighting(obs);
-      if ("problem" in first) throw new StoreError(first.problem);
-      this.writeRuntime({
-        ...first.base,
-        ...fields,
-        ...(pin ? { pin } : {}),
-        createdAt: at,
-        updatedAt: at,
-      });
-      return;
-    }
-    const next: RuntimeRecord = { ...existing, ...fields, updatedAt: Math.max(existing.updatedAt, at) };
-    if (pin === null) delete next.pin;
-    else if (pin !== undefined) next.pin = pin;
-    this.writeRuntime(next);
-  }
-
   async upsertRuntimes(observations: RuntimeObservation[]): Promise<void> {
     const now = this.now();
     this.tx(() => {
-      for (const o of observations) this.applyObservation(o, now);
+      for (const o of observations) {
+        const next = domain.observeRuntime(this.readRuntime(o.stack, o.accountId), o, now);
+        if (next !== null) this.writeRuntime(next);
+      }
     });
   }
 
@@ -235,19 +260,8 @@ export class LocalFleetStore implements FleetStore {
   }
 
   async setPendingUpgrade(stack: string, accountId: string, pending: PendingUpgrade | null): Promise<void> {
-    if (pending) {
-      checkTag("targetOpenclawVersion", pending.targetOpenclawVersion);
-      checkTag("targetRuntimeVersion", pending.targetRuntimeVersion);
-    }
     const now = this.now();
-    this.tx(() => {
-      const r = this.readRuntime(stack, accountId);
-      if (r === null) throw new StoreError(`no runtime ${stack}/${accountId}`);
-      const next = { ...r, updatedAt: now };
-      if (pending) next.pendingUpgrade = clean(pending);
-      else delete next.pendingUpgrade;
-      this.writeRuntime(next);
-    });
+    this.tx(() => this.writeRuntime(domain.withPendingUpgrade(this.readRuntime(stack, accountId), stack, accountId, pending, now)));
   }
 
   async getPendingUpgrade(stack: string, accountId: string): Promise<PendingUpgrade | null> {
@@ -255,36 +269,22 @@ export class LocalFleetStore implements FleetStore {
   }
 
   async markUpgradeStarted(start: UpgradeStart): Promise<void> {
-    checkTag("targetOpenclawVersion", start.targetOpenclawVersion);
-    checkTag("targetRuntimeVersion", start.targetRuntimeVersion);
-    const at = start.at ?? this.now();
+    const now = this.now();
     this.tx(() => {
-      const r = this.readRuntime(start.stack, start.accountId);
-      if (r === null) throw new StoreError(`no runtime ${start.stack}/${start.accountId}`);
-      const pendingUpgrade: PendingUpgrade = clean({
-        targetOpenclawVersion: start.targetOpenclawVersion,
-        targetRuntimeVersion: start.targetRuntimeVersion,
-        initiatedAt: at,
-        initiatedBy: start.initiatedBy,
-        strategy: start.strategy,
-        rolloutId: start.rolloutId,
-      });
-      this.writeRuntime({ ...r, status: "upgrading", pendingUpgrade, updatedAt: Math.max(r.updatedAt, at) });
-      if (start.rolloutId !== undefined && this.readRollout(start.rolloutId) !== null) {
-        this.setRuntimeStates(start.rolloutId, [{ accountId: start.accountId, state: "upgrading" }], at);
-      }
+      const { runtime, at } = domain.startUpgrade(this.readRuntime(start.stack, start.accountId), start, now);
+      this.writeRuntime(runtime);
+      if (start.rolloutId !== undefined) this.setRuntimeStates(start.rolloutId, [{ accountId: start.accountId, state: "upgrading" }], at, { ignoreMissingRollout: true });
     });
   }
 
   // Upgrade history ------------------------------------------------------------------------
 
   async recordUpgrade(event: UpgradeEvent): Promise<{ recorded: boolean }> {
-    const problem = upgradeVersionProblem(event);
-    if (problem !== null) throw new StoreError(problem);
     const now = this.now();
     return this.tx(() => {
-      if (this.one("SELECT 1 AS x FROM upgrade_events WHERE event_id = ?", event.eventId)) return { recorded: false };
-      const ev = clean(event);
+      // Checked first, then a repeat is answered as one (as the endpoints check a post, then dedupe it).
+      const ev = domain.upgradeRecord(event);
+      if (this.one("SELECT 1 AS x FROM upgrade_events WHERE event_id = ?", ev.eventId)) return { recorded: false };
       this.run(
         "INSERT INTO upgrade_events (event_id, stack, account_id, rollout_id, started_at, doc) VALUES (?, ?, ?, ?, ?, ?)",
         ev.eventId,
@@ -294,18 +294,10 @@ export class LocalFleetStore implements FleetStore {
         ev.startedAt,
         JSON.stringify(ev),
       );
-      const r = this.readRuntime(ev.stack, ev.accountId);
-      if (r !== null) {
-        const next: RuntimeRecord = { ...r, ...runtimeAfterUpgrade(ev), updatedAt: Math.max(r.updatedAt, now) };
-        delete next.pendingUpgrade;
-        this.writeRuntime(next);
-      }
-      if (ev.rolloutId !== undefined && this.readRollout(ev.rolloutId) !== null) {
-        this.setRuntimeStates(
-          ev.rolloutId,
-          [{ accountId: ev.accountId, state: ROLLOUT_STATE_FOR_RESULT[ev.status], ...(ev.error ? { error: ev.error } : {}) }],
-          ev.completedAt ?? now,
-        );
+      const next = domain.runtimeUpgraded(this.readRuntime(ev.stack, ev.accountId), ev, now);
+      if (next !== null) this.writeRuntime(next);
+      if (ev.rolloutId !== undefined) {
+        this.setRuntimeStates(ev.rolloutId, [{ accountId: ev.accountId, state: domain.ROLLOUT_STATE_FOR_RESULT[ev.status], ...(ev.error ? { error: ev.error } : {}) }], ev.completedAt ?? now, { ignoreMissingRollout: true });
       }
       return { recorded: true };
     });
@@ -351,102 +343,12 @@ export class LocalFleetStore implements FleetStore {
     }
   }
 
-  private setRuntimeStates(rolloutId: string, states: { accountId: string; state: RuntimeRolloutState; error?: string }[], at: number) {
-    const r = this.readRollout(rolloutId);
-    if (r === null) throw new StoreError(`no rollout ${rolloutId}`);
-    const counts = { ...r.counts };
-    for (const s of states) {
-      const prev = this.one("SELECT state FROM rollout_runtimes WHERE rollout_id = ? AND account_id = ?", rolloutId, s.accountId);
-      if (prev) counts[COUNT_FIELD[prev.state as RuntimeRolloutState]] -= 1;
-      else counts.total += 1;
-      counts[COUNT_FIELD[s.state]] += 1;
-      this.run(
-        "INSERT INTO rollout_runtimes (rollout_id, account_id, state, error, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (rollout_id, account_id) DO UPDATE SET state = excluded.state, error = excluded.error, updated_at = excluded.updated_at",
-        rolloutId,
-        s.accountId,
-        s.state,
-        s.error ?? null,
-        at,
-      );
-    }
-    this.writeRollout({ ...r, counts, updatedAt: Math.max(r.updatedAt, at), lastProgressAt: Math.max(r.lastProgressAt, at) });
-  }
-
-  async createRollout(input: RolloutInput): Promise<RolloutRecord> {
-    if (!isRolloutId(input.rolloutId)) throw new StoreError(`${JSON.stringify(input.rolloutId)} is not a rollout id (ro_ + 6..40 of a-z0-9)`);
-    if (!isStackName(input.stack)) throw new StoreError(`${JSON.stringify(input.stack)} is not a stack name`);
-    checkTag("target.openclaw", input.target.openclaw);
-    checkTag("target.runtimeService", input.target.runtimeService);
-    const { accounts, problem } = batchAccounts(input.batches);
-    if (problem !== null) throw new StoreError(problem);
-    const now = this.now();
-    return this.tx(() => {
-      const existing = this.readRollout(input.rolloutId);
-      if (existing !== null) return existing;
-      const at = input.createdAt ?? now;
-      const status = input.status ?? "planned";
-      const r: RolloutRecord = clean({
-        rolloutId: input.rolloutId,
-        stack: input.stack,
-        target: input.target,
-        strategy: input.strategy,
-        options: clean(input.options),
-        initiatedBy: input.initiatedBy,
-        reason: input.reason,
-        batches: input.batches,
-        status,
-        currentBatch: 0,
-        gates: [],
-        counts: { total: accounts.length, pending: accounts.length, upgrading: 0, succeeded: 0, failed: 0, rolledBack: 0, skipped: 0 },
-        createdAt: at,
-        updatedAt: at,
-        startedAt: status === "running" ? at : undefined,
-        lastProgressAt: at,
-      });
-      this.writeRollout(r, true);
-      const ins = this.db.prepare(
-        "INSERT INTO rollout_runtimes (rollout_id, account_id, state, updated_at, from_openclaw, from_runtime_service) VALUES (?, ?, 'pending', ?, ?, ?)",
-      );
-      const from = previousByAccount(input);
-      for (const a of accounts) ins.run(r.rolloutId, a, at, from.get(a)?.openclaw ?? null, from.get(a)?.runtimeService ?? null);
-      this.insertActivity({ actor: input.initiatedBy, action: "rollout.created", message: `rollout ${r.rolloutId} of ${r.stack} to ${r.target.openclaw} (${r.strategy})`, stack: r.stack, rolloutId: r.rolloutId }, now);
-      return r;
-    });
-  }
-
-  async updateRollout(rolloutId: string, patch: RolloutPatch): Promise<RolloutRecord> {
-    const now = this.now();
-    const at = patch.at ?? now;
-    return this.tx(() => {
-      if (patch.runtimeStates && patch.runtimeStates.length > 0) this.setRuntimeStates(rolloutId, patch.runtimeStates, at);
-      const r = this.readRollout(rolloutId);
-      if (r === null) throw new StoreError(`no rollout ${rolloutId}`);
-      const next: RolloutRecord = { ...r, updatedAt: Math.max(r.updatedAt, at) };
-      if (patch.status !== undefined && patch.status !== r.status) {
-        next.status = patch.status;
-        next.lastProgressAt = Math.max(r.lastProgressAt, at);
-        if (patch.status === "running" && r.startedAt === undefined) next.startedAt = at;
-        if (TERMINAL_ROLLOUT_STATUSES.has(patch.status)) next.completedAt = at;
-      }
-      if (patch.currentBatch !== undefined && patch.currentBatch !== r.currentBatch) {
-        if (!(patch.currentBatch >= 0 && patch.currentBatch <= r.batches.length)) throw new StoreError(`currentBatch ${patch.currentBatch} is outside 0..${r.batches.length}`);
-        next.currentBatch = patch.currentBatch;
-        next.lastProgressAt = Math.max(r.lastProgressAt, at);
-      }
-      if (patch.gate !== undefined) next.gates = [...r.gates, clean(patch.gate)].slice(-MAX_GATE_DECISIONS);
-      if (patch.statusReason !== undefined) next.statusReason = patch.statusReason;
-      this.writeRollout(next);
-      return next;
-    });
-  }
-
-  async getRollout(rolloutId: string): Promise<RolloutDetail | null> {
-    const r = this.readRollout(rolloutId);
-    if (r === null) return null;
-    const runtimes = this.all(
-      "SELECT account_id, state, error, updated_at, from_openclaw, from_runtime_service FROM rollout_runtimes WHERE rollout_id = ? ORDER BY account_id",
-      rolloutId,
-    ).map(
+  private rolloutRuntimeRows(rolloutId: string, accountIds?: readonly string[]): RolloutRuntimeState[] {
+    const rows =
+      accountIds === undefined
+        ? this.all("SELECT account_id, state, error, updated_at, from_openclaw, from_runtime_service FROM rollout_runtimes WHERE rollout_id = ? ORDER BY account_id", rolloutId)
+        : accountIds.flatMap((a) => this.all("SELECT account_id, state, error, updated_at, from_openclaw, from_runtime_service FROM rollout_runtimes WHERE rollout_id = ? AND account_id = ?", rolloutId, a));
+    return rows.map(
       (x): RolloutRuntimeState =>
         clean({
           accountId: x.account_id as string,
@@ -456,7 +358,60 @@ export class LocalFleetStore implements FleetStore {
           from: x.from_openclaw ? { openclaw: x.from_openclaw as string, runtimeService: (x.from_runtime_service as string | null) ?? "" } : undefined,
         }),
     );
-    return { ...r, runtimes };
+  }
+
+  private writeRolloutRuntime(rolloutId: string, s: RolloutRuntimeState) {
+    this.run(
+      "INSERT INTO rollout_runtimes (rollout_id, account_id, state, error, updated_at, from_openclaw, from_runtime_service) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (rollout_id, account_id) DO UPDATE SET state = excluded.state, error = excluded.error, updated_at = excluded.updated_at",
+      rolloutId,
+      s.accountId,
+      s.state,
+      s.error ?? null,
+      s.updatedAt,
+      s.from?.openclaw ?? null,
+      s.from?.runtimeService ?? null,
+    );
+  }
+
+  private setRuntimeStates(rolloutId: string, changes: domain.RuntimeStateChange[], at: number, opts: { ignoreMissingRollout?: boolean } = {}) {
+    const r = this.readRollout(rolloutId);
+    if (r === null && opts.ignoreMissingRollout) return;
+    const current = new Map(this.rolloutRuntimeRows(rolloutId, [...new Set(changes.map((c) => c.accountId))]).map((x) => [x.accountId, x]));
+    const out = domain.setRuntimeStates(r, rolloutId, current, changes, at);
+    for (const s of out.runtimes) this.writeRolloutRuntime(rolloutId, s);
+    this.writeRollout(out.rollout);
+  }
+
+  async createRollout(input: RolloutInput): Promise<RolloutRecord> {
+    const now = this.now();
+    return this.tx(() => {
+      // A repeat of a recorded id is answered with the record as it is now (idempotent by id).
+      const existing = this.readRollout(input.rolloutId);
+      if (existing !== null) return existing;
+      const { rollout, runtimes, activity } = domain.createRollout(input, now);
+      this.writeRollout(rollout, true);
+      for (const s of runtimes) this.writeRolloutRuntime(rollout.rolloutId, s);
+      this.insertActivity(activity);
+      return rollout;
+    });
+  }
+
+  async updateRollout(rolloutId: string, patch: RolloutPatch): Promise<RolloutRecord> {
+    const now = this.now();
+    const at = patch.at ?? now;
+    return this.tx(() => {
+      const { runtimeStates, ...rest } = patch;
+      if (runtimeStates && runtimeStates.length > 0) this.setRuntimeStates(rolloutId, runtimeStates, at);
+      const next = domain.patchRollout(this.readRollout(rolloutId), rolloutId, rest, now);
+      this.writeRollout(next);
+      return next;
+    });
+  }
+
+  async getRollout(rolloutId: string): Promise<RolloutDetail | null> {
+    const r = this.readRollout(rolloutId);
+    if (r === null) return null;
+    return { ...r, runtimes: this.rolloutRuntimeRows(rolloutId) };
   }
 
   async listRollouts(filter: { stack?: string; limit?: number } = {}): Promise<RolloutRecord[]> {
@@ -479,45 +434,41 @@ export class LocalFleetStore implements FleetStore {
 
   // Lock -----------------------------------------------------------------------------------
 
+  private readLock(stack: string): LockHolder | null {
+    const row = this.one("SELECT holder FROM locks WHERE stack = ?", stack);
+    return row ? (JSON.parse(row.holder as string) as LockHolder) : null;
+  }
+
   async acquireLock(stack: string, holder: LockHolder): Promise<LockResult> {
     const now = this.now();
     return this.tx(() => {
-      const row = this.one("SELECT holder FROM locks WHERE stack = ?", stack);
-      if (!row) {
-        this.run("INSERT INTO locks (stack, holder, acquired_at) VALUES (?, ?, ?)", stack, JSON.stringify(clean(holder)), now);
-        this.insertActivity({ actor: `${holder.user}@${holder.host}`, action: "lock.acquire", message: `rollout lock of ${stack} taken (pid ${holder.pid})`, stack }, now);
-        return { ok: true, holder: clean(holder) };
-      }
-      const current = JSON.parse(row.holder as string) as LockHolder;
-      if (current.pid === holder.pid && current.host === holder.host && current.rolloutId === holder.rolloutId) return { ok: true, holder: current };
-      return { ok: false, holder: current };
+      const { result, write, activity } = domain.acquireLock(this.readLock(stack), stack, holder, now);
+      if (write !== null) this.run("INSERT INTO locks (stack, holder, acquired_at) VALUES (?, ?, ?)", stack, JSON.stringify(write), now);
+      if (activity !== null) this.insertActivity(activity);
+      return result;
     });
   }
 
-  private compareAndDelete(stack: string, expected: Pick<LockHolder, "pid" | "host">, mode: "release" | "break"): boolean {
+  private removeLock(stack: string, expected: Pick<LockHolder, "pid" | "host">, mode: "release" | "break"): boolean {
     const now = this.now();
     return this.tx(() => {
-      const row = this.one("SELECT holder FROM locks WHERE stack = ?", stack);
-      if (!row) return false;
-      const current = JSON.parse(row.holder as string) as LockHolder;
-      if (current.pid !== expected.pid || current.host !== expected.host) return false;
-      this.run("DELETE FROM locks WHERE stack = ?", stack);
-      this.insertActivity({ actor: "local", action: `lock.${mode}`, message: `rollout lock of ${stack} ${mode === "break" ? "broken" : "released"} (was pid ${current.pid} on ${current.host})`, stack }, now);
-      return true;
+      const { removed, activity } = domain.removeLock(this.readLock(stack), stack, expected, mode, now);
+      if (removed) this.run("DELETE FROM locks WHERE stack = ?", stack);
+      if (activity !== null) this.insertActivity(activity);
+      return removed;
     });
   }
 
   async releaseLock(stack: string, holder: Pick<LockHolder, "pid" | "host">): Promise<boolean> {
-    return this.compareAndDelete(stack, holder, "release");
+    return this.removeLock(stack, holder, "release");
   }
 
   async breakLock(stack: string, expected: Pick<LockHolder, "pid" | "host">): Promise<boolean> {
-    return this.compareAndDelete(stack, expected, "break");
+    return this.removeLock(stack, expected, "break");
   }
 
   async getLock(stack: string): Promise<LockHolder | null> {
-    const row = this.one("SELECT holder FROM locks WHERE stack = ?", stack);
-    return row ? (JSON.parse(row.holder as string) as LockHolder) : null;
+    return this.readLock(stack);
   }
 
   // Config ---------------------------------------------------------------------------------
@@ -537,46 +488,41 @@ export class LocalFleetStore implements FleetStore {
   }
 
   async setConfig(key: SystemConfigKey, value: ConfigValue, updatedBy: string): Promise<void> {
-    const problem = configProblem(key, value);
-    if (problem !== null) throw new StoreError(problem);
     const now = this.now();
     this.tx(() => {
+      const { entry, activity } = domain.setConfigEntry(key, value, updatedBy, now);
       this.run(
         "INSERT INTO system_config (key, value, updated_at, updated_by) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-        key,
-        JSON.stringify(value),
-        now,
-        updatedBy,
+        entry.key,
+        JSON.stringify(entry.value),
+        entry.updatedAt,
+        entry.updatedBy,
       );
-      this.insertActivity({ actor: updatedBy, action: "config.set", message: `${key} = ${JSON.stringify(value)}` }, now);
+      this.insertActivity(activity);
     });
   }
 
   // Alerts ---------------------------------------------------------------------------------
 
-  private liveAlert(key: string): { id: number; doc: AlertRecord } | null {
+  private liveAlert(key: string): { id: number; row: AlertRow } | null {
     const row = this.one("SELECT id, doc FROM alerts WHERE key = ? AND status IN ('open', 'acknowledged') ORDER BY id LIMIT 1", key);
-    return row ? { id: Number(row.id), doc: JSON.parse(row.doc as string) as AlertRecord } : null;
+    return row ? { id: Number(row.id), row: JSON.parse(row.doc as string) as AlertRow } : null;
   }
 
-  private writeAlert(id: number, a: AlertRecord) {
-    this.run("UPDATE alerts SET status = ?, doc = ? WHERE id = ?", a.status, JSON.stringify(clean(a)), id);
+  private writeAlert(id: number, a: AlertRow): AlertRecord {
+    const rec: AlertRecord = clean({ ...a, alertId: String(id) });
+    this.run("UPDATE alerts SET status = ?, doc = ? WHERE id = ?", a.status, JSON.stringify(rec), id);
+    return rec;
   }
 
   async openAlert(alert: AlertInput): Promise<AlertRecord> {
     const now = this.now();
     return this.tx(() => {
       const live = this.liveAlert(alert.key);
-      if (live) {
-        const next = clean({ ...live.doc, severity: alert.severity, message: alert.message, details: alert.details, updatedAt: now });
-        this.writeAlert(live.id, next);
-        return next;
-      }
-      const res = this.run("INSERT INTO alerts (key, status, stack, account_id, opened_at, doc) VALUES (?, 'open', ?, ?, ?, '{}')", alert.key, alert.stack ?? null, alert.accountId ?? null, now);
-      const id = Number(res.lastInsertRowid);
-      const rec: AlertRecord = clean({ ...alert, alertId: String(id), status: "open" as const, openedAt: now, updatedAt: now });
-      this.writeAlert(id, rec);
-      return rec;
+      const { row, isNew } = domain.openOrUpdateAlert(live?.row ?? null, alert, now);
+      if (!isNew && live) return this.writeAlert(live.id, row);
+      const res = this.run("INSERT INTO alerts (key, status, stack, account_id, opened_at, doc) VALUES (?, ?, ?, ?, ?, '{}')", row.key, row.status, row.stack ?? null, row.accountId ?? null, row.openedAt);
+      return this.writeAlert(Number(res.lastInsertRowid), row);
     });
   }
 
@@ -584,8 +530,9 @@ export class LocalFleetStore implements FleetStore {
     const now = this.now();
     return this.tx(() => {
       const live = this.liveAlert(key);
-      if (!live) return false;
-      this.writeAlert(live.id, { ...live.doc, status: "closed", closedAt: now, updatedAt: now });
+      const closed = domain.closeAlert(live?.row ?? null, now);
+      if (closed === null || !live) return false;
+      this.writeAlert(live.id, closed.row);
       return true;
     });
   }
@@ -599,27 +546,26 @@ export class LocalFleetStore implements FleetStore {
   }
 
   async acknowledgeAlert(alertId: string, by: string): Promise<boolean> {
+    if (!/^\d+$/.test(alertId)) return false;
     const now = this.now();
     return this.tx(() => {
       const row = this.one("SELECT id, doc FROM alerts WHERE id = ?", Number(alertId));
-      if (!row || !/^\d+$/.test(alertId)) return false;
-      const doc = JSON.parse(row.doc as string) as AlertRecord;
-      if (doc.status !== "open") return false;
-      this.writeAlert(Number(row.id), { ...doc, status: "acknowledged", acknowledgedAt: now, acknowledgedBy: by, updatedAt: now });
+      const next = domain.acknowledgeAlert(row ? (JSON.parse(row.doc as string) as AlertRow) : null, by, now);
+      if (next === null || !row) return false;
+      this.writeAlert(Number(row.id), next);
       return true;
     });
   }
 
   // Activities -----------------------------------------------------------------------------
 
-  private insertActivity(a: ActivityInput, now: number) {
-    const rec: ActivityRecord = clean({ ...a, at: a.at ?? now });
-    this.run("INSERT INTO activities (at, stack, account_id, doc) VALUES (?, ?, ?, ?)", rec.at, rec.stack ?? null, rec.accountId ?? null, JSON.stringify(rec));
+  private insertActivity(rec: ActivityRecord) {
+    this.run("INSERT INTO activities (at, stack, account_id, doc) VALUES (?, ?, ?, ?)", rec.at, rec.stack ?? null, rec.accountId ?? null, JSON.stringify(clean(rec)));
   }
 
   async appendActivity(activity: ActivityInput): Promise<void> {
     const now = this.now();
-    this.tx(() => this.insertActivity(activity, now));
+    this.tx(() => this.insertActivity(domain.activityRecord(activity, now)));
   }
 
   async listActivities(filter: { stack?: string; accountId?: string; limit?: number } = {}): Promise<ActivityRecord[]> {
@@ -646,7 +592,44 @@ export class LocalFleetStore implements FleetStore {
     const rollouts = await this.listRollouts({ ...(filter.stack !== undefined ? { stack: filter.stack } : {}), limit: Math.min(filter.recentRollouts ?? 5, 50) });
     const alerts = { critical: 0, high: 0, medium: 0 };
     for (const r of this.all("SELECT doc FROM alerts WHERE status IN ('open', 'acknowledged')")) alerts[(JSON.parse(r.doc as string) as AlertRecord).severity] += 1;
-    return assembleOverview({ statusCounts: byStatus, versionCounts: byVersion, minSupported: min, latest, rollouts, openAlerts: alerts, now });
+    return domain.assembleOverview({ statusCounts: byStatus, versionCounts: byVersion, minSupported: min, latest, rollouts, openAlerts: alerts, now });
+  }
+
+  // Machine events (the embedded endpoint): seen ids and signatures survive a restart ----------
+
+  /**
+   * Claims a machine event id, once: `fresh` for the first claim; a repeat gets the result stored
+   * by recordEventResult (if any). Ids older than PROCESSED_EVENT_RETENTION_MS are forgotten.
+   */
+  async claimEvent(eventId: string, type: string): Promise<{ fresh: boolean; result?: string }> {
+    const now = this.now();
+    return this.tx(() => {
+      this.run("DELETE FROM processed_events WHERE received_at < ?", now - PROCESSED_EVENT_RETENTION_MS);
+      const row = this.one("SELECT result FROM processed_events WHERE event_id = ?", eventId);
+      if (row) return row.result === null ? { fresh: false } : { fresh: false, result: row.result as string };
+      this.run("INSERT INTO processed_events (event_id, type, received_at) VALUES (?, ?, ?)", eventId, type, now);
+      return { fresh: true };
+    });
+  }
+
+  /** Stores what the first post of an event got back (a repeat is answered with it). */
+  async recordEventResult(eventId: string, result: string): Promise<void> {
+    this.tx(() => this.run("UPDATE processed_events SET result = ? WHERE event_id = ?", result, eventId));
+  }
+
+  /** Releases a claimed event id whose apply failed (no result recorded), so a retry under the same id is applied. */
+  async forgetEvent(eventId: string): Promise<void> {
+    this.tx(() => this.run("DELETE FROM processed_events WHERE event_id = ? AND result IS NULL", eventId));
+  }
+
+  /** Claims a request signature seen at `at`: false when it was seen before (a replay). */
+  async claimSignature(signature: string, at: number): Promise<boolean> {
+    return this.tx(() => {
+      this.run("DELETE FROM seen_signatures WHERE seen_at < ?", at - SIGNATURE_RETENTION_MS);
+      if (this.one("SELECT 1 AS x FROM seen_signatures WHERE signature = ?", signature)) return false;
+      this.run("INSERT INTO seen_signatures (signature, seen_at) VALUES (?, ?)", signature, at);
+      return true;
+    });
   }
 
   /** Integrity check (used by the crash test and `fleet` diagnostics). */

@@ -6,7 +6,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+step="start"
+say() { step="$*"; printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+# First, in seconds: every program the demo needs (as root on Debian the missing ones are
+# installed with apt-get; otherwise it stops here with the one command to run).
+say "prerequisites"
+fleet-lab doctor --install || exit $?
+# Any later failure: the failing command has said why; this names the step, without a stack trace.
+on_error() {
+  local code=$?
+  printf 'demo: step "%s" failed (exit %s)\n' "$step" "$code" >&2
+  exit "$code"
+}
+trap on_error ERR
 
 say "Pulumi toolchain"
 toolchain=$(bash tools/setup-pulumi.sh | tail -n 1)

@@ -12,6 +12,7 @@ import { EXIT_FAILED, EXIT_OK, UsageError } from "../../control/errors";
 import { Monitor, monitorFiles, type CycleReport, type MonitorTarget } from "../../monitor/monitor";
 import { isWebhookUrl, logSink, Notifier, redactUrl, webhookSink, type Sink } from "../../monitor/notify";
 import { probeFleet } from "../../control/probe";
+import { printable } from "../text";
 
 type Run = (fn: (ctx: CommandContext) => Promise<number>, cmd: Command) => Promise<void>;
 
@@ -131,7 +132,7 @@ async function healthCommand(ctx: CommandContext, opts: ProbeOpts): Promise<numb
     else {
       for (const r of report.runtimes) {
         ctx.out.say(
-          `${r.accountId.padEnd(14)} ${r.status.padEnd(11)} ${String(r.healthScore ?? "-").padStart(3)} ${(r.openclaw ?? "-").padEnd(8)} ${(r.runtimeService ?? "-").padEnd(8)} ${r.latencyMs !== undefined ? `${String(r.latencyMs).padStart(5)} ms` : "       -"}${r.error ? `  ${r.error}` : ""}`,
+          `${printable(r.accountId).padEnd(14)} ${printable(r.status).padEnd(11)} ${String(r.healthScore ?? "-").padStart(3)} ${printable(r.openclaw ?? "-").padEnd(8)} ${printable(r.runtimeService ?? "-").padEnd(8)} ${r.latencyMs !== undefined ? `${String(r.latencyMs).padStart(5)} ms` : "       -"}${r.error ? `  ${printable(r.error)}` : ""}`,
         );
       }
       ctx.out.say(`${report.runtimes.length - bad.length}/${report.runtimes.length} online (${Date.now() - started} ms)`);
@@ -214,7 +215,7 @@ async function monitorCommand(ctx: CommandContext, opts: MonitorOpts): Promise<n
       const report = await monitor.cycle();
       if (ctx.out.json) ctx.out.emit(report);
       else ctx.out.say(summaryLine(report));
-      for (const f of report.notifications?.failed ?? []) ctx.out.warn(`fleet: notification not delivered yet (${f.error}); retried next round`);
+      for (const f of report.notifications?.failed ?? []) ctx.out.warn(`fleet: notification not delivered yet (${printable(f.error)}); retried next round`);
       if (i + 1 < cycles) await sleep(Math.max(0, intervalMs - (Date.now() - started)), signal);
     }
     return EXIT_OK;

@@ -20,6 +20,7 @@ import {
   type RuntimeEvidence,
 } from "../../control/releases";
 import { atomicWrite, readStackConfig, stackConfigPath, validateStackConfig } from "../../control/stackConfig";
+import { printable } from "../text";
 
 type Run = (fn: (ctx: CommandContext) => Promise<number>, cmd: Command) => Promise<void>;
 
@@ -61,7 +62,7 @@ async function releasesCommand(ctx: CommandContext): Promise<number> {
   }
   const lines: string[] = [];
   const section = (title: string, list: { source: string; releases: string[]; latest?: string }, current: string) => {
-    lines.push(`${title} (${list.source}): ${list.releases.length} release${list.releases.length === 1 ? "" : "s"}`);
+    lines.push(`${title} (${printable(list.source)}): ${list.releases.length} release${list.releases.length === 1 ? "" : "s"}`);
     if (list.releases.length === 0) lines.push("  none");
     for (const r of [...list.releases].reverse()) {
       const marks = [r === list.latest ? "latest" : "", r === current ? `current release of ${sc.stack}` : ""].filter(Boolean);
@@ -154,7 +155,7 @@ async function promoteCommand(ctx: CommandContext, opts: PromoteOptions): Promis
 
   if (problems.length > 0) {
     if (ctx.out.json) ctx.out.emit({ ok: false, changed: false, ...summary, problems });
-    else ctx.out.warn(`fleet: refusing to promote ${release.openclaw}/${release.runtimeService} from ${opts.from} to ${opts.to}:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    else ctx.out.warn(`fleet: refusing to promote ${release.openclaw}/${release.runtimeService} from ${opts.from} to ${opts.to}:\n${problems.map((p) => `  - ${printable(p)}`).join("\n")}`);
     return EXIT_FAILED;
   }
   if (ctx.out.json) ctx.out.emit({ ok: true, changed: true, ...summary, problems: [], file: to.file });

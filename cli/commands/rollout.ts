@@ -24,6 +24,7 @@ import {
 import type { FleetStore } from "../../store/types";
 import { progressSink } from "../progress";
 import { addRolloutOptions } from "../rolloutOptions";
+import { printable } from "../text";
 
 type Run = (fn: (ctx: CommandContext) => Promise<number>, cmd: Command) => Promise<void>;
 
@@ -101,11 +102,11 @@ async function planCommand(ctx: CommandContext, opts: RolloutCliOptions & { prev
 }
 
 function describePreview(p: { ok: boolean; changes: ChangeSummary[]; errors: string[] }): string {
-  if (!p.ok) return `pulumi preview failed:\n${p.errors.join("\n")}`;
+  if (!p.ok) return `pulumi preview failed:\n${p.errors.map(printable).join("\n")}`;
   if (p.changes.length === 0) return "pulumi preview: no changes";
   const lines = ["pulumi preview:"];
   const sorted = [...p.changes].sort((a, b) => a.accountId.localeCompare(b.accountId) || a.resource.localeCompare(b.resource));
-  for (const c of sorted) lines.push(`  ${c.accountId}-${c.resource}: ${c.op}${c.diffs.length ? ` [${c.diffs.join(", ")}]` : ""}`);
+  for (const c of sorted) lines.push(`  ${printable(`${c.accountId}-${c.resource}`)}: ${printable(c.op)}${c.diffs.length ? ` [${printable(c.diffs.join(", "))}]` : ""}`);
   return lines.join("\n");
 }
 

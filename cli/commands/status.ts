@@ -9,6 +9,7 @@ import type { CommandContext } from "../cli";
 import { checkHistoryCursor, defaultStorePath, openFleetStore, stackContext } from "../../control/context";
 import { EXIT_OK, UsageError } from "../../control/errors";
 import path from "node:path";
+import { printable } from "../text";
 
 type Run = (fn: (ctx: CommandContext) => Promise<number>, cmd: Command) => Promise<void>;
 
@@ -56,18 +57,18 @@ async function statusCommand(ctx: CommandContext): Promise<number> {
     const lines = [`stack ${sc.stack}: ${overview.total} runtimes observed (${fleet.runtimes.length} configured), release ${fleet.release.openclaw} / ${fleet.release.runtimeService}`];
     if (overview.total === 0) lines.push("  nothing observed yet: run `fleet health` or a rollout");
     lines.push("by status:");
-    for (const r of overview.byStatus) lines.push(`  ${r.status.padEnd(12)} ${String(r.count).padStart(5)} ${pct(r.percent).padStart(7)}  ${bar(r.percent)}`);
+    for (const r of overview.byStatus) lines.push(`  ${printable(r.status).padEnd(12)} ${String(r.count).padStart(5)} ${pct(r.percent).padStart(7)}  ${bar(r.percent)}`);
     lines.push(`by openclaw version (minimum supported ${overview.minSupportedOpenclaw ?? fleet.policy.minSupportedOpenclaw}):`);
     for (const r of overview.byOpenclawVersion) {
       const flag = r.belowMinimum ? "  <- below minimum supported" : "";
-      lines.push(`  ${r.label.padEnd(12)} ${String(r.count).padStart(5)} ${pct(r.percent).padStart(7)}  ${bar(r.percent)}${flag}`);
+      lines.push(`  ${printable(r.label).padEnd(12)} ${String(r.count).padStart(5)} ${pct(r.percent).padStart(7)}  ${bar(r.percent)}${flag}`);
     }
-    if (active) lines.push(`rollout in progress: ${active.rolloutId} (${active.status}) to ${active.target.openclaw}, batch ${active.currentBatch + 1}/${active.batches.length}`);
+    if (active) lines.push(`rollout in progress: ${printable(active.rolloutId)} (${printable(active.status)}) to ${printable(active.target.openclaw)}, batch ${active.currentBatch + 1}/${active.batches.length}`);
     lines.push("recent rollouts:");
     if (overview.recentRollouts.length === 0) lines.push("  none");
     for (const r of overview.recentRollouts) {
       lines.push(
-        `  ${new Date(r.createdAt).toISOString()}  ${r.target.openclaw.padEnd(8)} ${r.strategy.padEnd(9)} ${r.status.padEnd(9)} success ${pct(r.successRate)}  failed ${pct(r.failureRate)}  ${r.durationMs !== undefined ? formatDuration(r.durationMs / 1000) : "-"}`,
+        `  ${new Date(r.createdAt).toISOString()}  ${printable(r.target.openclaw).padEnd(8)} ${printable(r.strategy).padEnd(9)} ${printable(r.status).padEnd(9)} success ${pct(r.successRate)}  failed ${pct(r.failureRate)}  ${r.durationMs !== undefined ? formatDuration(r.durationMs / 1000) : "-"}`,
       );
     }
     const alerts = overview.openAlerts;
@@ -108,7 +109,7 @@ async function historyCommand(ctx: CommandContext, opts: { runtime?: string; rol
 export function historyLine(e: UpgradeEvent): string {
   const when = new Date(e.completedAt ?? e.startedAt).toISOString();
   const took = e.durationMs !== undefined ? formatDuration(e.durationMs / 1000) : "-";
-  const why = e.reason ? ` (${e.reason})` : "";
-  const err = e.error ? ` error: ${e.error}` : "";
-  return `${when}  ${e.accountId.padEnd(14)} ${e.fromOpenclaw} -> ${e.toOpenclaw}  ${e.status.padEnd(11)} ${took.padStart(6)}  by ${e.initiatedBy}${e.rolloutId ? ` [${e.rolloutId}]` : ""}${why}${err}`;
+  const why = e.reason ? ` (${printable(e.reason)})` : "";
+  const err = e.error ? ` error: ${printable(e.error)}` : "";
+  return `${when}  ${printable(e.accountId).padEnd(14)} ${printable(e.fromOpenclaw)} -> ${printable(e.toOpenclaw)}  ${printable(e.status).padEnd(11)} ${took.padStart(6)}  by ${printable(e.initiatedBy)}${e.rolloutId ? ` [${printable(e.rolloutId)}]` : ""}${why}${err}`;
 }

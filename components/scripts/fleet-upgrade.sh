@@ -129,6 +129,25 @@ settings_problem() {
   exit 1
 }
 
+# A host that cannot run an upgrade at all (before anything was touched): exit 1, the cause named.
+host_problem() {
+  emit_json "$(jq -cn --arg e "$1" --arg h "$(host_label)" \
+    '{status: "failed", from: null, to: null, durationMs: 0, error: $e, host: $h}')"
+  log "$1"
+  exit 1
+}
+
+# The lock, the run directory and the snapshot of what is replaced all live in state/: an upgrade
+# that cannot write there must say so before it starts, not fail halfway as "internal error".
+check_state_writable() {
+  local probe="$STATE/.fleet-upgrade-write-test.$$" why
+  if ! why=$( { : >"$probe"; } 2>&1); then
+    why=${why##*: } # the system's reason, e.g. "Operation not permitted"
+    host_problem "state directory $STATE is not writable (${why:-unknown reason}): nothing was changed"
+  fi
+  rm -f "$probe"
+}
+
 validate_host_settings() {
   [[ $HEALTH_URL =~ ^https?://[A-Za-z0-9._:-]+(\[[0-9A-Fa-f:]+\](:[0-9]+)?)?(/[A-Za-z0-9._~/-]*)?$ ]] ||
     settings_problem "FLEET_HEALTH_URL is not a plain http(s) URL"
@@ -353,7 +372,7 @@ fail_upgrade() {
 }
 
 parse_upgrade_args() {
-  local from_stdin=0 input
+  local from_stdin=0
   HEALTH_TIMEOUT_ARG=""
   while (($# > 0)); do
     case $1 in
@@ -366,13 +385,27 @@ parse_upgrade_args() {
   done
   if ((from_stdin)); then
     [[ -z $TO_OC && -z $TO_RS ]] || bad_input "--stdin excludes --openclaw/--runtime-service"
-    input=$(head -c 65536) || true
-    jq -e 'type == "object" and (.openclaw | type) == "string" and (.runtimeService | type) == "string"
-      and ([.openclaw, .runtimeService] | all(length >= 1 and length <= 100 and (test("[^!-~]") | not)))' \
-      >/dev/null 2>&1 <<<"$input" ||
-      bad_input 'stdin must be one JSON object {"openclaw":"vX.Y.Z","runtimeService":"vX.Y.Z"}'
-    TO_OC=$(jq -j '.openclaw' <<<"$input")
-    TO_RS=$(jq -j '.runtimeService' <<<"$input")
+    # Read raw and parsed once by jq: a shell variable would drop NUL bytes, and jq reading
+    # documents would take two concatenated objects as two inputs. Exactly one object passes.
+    local verdict problem
+    # jq -R drops a trailing NUL, so NUL becomes SOH first: any control byte is refused.
+    verdict=$(head -c 65537 | tr '\000' '\001' | jq -Rrs '
+      if utf8bytelength > 65536 then "bad\tis larger than 64 KiB"
+      elif test("[\u0000-\u0008\u000b\u000c\u000e-\u001f]") then "bad\tholds a NUL byte or another control character"
+      else [try fromjson catch empty] as $docs | $docs[0] as $doc
+        | if ($docs | length) != 1 then "bad\tis not exactly one JSON document"
+          elif ($doc | type) != "object" then "bad\tis not a JSON object"
+          elif ($doc.openclaw | type) != "string" or ($doc.runtimeService | type) != "string"
+            then "bad\tneeds the strings openclaw and runtimeService"
+          elif [$doc.openclaw, $doc.runtimeService] | all(length >= 1 and length <= 100 and (test("[^!-~]") | not)) | not
+            then "bad\thas a version that is empty, too long or not printable ASCII"
+          else "ok\t\($doc.openclaw)\t\($doc.runtimeService)" end
+      end' 2>/dev/null) || verdict=$'bad\tcould not be read'
+    IFS=$'\t' read -r problem TO_OC TO_RS <<<"$verdict" || true
+    if [[ $problem != ok ]]; then
+      TO_OC="" TO_RS=""
+      bad_input "stdin must be exactly one JSON object {\"openclaw\":\"vX.Y.Z\",\"runtimeService\":\"vX.Y.Z\"}: it ${verdict#bad$'\t'}"
+    fi
   fi
   [[ -n $TO_OC ]] || bad_input "missing --openclaw"
   [[ -n $TO_RS ]] || bad_input "missing --runtime-service"
@@ -486,12 +519,13 @@ cmd_logs() {
 # ---------------------------------------------------------------------------------------------
 # Safety net: whatever happens, exactly one JSON line leaves this script.
 # ---------------------------------------------------------------------------------------------
-ERR_LINE=""
+ERR_LINE="" ERR_COMMAND=""
 on_exit() {
   local code=$?
   if ((RESULT_EMITTED == 0)) && [[ ${SUBCOMMAND:-} != logs ]]; then
     if command -v jq >/dev/null 2>&1; then
-      emit_json "$(jq -cn --arg e "internal error (exit $code${ERR_LINE:+, line $ERR_LINE})" --arg h "$(host_label)" \
+      # The failing command is named: "internal error (exit 1)" alone tells an operator nothing.
+      emit_json "$(jq -cn --arg e "internal error (exit $code${ERR_LINE:+, line $ERR_LINE}${ERR_COMMAND:+: ${ERR_COMMAND:0:200}})" --arg h "$(host_label)" \
         '{status: "failed", from: null, to: null, durationMs: 0, error: $e, host: $h}')"
     else
       emit_without_jq "internal error"
@@ -534,7 +568,7 @@ run_detached() {
 
 main() {
   trap on_exit EXIT
-  trap 'ERR_LINE=$LINENO' ERR
+  trap 'ERR_LINE=$LINENO ERR_COMMAND=$BASH_COMMAND' ERR
   command -v jq >/dev/null 2>&1 || { emit_without_jq "jq is not installed on this host"; exit 1; }
 
   SELF=$(readlink -f "$0")
@@ -554,8 +588,9 @@ main() {
   [[ -d $ROOT/openclaw ]] || bad_input "no host root at $(quote_value "$ROOT") (expected openclaw/ inside)"
   ROOT=$(readlink -f "$ROOT")
   STATE="$ROOT/state"
-  mkdir -p "$STATE"
+  mkdir -p "$STATE" 2>/dev/null || host_problem "state directory $STATE cannot be created"
   load_host_settings
+  if [[ $SUBCOMMAND == upgrade || $SUBCOMMAND == restart ]]; then check_state_writable; fi
 
   if [[ ${FLEET_UPGRADE_DETACHED:-} != 1 && ( $SUBCOMMAND == upgrade || $SUBCOMMAND == restart ) ]]; then
     run_detached "${original[@]}"

@@ -63,22 +63,47 @@ async function homePage(lastRolloutId = null) {
     render(h("p", { class: "crumb" }, "System ›"), h("h1", {}, "Runtime Management"), errorBox(err, () => homePage(lastRolloutId)));
     return;
   }
-  const o = data.overview;
   const livePanel = h("div", { id: "rollout-live" });
-  const versionSection = versionStatus(data);
+  // The read-only tables, replaced in place while a rollout runs (the form keeps what was typed,
+  // the version card its Check for Updates message).
+  const sections = (d) => ({ overview: overviewSection(d, d.overview), runtimes: runtimesSection(d), recent: recentSection(d.overview.recentRollouts) });
+  let shownSections = sections(data);
   render(
     h("p", { class: "crumb" }, "System ›"),
     h("h1", {}, "Runtime Management"),
-    versionSection,
-    overviewSection(data, o),
+    versionStatus(data),
+    shownSections.overview,
     livePanel,
-    upgradeForm(data, livePanel),
-    runtimesSection(data),
-    recentSection(o.recentRollouts),
+    upgradeForm(data, livePanel, (rolloutId) => watch(rolloutId)),
+    shownSections.runtimes,
+    shownSections.recent,
   );
-  // When a rollout ends, the whole page is read again (versions, counts, recent upgrades).
+  let reading = false;
+  const refreshOverview = async () => {
+    if (reading) return; // one read at a time; the next tick catches up
+    reading = true;
+    try {
+      const next = sections(await api("/api/overview"));
+      for (const key of Object.keys(next)) {
+        if (shownSections[key].isConnected) shownSections[key].replaceWith(next[key]);
+      }
+      shownSections = next;
+    } catch {
+      // the rollout panel shows the error; the last overview stays
+    } finally {
+      reading = false;
+    }
+  };
+  // While a rollout runs the overview follows it (every 2 s); when it ends the whole page is read again.
   const shown = data.activeRollout?.rolloutId ?? lastRolloutId;
-  if (shown) watchRollout(shown, livePanel, { onEnd: () => homePage(shown) });
+  let lastRead = Date.now();
+  const onTick = () => {
+    if (Date.now() - lastRead < 2000) return;
+    lastRead = Date.now();
+    refreshOverview();
+  };
+  const watch = (rolloutId) => watchRollout(rolloutId, livePanel, { onEnd: () => homePage(rolloutId), onTick });
+  if (shown) watch(shown);
 }
 
 function versionStatus(data) {
@@ -146,7 +171,7 @@ function overviewSection(data, o) {
   );
 }
 
-function upgradeForm(data, livePanel) {
+function upgradeForm(data, livePanel, watch) {
   const p = data.policy;
   const select = h("select", { id: "target", name: "to", required: true }, h("option", { value: "" }, "Loading releases…"));
   const message = h("div", { id: "form-message", "aria-live": "polite" });
@@ -219,7 +244,7 @@ function upgradeForm(data, livePanel) {
       const body = { ...values(), ...(previewed ? { configHash: previewed.configHash } : {}) };
       const r = await api("/api/rollouts", { method: "POST", body });
       message.replaceChildren(h("div", { class: "alert ok", role: "status" }, `Rollout ${r.rolloutId} started: ${r.plan.text.split("\n")[0]}`));
-      watchRollout(r.rolloutId, livePanel, { onEnd: () => homePage(r.rolloutId) });
+      watch(r.rolloutId);
       livePanel.scrollIntoView({ block: "start" });
     } catch (err) {
       message.replaceChildren(errorBox(err));
@@ -318,7 +343,7 @@ function rolloutsTable(rows) {
 
 // Live rollout --------------------------------------------------------------------------------
 
-function watchRollout(rolloutId, panel, { onEnd } = {}) {
+function watchRollout(rolloutId, panel, { onEnd, onTick } = {}) {
   clearTimeout(pollTimer);
   // onEnd fires only for a rollout seen running here, not for one that had already ended.
   let sawLive = false;
@@ -334,7 +359,10 @@ function watchRollout(rolloutId, panel, { onEnd } = {}) {
         ended = true;
         onEnd?.(d);
       }
-      if (!done) pollTimer = setTimeout(tick, idle ? 3000 : 1000);
+      if (!done) {
+        onTick?.(d);
+        pollTimer = setTimeout(tick, idle ? 3000 : 1000);
+      }
     } catch (err) {
       panel.replaceChildren(h("section", { class: "card" }, h("h2", {}, "Rollout"), errorBox(err, () => tick())));
       pollTimer = setTimeout(tick, 3000);

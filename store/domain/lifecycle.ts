@@ -16,7 +16,9 @@ const ACTIONS: Record<RolloutStatus, Partial<Record<RolloutAction, RolloutStatus
   planned: { start: "running", resume: "running", abort: "aborted", fail: "failed" },
   // `resume` of a running rollout is the takeover after a crash: the record still says running.
   running: { resume: "running", pause: "paused", halt: "halted", complete: "completed", fail: "failed", abort: "aborted" },
-  paused: { resume: "running", pause: "paused", abort: "aborted", fail: "failed" },
+  // A pause is a request to stop after the current step: when that step ends the rollout (all
+  // batches done, or a gate halts it), its outcome stands rather than the request.
+  paused: { resume: "running", pause: "paused", halt: "halted", complete: "completed", abort: "aborted", fail: "failed" },
   halted: {},
   completed: {},
   aborted: {},

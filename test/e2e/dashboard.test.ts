@@ -1,6 +1,7 @@
 // The admin dashboard in real Chromium against a 5-host lab fleet and the real Pulumi engine:
 // sign-in, the overview against `fleet status`, the plan against `fleet plan`, a canary rollout
-// started from the page and watched live, a runtime's history and on-host actions, refusals.
+// started from the page and watched live (the overview too), a runtime's history and on-host
+// actions, its single-runtime Upgrade button, refusals.
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -207,6 +208,7 @@ describe.each(STORE_KINDS)("fleet dashboard (Chromium, lab fleet, %s store)", (k
     await page.check('input[name="strategy"][value="canary"]');
     await page.getByRole("button", { name: "Preview Upgrade Plan" }).click();
     await page.locator("#plan li").first().waitFor();
+    await page.evaluate(() => ((window as unknown as { sameLoad: boolean }).sameLoad = true)); // gone on a reload
     await page.getByRole("button", { name: "Start Upgrade" }).click();
     await page.locator("#form-message .alert.ok").waitFor();
     const live = page.locator("#rollout-live section");
@@ -226,6 +228,14 @@ describe.each(STORE_KINDS)("fleet dashboard (Chromium, lab fleet, %s store)", (k
     await page.locator("#rollout-pause").click();
     await poll("the rollout to pause", async () => (await live.getAttribute("data-status")) === "paused" && (await page.locator("#rollout-resume").isEnabled()), 90_000);
     expect(await page.locator("#rollout-summary").textContent()).toMatch(/^Paused: batch \d of 5/);
+    // The overview follows the rollout while it is still active: the canary's new version is counted
+    // and its row in the runtimes table shows it, with no reload of the page.
+    const byVersion = (v: string) => page.locator(`[aria-label="Runtimes by OpenClaw version"] [data-row="${v}"] + span`);
+    await poll("the overview to count the canary on v1.2.5", async () => /^[1-4] \(/.test((await byVersion("v1.2.5").textContent({ timeout: 1000 }).catch(() => "")) ?? ""), 15_000);
+    expect(await live.getAttribute("data-status")).toBe("paused");
+    const lab01 = page.locator('section[aria-labelledby="h-runtimes"] tbody tr', { has: page.locator('a[href="/runtimes/lab-01"]') });
+    expect(await lab01.locator("td").allTextContents()).toContain("v1.2.5");
+    expect(await page.evaluate(() => (window as unknown as { sameLoad?: boolean }).sameLoad)).toBe(true);
     await screenshots(page, "rollout-paused");
 
     // A second rollout while this one is active: refused, naming it and who started it.
@@ -272,5 +282,25 @@ describe.each(STORE_KINDS)("fleet dashboard (Chromium, lab fleet, %s store)", (k
     await page.getByRole("heading", { name: "Upgrade records" }).waitFor();
     expect(await page.locator("table").last().locator("tbody tr").count()).toBe(5);
     await screenshots(page, "history");
+  });
+
+  it("a runtime's Upgrade button upgrades that runtime alone to the latest release, live on its page", async () => {
+    const { page } = b;
+    await page.goto(`${base}runtimes/lab-03`);
+    await page.locator("#openclaw-version").waitFor();
+    expect(await page.locator("#openclaw-version").textContent()).toMatch(/^v1\.2\.5 \(latest: v1\.3\.0\)/);
+    await page.locator("#upgrade-version").click();
+    await page.locator("#runtime-message .alert.ok").waitFor({ timeout: 30_000 });
+    expect(await page.locator("#runtime-message").textContent()).toMatch(/^Rollout ro_\w+ started for lab-03\.$/);
+    await page.locator("#rollout-live section").waitFor();
+    // When the rollout ends the page is read again: the runtime's own version and history show it.
+    await poll("lab-03's page to show v1.3.0", async () => /^v1\.3\.0 /.test((await page.locator("#openclaw-version").textContent({ timeout: 1000 }).catch(() => "")) ?? ""), 200_000, 500);
+    const row = page.locator('section[aria-labelledby="h-history"] tbody tr').first();
+    expect(await row.locator("td").allTextContents()).toEqual(expect.arrayContaining(["v1.2.5", "v1.3.0", "success"]));
+    const hosts = Object.fromEntries((await p.status()).map((h) => [h.runtime, h.openclaw]));
+    expect(hosts).toEqual({ "lab-01": "v1.2.5", "lab-02": "v1.2.5", "lab-03": "v1.3.0", "lab-04": "v1.2.5", "lab-05": "v1.2.5" });
+    const mine = (await storeRead((s) => s.listRollouts({ stack: "lab" }))).filter((r) => r.target.openclaw === "v1.3.0");
+    expect(mine.map((r) => [r.status, r.batches])).toEqual([["completed", [["lab-03"]]]]);
+    await screenshots(page, "runtime-upgraded");
   });
 });

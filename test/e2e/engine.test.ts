@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { labFault } from "../../lab/lab";
 import { probeFleet } from "../../control/probe";
+import { describeDeployFailure } from "../../components/hooks";
 import { labProject, type LabProject } from "./helpers/labProject";
 import { STORE_KINDS, useStore } from "./helpers/stores";
 
@@ -94,6 +95,9 @@ describe.each(STORE_KINDS)("pulumi up on the lab fleet (real engine, %s store)",
       const seconds = (Date.now() - started) / 1000;
       expect(run.runtimes.get("lab-04")!.ok).toBe(false);
       expect(run.runtimes.get("lab-04")!.errors.join("\n")).toMatch(/refused|dial/i);
+      // What the rollout and the history show: unreachable, with the address.
+      const address = p.lab.hosts.find((h) => h.runtime === "lab-04")!.address;
+      expect(describeDeployFailure(run.runtimes.get("lab-04")!.errors).error).toMatch(new RegExp(`^unreachable: no SSH connection to ${address.replace(/\./g, "\\.")}:\\d+`));
       expect(run.runtimes.get("lab-05")!.ok).toBe(true);
       expect((await served())["lab-05"]).toBe("v1.2.5/v0.5.0");
       // dialTimeoutSeconds 5 x dialErrorLimit 2 bounds the failure, plus the engine's own start-up.
@@ -101,6 +105,22 @@ describe.each(STORE_KINDS)("pulumi up on the lab fleet (real engine, %s store)",
       expect(seconds).toBeLessThan(90);
     } finally {
       await labFault(p.labDir, "lab-04", "clear");
+    }
+  });
+
+  it("a host whose state directory is not writable fails naming it, and keeps serving what it ran", async () => {
+    await labFault(p.labDir, "lab-05", "readonly-state");
+    try {
+      p.setVersions("lab-05", "v1.3.0");
+      const run = await p.engine().up([{ accountId: "lab-05", provider: "existing" as const }]);
+      expect(run.runtimes.get("lab-05")!.ok).toBe(false);
+      expect(describeDeployFailure(run.runtimes.get("lab-05")!.errors).error).toMatch(
+        /^state directory \/\S+\/state is not writable \(Operation not permitted\): nothing was changed$/,
+      );
+      expect((await served())["lab-05"]).toBe("v1.2.5/v0.5.0");
+    } finally {
+      await labFault(p.labDir, "lab-05", "clear");
+      p.setVersions("lab-05", "v1.2.5");
     }
   });
 });

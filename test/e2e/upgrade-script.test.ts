@@ -206,6 +206,45 @@ describe("fleet-upgrade on a simulated host", () => {
     expect(await hostStatus(host)).toMatchObject({ openclaw: "v1.2.3", runtimeService: "v0.5.0", healthy: true });
   });
 
+  it("takes exactly one JSON object on stdin: two concatenated documents or a NUL byte are refused (exit 2)", async () => {
+    host = await newHost();
+    const commit = headCommit(host.root);
+    const inputs = [
+      // Read as one document this used to become v1.2.3.
+      '{"openclaw":"v1","runtimeService":"v0.5.2"}{"openclaw":".2.3","runtimeService":"v0.5.2"}',
+      '{"openclaw":"v1.2.5","runtimeService":"v0.5.2"}\n{"openclaw":"v1.2.6","runtimeService":"v0.5.2"}',
+      '{"openclaw":"v1.2.5\u0000","runtimeService":"v0.5.2"}',
+      '{"openclaw":"v1.2.5","runtimeService":"v0.5.2"}\u0000',
+    ];
+    for (const input of inputs) {
+      const result = await runUpgradeScript(host, ["upgrade", "--stdin"], input);
+      expect(result.code, JSON.stringify(input)).toBe(2);
+      expect(result.json).toMatchObject({ status: "failed", from: null, to: null });
+      expect(result.json?.error).toMatch(/^stdin must be exactly one JSON object .*: it (is not exactly one JSON document|holds a NUL byte or another control character)$/);
+    }
+    expect(headCommit(host.root)).toBe(commit);
+    expect(readUpgradeLog(host.root)).toEqual([]);
+  });
+
+  it("readonly-state fault: the upgrade fails naming the unwritable state directory, and touches nothing", async () => {
+    host = await newHost();
+    const commit = headCommit(host.root);
+    const pid = runtimePid(host);
+    await setFault(host, "readonly-state");
+    try {
+      const result = await runUpgradeScript(host, upgradeArgs("v1.2.5", "v0.5.2"));
+      expect(result.code).toBe(1);
+      expect(result.json).toMatchObject({ status: "failed" });
+      expect(result.json?.error).toBe(`state directory ${join(host.root, "state")} is not writable (Operation not permitted): nothing was changed`);
+      expect(headCommit(host.root)).toBe(commit);
+      expect(runtimePid(host)).toBe(pid);
+    } finally {
+      await setFault(host, "clear");
+    }
+    // Cleared, the same upgrade goes through.
+    expect((await runUpgradeScript(host, upgradeArgs("v1.2.5", "v0.5.2"))).json).toMatchObject({ status: "success" });
+  });
+
   it("rolls back when the runtime service image does not exist", async () => {
     host = await newHost();
     const result = await runUpgradeScript(host, upgradeArgs("v1.2.5", "v0.9.9"));

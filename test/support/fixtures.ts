@@ -13,3 +13,11 @@ export function prodStackConfig(): Record<string, unknown> {
 export function runtimesOf(config: Record<string, unknown>): Array<Record<string, unknown>> {
   return config["fleet:runtimes"] as Array<Record<string, unknown>>;
 }
+
+/** A "billion laughs" YAML: 9 levels of 9 aliases each, its `config.fleet:runtimes` 9^9 entries. */
+export function yamlAliasBomb(): string {
+  const name = (i: number) => String.fromCharCode(97 + i);
+  const levels = [`${name(0)}: &${name(0)} [${Array(9).fill("x").join(", ")}]`];
+  for (let i = 1; i < 9; i++) levels.push(`${name(i)}: &${name(i)} [${Array(9).fill(`*${name(i - 1)}`).join(", ")}]`);
+  return `${levels.join("\n")}\nconfig:\n  fleet:runtimes: *${name(8)}\n`;
+}

@@ -5,7 +5,7 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { fleet } from "../support/cli";
-import { prodStackConfig, runtimesOf, ROOT } from "../support/fixtures";
+import { prodStackConfig, runtimesOf, ROOT, yamlAliasBomb } from "../support/fixtures";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "fleet-validate-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -74,6 +74,42 @@ describe("fleet validate", () => {
       "fleet:runtimes[1].runtimeService",
       "fleet:runtimes[2].region",
     ]);
+  });
+
+  it("summarises a long error list: the first errors in full, then one line per kind", async () => {
+    const file = writeStack("huge", (c) => {
+      const runtimes = runtimesOf(c);
+      for (let i = 0; i < 10_001 - 5; i++) runtimes.push({ accountId: `acc-x${i}`, region: "nyc1", openclaw: "latest", runtimeService: "v0.5.2" });
+    });
+    const r = await fleet("validate", "--config-file", file);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("fleet:runtimes: a list of 10001 entries: Too big: expected array to have <=10000 items");
+    expect(r.stderr.length).toBeLessThan(4096);
+  });
+
+  it("summarises 5,000 bad runtimes after the first 20", async () => {
+    const file = writeStack("bad5000", (c) => {
+      const runtimes = runtimesOf(c);
+      for (let i = 0; i < 5000; i++) runtimes.push({ accountId: `acc-y${i}`, region: "nyc1", openclaw: "latest", runtimeService: "v0.5.2" });
+    });
+    const r = await fleet("validate", "--config-file", file);
+    expect(r.code).toBe(2);
+    const lines = r.stderr.trim().split("\n");
+    expect(lines[0]).toBe(`${file}: 5000 errors`);
+    expect(lines).toHaveLength(1 + 20 + 1);
+    expect(lines[20]).toBe('fleet:runtimes[24].openclaw: "latest" is not a release tag (expected vMAJOR.MINOR.PATCH)');
+    expect(lines[21]).toBe("... and 4980 more of the same kind at fleet:runtimes[*].openclaw");
+  });
+
+  it("exits 2 naming the file for an alias bomb, a directory and /dev/zero, and reads none of them whole", async () => {
+    const bomb = path.join(dir, "Pulumi.bomb.yaml");
+    writeFileSync(bomb, yamlAliasBomb());
+    for (const file of [bomb, dir, "/dev/zero"]) {
+      const r = await fleet("validate", "--config-file", file);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).toContain(file);
+    }
   });
 
   it("exits 2 for a missing file, a bad stack name and an unknown command", async () => {

@@ -62,7 +62,16 @@ describe("post-deploy hook records", () => {
 
   it("records an unreachable host as failed, with the dial error", () => {
     const e = upgradeEventFor({ name: "lab-03-deploy", newInputs: { stdin: stdin("v1.2.5") }, oldInputs: { stdin: stdin("v1.2.3") }, errors: ["failed to dial 127.0.0.13:2222: connection refused"] }, ctx);
-    expect(e).toMatchObject({ accountId: "lab-03", status: "failed", fromOpenclaw: "v1.2.3", toOpenclaw: "v1.2.5", error: "failed to dial 127.0.0.13:2222: connection refused" });
+    expect(e).toMatchObject({ accountId: "lab-03", status: "failed", fromOpenclaw: "v1.2.3", toOpenclaw: "v1.2.5", error: "unreachable: no SSH connection to 127.0.0.13:2222 (connection refused)" });
+    // The command provider's wording after its retries, as the engine passes it on.
+    const retried = upgradeEventFor({ name: "lab-03-deploy", errors: ["error: failed to dial 127.0.0.13:2222: after 3 failed attempts: dial tcp 127.0.0.13:2222: connect: connection refused"] }, ctx);
+    expect(retried?.error).toBe("unreachable: no SSH connection to 127.0.0.13:2222 after 3 attempts (connect: connection refused)");
+  });
+
+  it("keeps the on-host script's cause when the state directory is not writable", () => {
+    const result = JSON.stringify({ status: "failed", from: null, to: null, durationMs: 0, error: "state directory /opt/runtime-fleet/state is not writable (Operation not permitted): nothing was changed", host: "lab-02" });
+    const e = upgradeEventFor({ name: "lab-02-deploy", newInputs: { stdin: stdin("v1.2.5") }, errors: [`Process exited with status 1: running "...":\n${result}\n10:00:00 fleet-upgrade: state directory ...`] }, ctx);
+    expect(e).toMatchObject({ status: "failed", error: "state directory /opt/runtime-fleet/state is not writable (Operation not permitted): nothing was changed" });
   });
 
   it("records nothing for a noop, but hands over the result a dead caller never saw", () => {

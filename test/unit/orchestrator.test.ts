@@ -38,6 +38,8 @@ function stackYaml(): string {
 class SimFleet implements StackEngine {
   readonly hosts = new Map<string, { openclaw: string; runtimeService: string; upgrades: number }>();
   readonly failDeploy = new Set<string>();
+  /** Deploys that fail before the host changes, with this engine error text. */
+  readonly neverReached = new Map<string, string>();
   /** Unhealthy on any version other than these (a release that breaks it). */
   readonly breaksOn = new Map<string, string>();
   readonly ups: string[][] = [];
@@ -61,6 +63,11 @@ class SimFleet implements StackEngine {
     for (const r of this.config().runtimes.filter((x) => ids.includes(x.accountId))) {
       const host = this.hosts.get(r.accountId)!;
       const changes = host.openclaw !== r.openclaw || host.runtimeService !== r.runtimeService;
+      const untouched = this.neverReached.get(r.accountId);
+      if (changes && untouched !== undefined) {
+        runtimes.set(r.accountId, { accountId: r.accountId, ok: false, deployOps: ["update"], errors: [untouched] });
+        continue;
+      }
       if (changes && this.failDeploy.has(r.accountId)) {
         runtimes.set(r.accountId, { accountId: r.accountId, ok: false, deployOps: ["update"], errors: ['{"status":"rolled_back","error":"compose pull failed"}'] });
         continue;
@@ -180,6 +187,23 @@ describe("the rollout orchestrator", () => {
     expect(loadFleet().runtimes.find((r) => r.accountId === "r03")!.openclaw).toBe("v1.2.3");
   });
 
+  it("never marks a host rolled back that its failed deploy never touched (unreachable, state not writable)", async () => {
+    sim.neverReached.set("r02", "error: failed to dial 127.0.0.12:2222: after 3 failed attempts: dial tcp 127.0.0.12:2222: connect: connection refused");
+    const result = { status: "failed", from: null, to: null, durationMs: 0, error: "state directory /opt/runtime-fleet/state is not writable (Operation not permitted): nothing was changed" };
+    sim.neverReached.set("r03", `Process exited with status 1: running "...":\n${JSON.stringify(result)}`);
+    sim.failDeploy.add("r04"); // its script restored the previous versions: that one was rolled back
+    const out = await start("ro_untouch01", { strategy: "rolling", ramp: [{ count: 4 }] }, settings({ maxBatchFailurePercent: 20 }));
+    expect(out.status).toBe("halted");
+    const record = await store.getRollout("ro_untouch01");
+    const state = (id: string) => record!.runtimes.find((r) => r.accountId === id);
+    expect(state("r02")).toMatchObject({ state: "failed", error: "unreachable: no SSH connection to 127.0.0.12:2222 after 3 attempts (connect: connection refused)" });
+    expect(state("r03")).toMatchObject({ state: "failed", error: result.error });
+    expect(state("r04")).toMatchObject({ state: "rolled_back" });
+    const shown = events.filter((e) => e.type === "runtime" && e.state === "rolled_back").map((e) => (e as { accountId: string }).accountId);
+    expect(shown).toEqual(["r04"]);
+    expect(versions()).toMatchObject({ r02: "v1.2.3", r03: "v1.2.3", r04: "v1.2.3" });
+  });
+
   it("goes on at --max-batch-failure 30% and reports the one failure at the end", async () => {
     sim.failDeploy.add("r03");
     const out = await start("ro_batch0002", { strategy: "rolling", ramp: [{ count: 4 }] }, settings({ maxBatchFailurePercent: 30, pauseOnFailurePercent: 50 }));
@@ -202,6 +226,34 @@ describe("the rollout orchestrator", () => {
     expect(resumed.status).toBe("completed");
     expect([...sim.hosts.values()].every((h) => h.upgrades === 1)).toBe(true);
     expect(sim.ups.flat().filter((id) => id === "r02")).toHaveLength(1);
+  });
+
+  it("a pause asked for during the last batch yields to the rollout's own end: completed, not an error", async () => {
+    sim.onUp = async (ids) => {
+      if (ids.includes("r10")) await store.updateRollout("ro_pauselast1", { status: "paused", statusReason: "paused by ana" });
+    };
+    const out = await start("ro_pauselast1", {}, settings({}, { bakeMinutes: 0 }));
+    expect(out.status).toBe("completed");
+    expect((await store.getRollout("ro_pauselast1"))!.status).toBe("completed");
+    expect([...sim.hosts.values()].every((h) => h.openclaw === "v1.2.5")).toBe(true);
+  });
+
+  it("a store that cannot be written at the end says the lock stays behind and how to take it over (issue 18 defect 7)", async () => {
+    const release = store.releaseLock.bind(store);
+    store.releaseLock = async () => {
+      throw new Error(`store ${path.join(dir, "store.db")}: attempt to write a readonly database`);
+    };
+    sim.onUp = async (ids) => {
+      if (ids.includes("r02")) throw new Error(`store ${path.join(dir, "store.db")}: disk I/O error`);
+    };
+    const failed = start("ro_readonly1", {}, settings({}, { bakeMinutes: 0 }));
+    await expect(failed).rejects.toThrow(OperationError);
+    await expect(failed).rejects.toThrow(
+      new RegExp(`disk I/O error; the lock of stack test could not be released \\(store .*store\\.db: attempt to write a readonly database\\): once the store is writable again, \`fleet rollout resume ro_readonly1 --break-lock\` takes it over`),
+    );
+    // The lock is still there (the store refused to drop it): resume --break-lock is the way on.
+    expect((await store.getLock("test"))?.rolloutId).toBe("ro_readonly1");
+    store.releaseLock = release;
   });
 
   it("stops at an abort and never runs another batch", async () => {

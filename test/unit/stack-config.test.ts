@@ -1,10 +1,10 @@
 // Writing the desired state back: only the versions change; comments, order and layout stay.
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { writeRelease, writeRuntimeVersions } from "../../control/stackConfig";
-import { ROOT } from "../support/fixtures";
+import { readStackConfig, writeRelease, writeRuntimeVersions } from "../../control/stackConfig";
+import { ROOT, yamlAliasBomb } from "../support/fixtures";
 
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -44,5 +44,93 @@ describe("the stack config file as desired state", () => {
     );
     expect(() => writeRuntimeVersions(f, [{ index: 1, accountId: "someone-else", openclaw: "v1.3.0", runtimeService: "v0.5.2" }])).toThrow(/is not someone-else any more/);
     expect(readFileSync(f, "utf8")).toBe(before);
+  });
+});
+
+describe("a symlinked stack config", () => {
+  // The link lives in the project, its target elsewhere (a shared config repository, say).
+  function linked(): { link: string; target: string } {
+    const target = prodCopy();
+    const projectDir = mkdtempSync(path.join(os.tmpdir(), "fleet-stackcfg-link-"));
+    dirs.push(projectDir);
+    const link = path.join(projectDir, "Pulumi.prod.yaml");
+    symlinkSync(target, link);
+    return { link, target };
+  }
+
+  it("writes a runtime's versions to the link's target and keeps the link", () => {
+    const { link, target } = linked();
+    writeRuntimeVersions(link, [{ index: 2, accountId: "acc-def456", openclaw: "v1.3.0", runtimeService: "v0.5.2" }]);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(readFileSync(target, "utf8")).toContain("      openclaw: v1.3.0");
+    expect(readStackConfig(link).text).toContain("      openclaw: v1.3.0");
+    // The temp file was renamed, not left behind, in the target's directory.
+    expect(readdirSync(path.dirname(target))).toEqual(["Pulumi.prod.yaml"]);
+  });
+
+  it("writes the release to the link's target and keeps the link", () => {
+    const { link, target } = linked();
+    writeRelease(link, { openclaw: "v1.3.0", runtimeService: "v0.5.3" });
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(readFileSync(target, "utf8")).toMatch(/fleet:release:\n {4}openclaw: v1\.3\.0\n {4}runtimeService: v0\.5\.3/);
+  });
+});
+
+describe("versions written back next to a long hostKey", () => {
+  it("change exactly one line and leave the hostKey line as it was", () => {
+    const f = prodCopy();
+    const key = `ssh-ed25519 ${"A".repeat(68)}`;
+    const text = readFileSync(f, "utf8").replace("      name: Globex\n", `      name: Globex\n      hostKey: ${key}\n`);
+    writeFileSync(f, text);
+    writeRuntimeVersions(f, [{ index: 2, accountId: "acc-def456", openclaw: "v1.3.0", runtimeService: "v0.5.2" }]);
+    const before = text.split("\n");
+    const after = readFileSync(f, "utf8").split("\n");
+    expect(after).toHaveLength(before.length);
+    const changed = after.map((l, i) => [before[i], l]).filter(([b, a]) => b !== a);
+    expect(changed).toEqual([["      openclaw: v1.2.5", "      openclaw: v1.3.0"]]);
+    expect(after).toContain(`      hostKey: ${key}`);
+  });
+});
+
+describe("reading a stack config that is not a small YAML file", () => {
+  function scratch(): string {
+    const d = mkdtempSync(path.join(os.tmpdir(), "fleet-stackcfg-bad-"));
+    dirs.push(d);
+    return d;
+  }
+  const refused = (file: string) => {
+    try {
+      readStackConfig(file);
+    } catch (err) {
+      return { name: (err as Error).name, message: (err as Error).message };
+    }
+    throw new Error(`${file} was read`);
+  };
+
+  it("refuses a YAML alias bomb naming the file", () => {
+    const f = path.join(scratch(), "Pulumi.bomb.yaml");
+    writeFileSync(f, yamlAliasBomb());
+    const r = refused(f);
+    expect(r.name).toBe("UsageError");
+    expect(r.message).toContain(f);
+    expect(r.message).toMatch(/alias/i);
+  });
+
+  it("refuses a directory naming it", () => {
+    const d = path.join(scratch(), "Pulumi.dir.yaml");
+    mkdirSync(d);
+    expect(refused(d)).toEqual({ name: "UsageError", message: `stack config ${d}: not a regular file (a directory)` });
+  });
+
+  it("refuses a device without reading it (it would never end)", () => {
+    expect(refused("/dev/zero")).toEqual({ name: "UsageError", message: "stack config /dev/zero: not a regular file (a device)" });
+  });
+
+  it("refuses a file over 4 MiB naming the limit", () => {
+    const f = path.join(scratch(), "Pulumi.big.yaml");
+    writeFileSync(f, `config:\n  other:x: "${"y".repeat(4 * 1024 * 1024)}"\n`);
+    const r = refused(f);
+    expect(r.name).toBe("UsageError");
+    expect(r.message).toBe(`stack config ${f}: larger than the limit of 4194304 bytes (4 MiB)`);
   });
 });

@@ -93,6 +93,21 @@ function packageCommandProblems(step: RunStep, program: Command = fleetProgram()
   return problems;
 }
 
+interface Step {
+  name?: string;
+  uses?: string;
+  run?: string;
+  with?: Record<string, unknown>;
+  env?: Record<string, string>;
+}
+
+function jobSteps(text: string): Array<{ job: string; steps: Step[] }> {
+  const doc = parse(text) as { jobs?: Record<string, { steps?: Step[] }> };
+  return Object.entries(doc.jobs ?? {}).map(([job, def]) => ({ job, steps: def.steps ?? [] }));
+}
+
+const PINNED_PULUMI = /^PULUMI_VERSION=v(\S+)$/m.exec(readFileSync(path.join(ROOT, "tools", "setup-pulumi.sh"), "utf8"))![1];
+
 describe("GitHub Actions workflows", () => {
   it("has the four workflows", () => {
     expect(files).toEqual(["ci.yml", "convex.yml", "preview.yml", "promote.yml"]);
@@ -133,6 +148,36 @@ describe("GitHub Actions workflows", () => {
     expect(new Set(calls)).toEqual(new Set(["validate", "releases", "rollout", "health", "promote"]));
     const scripts = steps.flatMap((s) => commands(s.script)).filter((w) => w[0] === "npm" && w[1] === "run").map((w) => w.slice(2).find((x) => !x.startsWith("-")));
     expect(new Set(scripts)).toEqual(new Set(["setup:pulumi", "typecheck", "lint", "test:e2e"]));
+  });
+
+  it("the official Pulumi toolchain: pulumi/actions at the pinned CLI version before setup:pulumi, which may not fall back to stand-ins; Go only for actionlint", () => {
+    let jobsWithPulumi = 0;
+    for (const f of files) {
+      for (const { job, steps: list } of jobSteps(readFileSync(path.join(WORKFLOWS, f), "utf8"))) {
+        const where = `${f} ${job}`;
+        const setup = list.findIndex((s) => s.run?.includes("setup:pulumi"));
+        const cli = list.findIndex((s) => s.uses?.startsWith("pulumi/actions@") && s.with?.command === undefined);
+        for (const s of list) {
+          // No stand-in builds in production CI: no Go toolchain or cache keyed on tools/pulumi.
+          expect(JSON.stringify(s), where).not.toMatch(/tools\/pulumi\/\*\*/);
+          if (s.uses?.startsWith("actions/setup-go@")) expect(list.some((x) => x.run?.includes("setup-actionlint.sh")), `${where}: setup-go without actionlint`).toBe(true);
+          if (s.uses?.startsWith("pulumi/actions@")) expect(String(s.with?.["pulumi-version"]), where).toBe(PINNED_PULUMI);
+        }
+        if (setup === -1) continue;
+        jobsWithPulumi++;
+        expect(cli, `${where}: the CLI is installed with pulumi/actions before setup:pulumi`).toBeGreaterThanOrEqual(0);
+        expect(cli, where).toBeLessThan(setup);
+        expect(list[setup]!.env?.FLEET_TOOLCHAIN, where).toBe("official");
+      }
+    }
+    expect(jobsWithPulumi).toBe(4); // ci test, preview, promote staging and production
+  });
+
+  it("the Debian packages come from the one list (fleet-lab doctor), not an apt-get line of their own", () => {
+    const scripts = steps.map((s) => s.script);
+    expect(scripts.filter((s) => /apt-get install/.test(s))).toEqual([]);
+    expect(scripts.filter((s) => /fleet-lab\.cjs doctor --for tests --install/.test(s))).toHaveLength(1);
+    expect(readFileSync(path.join(ROOT, ".ci", "run"), "utf8")).toMatch(/^fleet-lab doctor --for tests --install$/m);
   });
 
   it("the checker itself catches a missing command, option, script or bin and an untrusted interpolation", () => {

@@ -5,6 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { parse } from "yaml";
 import { findPulumiDir, labDown, labPulumiEnv, labStatus, labUp, type LabRecord } from "../../../lab/lab";
+import { describeToolchain } from "../../../lab/doctor";
 import { AutomationEngine } from "../../../control/engine";
 import { writeRuntimeVersions } from "../../../control/stackConfig";
 import { killProcessesUnder } from "./lab-hosts";
@@ -27,12 +28,18 @@ export interface LabProject {
   down(): Promise<void>;
 }
 
+let announced: string | null = null;
+
 /** Puts the Pulumi toolchain and the project's Node first on PATH for this process and its children. */
 export async function ensureToolchain(): Promise<string> {
   const dir = await findPulumiDir();
   if (!dir) throw new Error("no Pulumi CLI: run `npm run setup:pulumi` (the e2e suite needs the real engine)");
   const nodeBin = path.join(REPO, "node_modules", ".bin");
   process.env.PATH = [dir, nodeBin, process.env.PATH ?? ""].join(path.delimiter);
+  if (announced !== dir) {
+    announced = dir;
+    process.stderr.write(`${describeToolchain(dir)}\n`); // one line per suite: which engine it ran on
+  }
   return dir;
 }
 

@@ -49,7 +49,11 @@ const (
 
 func main() {
 	err := provider.Main("command", func(host *provider.HostClient) (pulumirpc.ResourceProviderServer, error) {
-		return newProvider(host), nil
+		p := newProvider(host)
+		if host != nil {
+			p.stopWhenEngineGone(host.EngineConn())
+		}
+		return p, nil
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "pulumi-resource-command: %v\n", err)
