@@ -23,7 +23,6 @@ import type * as http from "../http.js";
 import type * as migrations from "../migrations.js";
 import type * as overview from "../overview.js";
 import type * as rollouts from "../rollouts.js";
-import type * as rules from "../rules.js";
 import type * as runtimes from "../runtimes.js";
 import type * as systemConfig from "../systemConfig.js";
 import type * as validators from "../validators.js";
@@ -47,7 +46,6 @@ declare const fullApi: ApiFromModules<{
   migrations: typeof migrations;
   overview: typeof overview;
   rollouts: typeof rollouts;
-  rules: typeof rules;
   runtimes: typeof runtimes;
   systemConfig: typeof systemConfig;
   validators: typeof validators;
