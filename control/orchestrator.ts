@@ -5,7 +5,7 @@ import os from "node:os";
 import type { FleetConfig, ResolvedRuntime } from "../fleet/config";
 import { bakeGate, batchGate, failureReason, healthGate, runtimeFailed, thresholdsOf, type BakeProbe, type GateDecision as FleetGateDecision, type GateThresholds, type RuntimeOutcome } from "../fleet/gates";
 import type { RolloutPlan } from "../fleet/plan";
-import { assessHealth, judgeHealth, type HealthVerdict } from "../fleet/health";
+import { assessHealth, isOnTarget, judgeHealth, type HealthVerdict } from "../fleet/health";
 import { isTerminal } from "../store/domain/lifecycle";
 import type { FleetStore, LockHolder, Release, RolloutDetail, RolloutRecord, RolloutStatus, RuntimeObservation, RuntimeRolloutState } from "../store/types";
 import type { EngineRunResult, StackEngine } from "./engine";
@@ -252,7 +252,7 @@ export class Orchestrator {
     // Once every unpinned runtime runs the target, it is the stack's release: the config says
     // what the fleet runs (a rollout of a few runtimes leaves the release alone).
     const target = record.target;
-    const onTarget = (r: ResolvedRuntime) => r.pin !== undefined || (r.openclaw === target.openclaw && r.runtimeService === target.runtimeService);
+    const onTarget = (r: ResolvedRuntime) => r.pin !== undefined || isOnTarget(r, target);
     if (failures === 0 && this.deps.loadFleet().runtimes.every(onTarget)) writeRelease(this.deps.configFile, target);
     const reason = failures === 0 ? "every runtime upgraded" : `completed with ${failures} failed: ${[...failedAll].join(", ")}`;
     return this.finish(rolloutId, "completed", reason, [...failedAll]);

@@ -74,6 +74,23 @@ export function parseForm<T>(schema: z.ZodType<T>, body: unknown): T {
   return r.data;
 }
 
+/** The upgrade form as the CLI's rollout options: what a dashboard-started rollout records (plus its source). */
+export function formOptions(form: UpgradeForm, fleet: FleetConfig): RolloutCliOptions {
+  if (!(STRATEGIES as readonly string[]).includes(form.strategy)) {
+    throw new UsageError(`strategy: ${JSON.stringify(form.strategy)} is not a strategy (expected ${STRATEGIES.join(", ")})`);
+  }
+  return {
+    to: form.to,
+    strategy: form.strategy,
+    autoRollback: form.autoRollback,
+    // Unticked "pause on >N% failure": the rollout never pauses on its failure rate.
+    pauseOnFailure: form.pauseOnFailure ? `${fleet.policy.pauseOnFailurePercent}%` : "100%",
+    skipUpgraded: form.skipUpgraded,
+    ...(form.reason ? { reason: form.reason } : {}),
+    ...(form.runtime && form.runtime.length > 0 ? { runtime: form.runtime } : {}),
+  };
+}
+
 export interface RunnerState {
   rolloutId: string;
   events: Array<ProgressEvent & { at: number }>;
@@ -279,20 +296,7 @@ export class DashboardFleet {
   // Plans and rollouts -----------------------------------------------------------------------
 
   private cliOptions(form: UpgradeForm): RolloutCliOptions {
-    const fleet = this.fleet();
-    if (!(STRATEGIES as readonly string[]).includes(form.strategy)) {
-      throw new UsageError(`strategy: ${JSON.stringify(form.strategy)} is not a strategy (expected ${STRATEGIES.join(", ")})`);
-    }
-    return {
-      to: form.to,
-      strategy: form.strategy,
-      autoRollback: form.autoRollback,
-      // Unticked "pause on >N% failure": the rollout never pauses on its failure rate.
-      pauseOnFailure: form.pauseOnFailure ? `${fleet.policy.pauseOnFailurePercent}%` : "100%",
-      skipUpgraded: form.skipUpgraded,
-      ...(form.reason ? { reason: form.reason } : {}),
-      ...(form.runtime && form.runtime.length > 0 ? { runtime: form.runtime } : {}),
-    };
+    return formOptions(form, this.fleet());
   }
 
   /** The operator for one request: this stack, the signed-in admin's store, this dashboard's release cache. */

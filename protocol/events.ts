@@ -38,3 +38,18 @@ export function parseFleetEvent(raw: unknown): { ok: true; event: FleetEvent } |
   return parsed.success ? { ok: true, event: parsed.data } : { ok: false, error: eventProblem(parsed.error) };
 }
 
+
+/** The runtimes an event speaks about, as (stack, accountId): what an endpoint that knows its fleet checks. */
+export function runtimesNamed(event: FleetEvent): { stack: string; accountId: string }[] {
+  switch (event.type) {
+    case "runtime.upsert":
+      return event.runtimes.map((r) => ({ stack: r.stack, accountId: r.accountId }));
+    case "runtime.pending":
+    case "upgrade.started":
+      return [{ stack: event.stack, accountId: event.accountId }];
+    case "upgrade.result":
+      return [{ stack: event.upgrade.stack, accountId: event.upgrade.accountId }];
+    default:
+      return [];
+  }
+}

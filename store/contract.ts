@@ -59,7 +59,8 @@ export const RECORDED_OPTION_SHAPES: Record<string, RolloutOptions> = {
   "--ramp 1,50%": { ramp: "1,50%", skipUpgraded: false, allowDowngrade: false },
   "--canary a": { canary: "a", skipUpgraded: false, allowDowngrade: false },
   "--runtime a b": { skipUpgraded: false, allowDowngrade: false },
-  "dashboard, --batch 10%": { batch: "10%", skipUpgraded: false, allowDowngrade: false, source: "dashboard" },
+  "dashboard (Start Upgrade, one runtime ticked)": { skipUpgraded: false, allowDowngrade: false, source: "dashboard" },
+  "dashboard (skip upgraded)": { skipUpgraded: true, allowDowngrade: false, source: "dashboard" },
 };
 
 export function storeContract(name: string, make: () => Promise<ContractHarness>) {

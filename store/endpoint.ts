@@ -7,7 +7,7 @@
 // and the event's checks (protocol/request.ts, shared with convex/http.ts) are this server's Guard.
 import { EVENTS_PATH, KEY_ID_HEADER, MAX_SKEW_MS, SIGNATURE_HEADER, TIMESTAMP_HEADER } from "../protocol/signature";
 import { checkEvent, requestSecret } from "../protocol/request";
-import type { FleetEvent } from "../protocol/events";
+import { runtimesNamed, type FleetEvent } from "../protocol/events";
 import { applyEvent } from "./domain/events";
 import { authenticate, httpApp, limitBody, listen, onlyMethods, Refusal, refuse, sendJson, type Authenticated, type Guard, type Listening } from "./http";
 import { StoreError } from "./local";
@@ -28,6 +28,13 @@ export interface EndpointOptions {
   now?: () => number;
   /** One line per refused or failed request (never a secret or a signature). */
   log?: (line: string) => void;
+  /**
+   * The fleet this endpoint serves (`fleet endpoint` passes its stack config): an event about a
+   * runtime it does not know is refused with 404 and creates nothing, so a writer cannot add an
+   * unconfigured runtime (or one of another stack) to the fleet's counts. Without it, any runtime
+   * the signature's scope allows is accepted.
+   */
+  knows?: (stack: string, accountId: string) => boolean;
 }
 
 export interface Endpoint extends Omit<Listening, "server"> {
@@ -121,6 +128,8 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
   app.use(limitBody);
   app.post(EVENTS_PATH, authenticate(signedRequest), async (c) => {
     const { keyId, signature, event, at: t } = c.get("principal");
+    const stranger = opts.knows === undefined ? undefined : runtimesNamed(event).find((r) => !opts.knows!(r.stack, r.accountId));
+    if (stranger !== undefined) refuse(404, `unknown runtime ${stranger.stack}/${stranger.accountId}: it is not in the stack config this endpoint serves; nothing was changed`);
     // Replay: a signature seen before is refused (as Convex's ingest does, after the checks). The
     // ledger is the store's own when it keeps one, so this holds across restarts.
     if (!(await ledger.claimSignature(signature.toLowerCase(), t))) refuse(409, "replayed request");

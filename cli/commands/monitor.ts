@@ -1,5 +1,6 @@
 // `fleet health` (probe every runtime once), `fleet monitor` (keep probing, alert, notify) and
 // `fleet endpoint` (the embedded store's signed HTTP endpoint for agents and machine writers).
+import { statSync } from "node:fs";
 import type { Command } from "commander";
 import { parseDuration } from "../../fleet/units";
 import type { FleetConfig } from "../../fleet/config";
@@ -7,7 +8,7 @@ import type { FleetStore } from "../../store/types";
 import { startEndpoint, type Endpoint } from "../../store/endpoint";
 import { chooseStore } from "../../store";
 import type { CommandContext } from "../cli";
-import { createEngine, defaultStorePath, openFleetStore, stackContext } from "../../control/context";
+import { createEngine, defaultStorePath, openFleetStore, stackContext, type StackContext } from "../../control/context";
 import { EXIT_FAILED, EXIT_OK, UsageError } from "../../control/errors";
 import { Monitor, monitorFiles, type CycleReport, type MonitorTarget } from "../../monitor/monitor";
 import { isWebhookUrl, logSink, Notifier, redactUrl, webhookSink, type Sink } from "../../monitor/notify";
@@ -169,8 +170,29 @@ function endpointSettings(ctx: CommandContext, portText: string, host = "127.0.0
   return { port, host, secret };
 }
 
+/**
+ * The runtimes of the stack config, read again when the file changes (a config being edited that
+ * does not validate keeps the last good list): the endpoint refuses events about any other.
+ */
+export function configuredRuntimes(sc: StackContext): (stack: string, accountId: string) => boolean {
+  let seen: { version: string; ids: Set<string> } | undefined;
+  return (stack, accountId) => {
+    const st = statSync(sc.configFile);
+    const version = `${st.mtimeMs}:${st.size}:${st.ino}`;
+    if (seen?.version !== version) {
+      try {
+        seen = { version, ids: new Set(sc.loadFleet().runtimes.map((r) => r.accountId)) };
+      } catch {
+        if (seen === undefined) throw new Error(`${sc.configFile} does not validate: the endpoint cannot tell its runtimes`);
+      }
+    }
+    return stack === sc.stack && seen!.ids.has(accountId);
+  };
+}
+
 async function serveEndpoint(ctx: CommandContext, store: FleetStore, e: EndpointSettings): Promise<Endpoint> {
-  const ep = await startEndpoint({ store, hmacSecret: e.secret, host: e.host, port: e.port, log: (l) => ctx.out.warn(l) });
+  const sc = await stackContext(ctx);
+  const ep = await startEndpoint({ store, hmacSecret: e.secret, host: e.host, port: e.port, log: (l) => ctx.out.warn(l), knows: configuredRuntimes(sc) });
   ctx.out.warn(`fleet: endpoint listening on ${ep.url}/fleet/events`);
   return ep;
 }

@@ -21,6 +21,7 @@ import {
 } from "../../control/releases";
 import { atomicWrite, readStackConfig, stackConfigPath, validateStackConfig } from "../../control/stackConfig";
 import { printable } from "../text";
+import { isOnTarget } from "../../fleet/health";
 
 type Run = (fn: (ctx: CommandContext) => Promise<number>, cmd: Command) => Promise<void>;
 
@@ -97,7 +98,7 @@ async function promoteCommand(ctx: CommandContext, opts: PromoteOptions): Promis
   const previous = to.fleet.release;
   const summary = { from: opts.from, to: opts.to, release, previous };
 
-  if (previous.openclaw === release.openclaw && previous.runtimeService === release.runtimeService) {
+  if (isOnTarget(previous, release)) {
     if (ctx.out.json) ctx.out.emit({ ok: true, changed: false, ...summary, problems: [] });
     else ctx.out.say(`${opts.to} is already on ${release.openclaw} / ${release.runtimeService}: nothing to promote`);
     return EXIT_OK;

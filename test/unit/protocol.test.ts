@@ -13,6 +13,7 @@ import { parseFleetConfig } from "../../fleet/config";
 import { resolveRolloutOptions, type RolloutCliOptions } from "../../control/options";
 import { GATE_OPTIONS, RECORDED_OPTION_SHAPES } from "../../store/contract";
 import { prodStackConfig } from "../support/fixtures";
+import { formOptions, type UpgradeForm } from "../../dashboard/fleet";
 
 const idLike = fc.oneof(fc.string(), fc.stringMatching(/^[a-z0-9_.\-/]{0,70}$/), fc.stringMatching(/^ro_[a-z0-9]{0,45}$/), fc.stringMatching(/^v\d{1,3}\.\d{1,3}\.\d{1,3}.{0,3}$/));
 
@@ -50,8 +51,16 @@ describe("rollout options", () => {
     for (const [shape, given] of Object.entries(cli)) {
       expect(resolveRolloutOptions(given, parsed.config).recorded, shape).toEqual(RECORDED_OPTION_SHAPES[shape]);
     }
-    // The dashboard records the CLI's options plus its source (dashboard/fleet.ts).
-    expect({ ...resolveRolloutOptions(cli["--batch 10%"]!, parsed.config).recorded, source: "dashboard" }).toEqual(RECORDED_OPTION_SHAPES["dashboard, --batch 10%"]);
+    // The dashboard records its form as the CLI's options (dashboard/fleet.ts formOptions) plus its
+    // source (control/operations.ts startRollout).
+    const form = (over: Partial<UpgradeForm>): UpgradeForm => ({ to: "v1.2.5", strategy: "canary", autoRollback: true, pauseOnFailure: true, skipUpgraded: false, ...over });
+    const dashboard: Record<string, UpgradeForm> = {
+      "dashboard (Start Upgrade, one runtime ticked)": form({ runtime: ["a"] }),
+      "dashboard (skip upgraded)": form({ skipUpgraded: true, strategy: "rolling" }),
+    };
+    for (const [shape, f] of Object.entries(dashboard)) {
+      expect({ ...resolveRolloutOptions(formOptions(f, parsed.config), parsed.config).recorded, source: "dashboard" }, shape).toEqual(RECORDED_OPTION_SHAPES[shape]);
+    }
   });
 
   const step = fc.oneof(fc.integer({ min: 1, max: 999_999 }).map(String), fc.integer({ min: 1, max: 100 }).map((n) => `${n}%`));

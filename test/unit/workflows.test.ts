@@ -173,6 +173,23 @@ describe("GitHub Actions workflows", () => {
     expect(jobsWithPulumi).toBe(4); // ci test, preview, promote staging and production
   });
 
+  it("a step with a pipe fails when a command before the pipe fails: bash (-eo pipefail) for every run: step", () => {
+    for (const f of files) {
+      const doc = parse(readFileSync(path.join(WORKFLOWS, f), "utf8")) as {
+        defaults?: { run?: { shell?: string } };
+        jobs?: Record<string, { defaults?: { run?: { shell?: string } }; steps?: Array<{ run?: string; shell?: string }> }>;
+      };
+      for (const [job, def] of Object.entries(doc.jobs ?? {})) {
+        for (const step of def.steps ?? []) {
+          if (typeof step.run !== "string" || !/\|/.test(step.run.replace(/\|\|/g, ""))) continue;
+          // GitHub's default shell is `bash -e {0}` (no pipefail); `shell: bash` is `bash --noprofile --norc -eo pipefail {0}`.
+          const shell = step.shell ?? def.defaults?.run?.shell ?? doc.defaults?.run?.shell;
+          expect(shell, `${f} job ${job}: ${step.run.split("\n")[0]}`).toBe("bash");
+        }
+      }
+    }
+  });
+
   it("the Debian packages come from the one list (fleet-lab doctor), not an apt-get line of their own", () => {
     const scripts = steps.map((s) => s.script);
     expect(scripts.filter((s) => /apt-get install/.test(s))).toEqual([]);
