@@ -72,7 +72,7 @@ class Model {
 
 
   clone(): Model {
-    const m = new Model(this.opts);
+    const m = new Model();
     m.now = this.now;
     m.runtimes = new Map(structuredClone([...this.runtimes]));
     m.upgrades = structuredClone(this.upgrades);
