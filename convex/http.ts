@@ -11,6 +11,7 @@ import { checkEvent, requestSecret } from "../protocol/request";
 import { errorBody } from "../protocol/httpError";
 import { applyEvent } from "../store/domain/events";
 import { ctxStore } from "./ctxStore";
+import { fromDomain } from "./runtimes";
 
 export type { FleetEvent };
 const MAX_STORED_RESULT = 16_384;
@@ -29,7 +30,8 @@ export const ingest = internalMutation({
     const done = await ctx.db.query("processedEvents").withIndex("by_event_id", (q) => q.eq("eventId", args.event.id)).first();
     if (done !== null) return { status: "duplicate" as const, ...(done.result !== undefined ? { result: done.result } : {}) };
     const keyId = args.actor.startsWith("key:") ? args.actor.slice(4) : null;
-    const result = JSON.stringify((await applyEvent(ctxStore(ctx, now), args.event, keyId)) ?? null);
+    const store = ctxStore(ctx, now);
+    const result = JSON.stringify((await fromDomain(async () => await applyEvent(store, args.event, keyId))) ?? null);
     // Large results (a rollout with thousands of batched ids) are not kept: a retry then gets null
     // and the poster reads the record back (store/convex.ts does).
     const kept = result.length <= MAX_STORED_RESULT ? result : undefined;

@@ -9,6 +9,7 @@ import { EVENTS_PATH, KEY_ID_HEADER, MAX_SKEW_MS, SIGNATURE_HEADER, TIMESTAMP_HE
 import { checkEvent, requestSecret } from "../protocol/request";
 import { runtimesNamed, type FleetEvent } from "../protocol/events";
 import { applyEvent } from "./domain/events";
+import { DomainError } from "./domain/errors";
 import { authenticate, httpApp, limitBody, listen, onlyMethods, Refusal, refuse, sendJson, type Authenticated, type Guard, type Listening } from "./http";
 import { StoreError } from "./local";
 import type { FleetStore } from "./types";
@@ -149,7 +150,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
       return sendJson(c, 200, { ok: true, duplicate: false, result: JSON.parse(result) as unknown });
     } catch (e) {
       await ledger.forgetEvent(event.id).catch(() => undefined); // a failed event may be retried under the same id
-      if (e instanceof StoreError) refuse(400, e.message);
+      if (e instanceof StoreError || e instanceof DomainError) refuse(400, e.message);
       log(`endpoint: ${event.type} ${event.id} failed: ${(e as Error).message}`);
       refuse(500, "internal error");
     } finally {

@@ -5,6 +5,7 @@
 import type { FleetEvent } from "../../protocol/events";
 import { parseAgentKeyId } from "../../protocol/credential";
 import type { FleetStore } from "../types";
+import { checkObservationBatch } from "./runtimes";
 
 /** The part of a FleetStore the applier uses. */
 export type EventStore = Pick<
@@ -34,6 +35,9 @@ export async function applyEvent(store: EventStore, event: FleetEvent, keyId: st
   const agent = parseAgentKeyId(keyId);
   switch (event.type) {
     case "runtime.upsert": {
+      // One event is one write: the same per-write limit as Convex's mutation, in both endpoints
+      // (a FleetStore call may be larger: ConvexFleetStore sends it in chunks, the local one in one transaction).
+      checkObservationBatch(event.runtimes);
       if (agent !== null) {
         await store.upsertRuntimes(event.runtimes);
         // An agent's heartbeat learns its pending upgrade from the answer (no second request).
