@@ -8,7 +8,7 @@ import { internal } from "./_generated/api";
 import { EVENTS_PATH, KEY_ID_HEADER, MAX_BODY_BYTES, MAX_SKEW_MS, SIGNATURE_HEADER, TIMESTAMP_HEADER } from "../protocol/signature";
 import { fleetEventSchema, type FleetEvent } from "../protocol/events";
 import { checkEvent, requestSecret } from "../protocol/request";
-import { errorBody } from "../protocol/httpError";
+import { errorBody, INTERNAL_ERROR, isStoreErrorKind, STATUS_FOR_STORE_ERROR } from "../protocol/httpError";
 import { applyEvent } from "../store/domain/events";
 import { ctxStore } from "./ctxStore";
 import { fromDomain } from "./runtimes";
@@ -80,12 +80,16 @@ const postEvent = httpAction(async (ctx, request) => {
     return reply(200, { ok: true, duplicate: out.status === "duplicate", result: out.result === undefined ? null : JSON.parse(out.result) });
   } catch (e) {
     if (e instanceof ConvexError) {
-      const data = e.data as { message?: string } | string;
-      return refusal(400, typeof data === "string" ? data : (data.message ?? "invalid event"));
+      // The store domain's refusals carry their kind: the same status as the embedded endpoint's.
+      const data = e.data as { code?: string; message?: string } | string;
+      const status = typeof data !== "string" && isStoreErrorKind(data.code) ? STATUS_FOR_STORE_ERROR[data.code] : 400;
+      return refusal(status, typeof data === "string" ? data : (data.message ?? "invalid event"));
     }
     const message = e instanceof Error ? e.message : String(e);
     if (/validator|ArgumentValidationError|does not match/i.test(message)) return refusal(400, message.slice(0, 500));
-    return refusal(500, "internal error");
+    // The detail stays in the deployment's log, never in the answer.
+    console.error(`fleet/events: ${checked.event.type} ${checked.event.id} failed: ${message}`);
+    return refusal(500, INTERNAL_ERROR);
   }
 });
 

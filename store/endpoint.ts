@@ -9,9 +9,7 @@ import { EVENTS_PATH, KEY_ID_HEADER, MAX_SKEW_MS, SIGNATURE_HEADER, TIMESTAMP_HE
 import { checkEvent, requestSecret } from "../protocol/request";
 import { runtimesNamed, type FleetEvent } from "../protocol/events";
 import { applyEvent } from "./domain/events";
-import { DomainError } from "./domain/errors";
-import { authenticate, httpApp, limitBody, listen, onlyMethods, Refusal, refuse, sendJson, type Authenticated, type Guard, type Listening } from "./http";
-import { StoreError } from "./local";
+import { authenticate, httpApp, internalError, limitBody, listen, onlyMethods, refuse, sendJson, storeRefusal, type Authenticated, type Guard, type Listening } from "./http";
 import type { FleetStore } from "./types";
 
 // The events' one definition and their one applier, shared with the Convex endpoint.
@@ -120,10 +118,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
   };
 
   const app = httpApp<Authenticated<SignedRequest>>({
-    classify: (e) => {
-      log(`endpoint: ${(e as Error).message}`);
-      return new Refusal(500, "internal error");
-    },
+    classify: (e) => storeRefusal(e) ?? internalError(e, log, "endpoint"),
     refused: (c, r) => log(`endpoint: ${c.req.method} ${c.req.path} -> ${r.status} ${r.error} (key ${c.req.header(KEY_ID_HEADER) ?? "default"})`),
   });
   app.use(limitBody);
@@ -150,9 +145,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
       return sendJson(c, 200, { ok: true, duplicate: false, result: JSON.parse(result) as unknown });
     } catch (e) {
       await ledger.forgetEvent(event.id).catch(() => undefined); // a failed event may be retried under the same id
-      if (e instanceof StoreError || e instanceof DomainError) refuse(400, e.message);
-      log(`endpoint: ${event.type} ${event.id} failed: ${(e as Error).message}`);
-      refuse(500, "internal error");
+      throw storeRefusal(e) ?? internalError(e, log, `endpoint: ${event.type} ${event.id} failed`);
     } finally {
       inflight.delete(event.id);
     }

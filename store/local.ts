@@ -5,6 +5,7 @@
 import { DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { accessSync, constants as fsConstants, existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import type { StoreErrorKind } from "../protocol/httpError";
 import * as domain from "./domain";
 import { DomainError, RolloutTransitionError, clean, type AlertRow } from "./domain";
 import { ACTIVE_ROLLOUT_STATUSES } from "./domain/lifecycle";
@@ -38,7 +39,7 @@ import type {
   UpgradeStart,
 } from "./types";
 
-export type StoreErrorKind = "invalid" | "not_found" | "transition" | "io";
+export type { StoreErrorKind };
 
 /**
  * Every error of the local store. `io`: the file could not be read or written (the message names
@@ -182,6 +183,8 @@ export class LocalFleetStore implements FleetStore {
     if (e instanceof StoreError) return e;
     if (e instanceof RolloutTransitionError) return new StoreError(e.message, "transition");
     if (e instanceof DomainError) return new StoreError(e.message, e.kind);
+    // A closed store is one that cannot be read: an outage naming the file, not a program error.
+    if (e instanceof Error && (e as { code?: string }).code === "ERR_INVALID_STATE") return new StoreError(`store ${this.path}: ${e.message}`, "io", this.path);
     if (e instanceof Error && (e as { code?: string }).code === "ERR_SQLITE_ERROR") {
       return new StoreError(`store ${this.path}: ${(e as { errstr?: string }).errstr ?? e.message}`, "io", this.path);
     }
