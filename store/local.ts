@@ -6,6 +6,7 @@ import { DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { accessSync, constants as fsConstants, existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { StoreErrorKind } from "../protocol/httpError";
+import { PROCESSED_EVENT_RETENTION_MS, SIGNATURE_RETENTION_MS } from "../protocol/signature";
 import * as domain from "./domain";
 import { DomainError, RolloutTransitionError, clean, type AlertRow } from "./domain";
 import { ACTIVE_ROLLOUT_STATUSES } from "./domain/lifecycle";
@@ -101,10 +102,8 @@ export interface LocalStoreOptions {
   now?: () => number;
 }
 
-/** How long a processed event id is remembered (as Convex's purge keeps them). */
-export const PROCESSED_EVENT_RETENTION_MS = 7 * 86_400_000;
-/** How long a seen signature is remembered: twice the accepted clock skew (5 min) of the endpoint. */
-export const SIGNATURE_RETENTION_MS = 2 * 5 * 60_000;
+/** The ledger's retention periods: one definition, shared with Convex's purge (protocol/signature.ts). */
+export { PROCESSED_EVENT_RETENTION_MS, SIGNATURE_RETENTION_MS };
 
 /** `WHERE a = ? AND b = ?` for the filters that are set. */
 function whereOf(filters: [column: string, value: SQLInputValue | undefined][], extra: { clause: string; params: SQLInputValue[] }[] = []) {
