@@ -111,10 +111,16 @@ export function storeContract(name: string, make: () => Promise<ContractHarness>
       await expect(s.markUpgradeStarted(start)).rejects.toThrow(markup);
       await expect(s.createRollout({ rolloutId: "ro_badids01", stack: STACK, target: { openclaw: "v1.2.5", runtimeService: "v0.5.2" }, strategy: "rolling", options: {}, initiatedBy: "ci", batches: [["acme", "<b>X</b>"]] })).rejects.toThrow(markup);
       expect(await s.getRollout("ro_badids01")).toBeNull();
+      await s.createRollout({ rolloutId: "ro_goodids1", stack: STACK, target: { openclaw: "v1.2.5", runtimeService: "v0.5.2" }, strategy: "rolling", options: {}, initiatedBy: "ci", batches: [["acme"]] });
+      await expect(s.updateRollout("ro_goodids1", { runtimeStates: [{ accountId: "<b>X</b>", state: "failed" }] })).rejects.toThrow(markup);
+      expect((await s.getRollout("ro_goodids1"))?.counts).toMatchObject({ total: 1, pending: 1, failed: 0 });
       const alert = { key: "runtime_offline:x", rule: "runtime_offline" as const, severity: "critical" as const, message: "offline" };
       await expect(s.openAlert({ ...alert, stack: "../../x" })).rejects.toThrow(path);
       await expect(s.openAlert({ ...alert, stack: STACK, accountId: "<b>X</b>" })).rejects.toThrow(markup);
       expect(await s.listAlerts({})).toEqual([]);
+      await expect(s.appendActivity({ actor: "alice", action: "note", message: "m", stack: "../../x" })).rejects.toThrow(path);
+      await expect(s.appendActivity({ actor: "alice", action: "note", message: "m", accountId: "<b>X</b>" })).rejects.toThrow(markup);
+      expect((await s.listActivities({})).filter((a) => a.action === "note")).toEqual([]);
       expect((await s.listRuntimes()).map((r) => [r.stack, r.accountId, r.status])).toEqual([[STACK, "acme", "online"]]);
     });
 

@@ -16,7 +16,7 @@ import {
 import { ACTIVITY_FOR } from "./activities";
 import { clean, invalid, notFound } from "./errors";
 import { isTerminal, nextStatus } from "./lifecycle";
-import { batchAccounts, checkStackName, checkTag } from "./validation";
+import { batchAccounts, checkAccountId, checkStackName, checkTag } from "./validation";
 
 export { MAX_GATE_DECISIONS };
 
@@ -103,6 +103,7 @@ export function setRuntimeStates(
   at: number,
 ): { rollout: RolloutRecord; runtimes: RolloutRuntimeState[] } {
   if (rollout === null) notFound(`no rollout ${rolloutId}`);
+  for (const s of changes) checkAccountId("runtimeStates.accountId", s.accountId);
   const counts = { ...rollout.counts };
   const rows = new Map(current);
   for (const s of changes) {
