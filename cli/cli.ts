@@ -1,9 +1,6 @@
 // The `fleet` CLI. Every command takes --stack and --json; exit codes per control/errors.ts.
 import { Command, CommanderError, Option } from "commander";
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, OperationError, UsageError } from "../control/errors";
-import { PlanError } from "../fleet/plan";
-import { UnitError } from "../fleet/units";
-import { InvalidVersionError } from "../fleet/versions";
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, isBadInput, OperationError } from "../control/errors";
 import { registerValidate } from "./commands/validate";
 import { registerRollout } from "./commands/rollout";
 import { registerStatus } from "./commands/status";
@@ -98,11 +95,6 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
     return reportError(err, makeOutput(argv.includes("--json"), io.stdout, io.stderr));
   }
   return code;
-}
-
-/** Bad input from any room: the CLI's own checks, fleet/'s planning, durations and versions. */
-function isBadInput(err: unknown): boolean {
-  return err instanceof UsageError || err instanceof PlanError || err instanceof UnitError || err instanceof InvalidVersionError;
 }
 
 export function reportError(err: unknown, out: Output): number {

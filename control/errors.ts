@@ -1,3 +1,7 @@
+import { PlanError } from "../fleet/plan";
+import { UnitError } from "../fleet/units";
+import { InvalidVersionError } from "../fleet/versions";
+
 // Exit codes of the `fleet` CLI: 0 success, 1 the operation failed or was halted, 2 bad input.
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -17,4 +21,9 @@ export class OperationError extends Error {
     super(message);
     this.name = "OperationError";
   }
+}
+
+/** Bad input from any room (the CLI's and dashboard's own checks, fleet/'s planning, durations, versions): exit 2, HTTP 400. */
+export function isBadInput(err: unknown): boolean {
+  return err instanceof UsageError || err instanceof PlanError || err instanceof UnitError || err instanceof InvalidVersionError;
 }

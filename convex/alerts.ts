@@ -10,7 +10,7 @@ import { vAlertInput, vAlertRecord, vAlertStatus } from "./validators";
 import { reconcileAlerts, rolloutAlerts, runtimeAlerts, type DesiredAlert } from "../fleet/alerts";
 import { lastUpgrade } from "./history";
 import { configValue } from "./systemConfig";
-import { ALL_STACKS, bump } from "./runtimes";
+import { ALL_STACKS, bump, fromDomain } from "./runtimes";
 import * as domainAlerts from "../store/domain/alerts";
 import type { AlertRow, SeverityDelta } from "../store/domain/alerts";
 
@@ -47,7 +47,7 @@ async function moveSeverities(ctx: MutationCtx, severities: SeverityDelta[]) {
 /** Opens the alert, or updates the live one with the same key (domain.openOrUpdateAlert). */
 export async function openAlert(ctx: MutationCtx, a: AlertInput, now: number) {
   const live = await liveByKey(ctx, a.key);
-  const { row, isNew, severities } = domainAlerts.openOrUpdateAlert(live === null ? null : toAlertRow(live), a, now);
+  const { row, isNew, severities } = fromDomain(() => domainAlerts.openOrUpdateAlert(live === null ? null : toAlertRow(live), a, now));
   await moveSeverities(ctx, severities);
   if (!isNew && live !== null) {
     await ctx.db.replace(live._id, row);

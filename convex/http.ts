@@ -5,36 +5,26 @@ import { ConvexError, v } from "convex/values";
 import { zodToConvex } from "convex-helpers/server/zod4";
 import { httpAction, internalMutation } from "./_generated/server";
 import { internal } from "./_generated/api";
-import { EVENTS_PATH, KEY_ID_HEADER, MAX_BODY_BYTES, MAX_SKEW_MS, SIGNATURE_HEADER, TIMESTAMP_HEADER } from "../protocol/signature";
+import { EVENTS_PATH, KEY_ID_HEADER, MAX_BODY_BYTES, PROCESSED_EVENT_RETENTION_MS, SIGNATURE_HEADER, SIGNATURE_RETENTION_MS, TIMESTAMP_HEADER } from "../protocol/signature";
 import { fleetEventSchema, type FleetEvent } from "../protocol/events";
 import { checkEvent, requestSecret } from "../protocol/request";
-import { errorBody } from "../protocol/httpError";
-import { applyEvent } from "../store/domain/events";
-import { ctxStore } from "./ctxStore";
+import { errorBody, INTERNAL_ERROR, isStoreErrorKind, STATUS_FOR_STORE_ERROR } from "../protocol/httpError";
+import { ingestEvent } from "../store/domain/events";
+import { ctxLedger, ctxStore } from "./ctxStore";
+import { fromDomain } from "./runtimes";
 
 export type { FleetEvent };
-const MAX_STORED_RESULT = 16_384;
 /** The events as a Convex validator, derived from their one definition (protocol/events.ts). */
 export const vFleetEvent = zodToConvex(fleetEventSchema);
 
-/** Replay check, dedupe by event id, apply: one transaction. */
+/** The one ingest sequence (store/domain/events.ts ingestEvent) over this deployment's tables: one transaction. */
 export const ingest = internalMutation({
   args: { signature: v.string(), actor: v.string(), event: vFleetEvent },
   returns: v.object({ status: v.union(v.literal("applied"), v.literal("duplicate"), v.literal("replay")), result: v.optional(v.string()) }),
   handler: async (ctx, args) => {
     const now = Date.now();
-    const replay = await ctx.db.query("replayNonces").withIndex("by_signature", (q) => q.eq("signature", args.signature)).first();
-    if (replay !== null) return { status: "replay" as const };
-    await ctx.db.insert("replayNonces", { signature: args.signature, seenAt: now });
-    const done = await ctx.db.query("processedEvents").withIndex("by_event_id", (q) => q.eq("eventId", args.event.id)).first();
-    if (done !== null) return { status: "duplicate" as const, ...(done.result !== undefined ? { result: done.result } : {}) };
     const keyId = args.actor.startsWith("key:") ? args.actor.slice(4) : null;
-    const result = JSON.stringify((await applyEvent(ctxStore(ctx, now), args.event, keyId)) ?? null);
-    // Large results (a rollout with thousands of batched ids) are not kept: a retry then gets null
-    // and the poster reads the record back (store/convex.ts does).
-    const kept = result.length <= MAX_STORED_RESULT ? result : undefined;
-    await ctx.db.insert("processedEvents", { eventId: args.event.id, type: args.event.type, receivedAt: now, ...(kept !== undefined ? { result: kept } : {}) });
-    return { status: "applied" as const, result };
+    return await fromDomain(async () => await ingestEvent(ctxLedger(ctx, now), ctxStore(ctx, now), args.event, keyId, args.signature, now));
   },
 });
 
@@ -43,9 +33,9 @@ export const purge = internalMutation({
   returns: v.object({ nonces: v.number(), events: v.number() }),
   handler: async (ctx) => {
     const now = Date.now();
-    const nonces = await ctx.db.query("replayNonces").withIndex("by_seen", (q) => q.lt("seenAt", now - 2 * MAX_SKEW_MS)).take(2000);
+    const nonces = await ctx.db.query("replayNonces").withIndex("by_seen", (q) => q.lt("seenAt", now - SIGNATURE_RETENTION_MS)).take(2000);
     for (const n of nonces) await ctx.db.delete(n._id);
-    const events = await ctx.db.query("processedEvents").withIndex("by_received", (q) => q.lt("receivedAt", now - 7 * 86_400_000)).take(2000);
+    const events = await ctx.db.query("processedEvents").withIndex("by_received", (q) => q.lt("receivedAt", now - PROCESSED_EVENT_RETENTION_MS)).take(2000);
     for (const e of events) await ctx.db.delete(e._id);
     return { nonces: nonces.length, events: events.length };
   },
@@ -78,12 +68,16 @@ const postEvent = httpAction(async (ctx, request) => {
     return reply(200, { ok: true, duplicate: out.status === "duplicate", result: out.result === undefined ? null : JSON.parse(out.result) });
   } catch (e) {
     if (e instanceof ConvexError) {
-      const data = e.data as { message?: string } | string;
-      return refusal(400, typeof data === "string" ? data : (data.message ?? "invalid event"));
+      // The store domain's refusals carry their kind: the same status as the embedded endpoint's.
+      const data = e.data as { code?: string; message?: string } | string;
+      const status = typeof data !== "string" && isStoreErrorKind(data.code) ? STATUS_FOR_STORE_ERROR[data.code] : 400;
+      return refusal(status, typeof data === "string" ? data : (data.message ?? "invalid event"));
     }
     const message = e instanceof Error ? e.message : String(e);
     if (/validator|ArgumentValidationError|does not match/i.test(message)) return refusal(400, message.slice(0, 500));
-    return refusal(500, "internal error");
+    // The detail stays in the deployment's log, never in the answer.
+    console.error(`fleet/events: ${checked.event.type} ${checked.event.id} failed: ${message}`);
+    return refusal(500, INTERNAL_ERROR);
   }
 });
 

@@ -31,12 +31,18 @@ export const ALL_STACKS = "*";
  */
 export function fromDomain<T>(fn: () => T): T {
   try {
-    return fn();
+    const out = fn();
+    // An async transition (the event applier) is mapped when it settles.
+    return (out instanceof Promise ? out.catch((e: unknown) => { throw toConvexError(e); }) : out) as T;
   } catch (e) {
-    if (e instanceof domain.RolloutTransitionError) throw new ConvexError({ code: "transition", message: e.message });
-    if (e instanceof domain.DomainError) throw new ConvexError({ code: e.kind, message: e.message });
-    throw e;
+    throw toConvexError(e);
   }
+}
+
+function toConvexError(e: unknown): unknown {
+  if (e instanceof domain.RolloutTransitionError) return new ConvexError({ code: "transition", message: e.message });
+  if (e instanceof domain.DomainError) return new ConvexError({ code: e.kind, message: e.message });
+  return e;
 }
 
 // Counters -----------------------------------------------------------------------------------

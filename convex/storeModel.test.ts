@@ -13,6 +13,7 @@ import { ConvexError } from "convex/values";
 import { ConvexFleetStore } from "../store/convex";
 import { LocalFleetStore } from "../store/local";
 import { isReleaseTag } from "../fleet/versions";
+import { isAccountId, isStackName } from "../fleet/ids";
 import { rolloutSummary, statusBreakdown, versionBreakdown } from "../fleet/overview";
 import type {
   ActivityInput,
@@ -93,6 +94,10 @@ const refuse = (message = "refused"): never => {
 const tag = (v: string | null | undefined) => {
   if (v !== undefined && v !== null && !isReleaseTag(v)) refuse();
 };
+/** The id patterns every store refuses alike (fleet/ids.ts). */
+const ids = (r: { stack?: string; accountId?: string }) => {
+  if ((r.stack !== undefined && !isStackName(r.stack)) || (r.accountId !== undefined && !isAccountId(r.accountId))) refuse();
+};
 const defined = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 const key = (stack: string, accountId: string) => `${stack}/${accountId}`;
 const COUNT: Record<RuntimeRolloutState, keyof RolloutRecord["counts"]> = { pending: "pending", upgrading: "upgrading", succeeded: "succeeded", failed: "failed", rolled_back: "rolledBack", skipped: "skipped" };
@@ -126,6 +131,7 @@ function setStates(m: Model, rolloutId: string, states: { accountId: string; sta
 const modelOps = {
   upsertRuntimes(m: Model, obs: RuntimeObservation[]) {
     for (const o of obs) {
+      ids(o);
       tag(o.openclawVersion);
       tag(o.runtimeServiceVersion);
       tag(o.pin);
@@ -148,6 +154,7 @@ const modelOps = {
     return undefined;
   },
   setPendingUpgrade(m: Model, accountId: string, pending: PendingUpgrade | null) {
+    ids({ accountId });
     if (pending) {
       tag(pending.targetOpenclawVersion);
       tag(pending.targetRuntimeVersion);
@@ -160,6 +167,7 @@ const modelOps = {
     return undefined;
   },
   markUpgradeStarted(m: Model, s: UpgradeStart) {
+    ids(s);
     tag(s.targetOpenclawVersion);
     tag(s.targetRuntimeVersion);
     const cur = m.runtimes.get(key(s.stack, s.accountId)) ?? refuse();
@@ -169,6 +177,7 @@ const modelOps = {
     return undefined;
   },
   recordUpgrade(m: Model, ev: UpgradeEvent) {
+    ids(ev);
     for (const v of [ev.fromOpenclaw, ev.toOpenclaw, ev.fromRuntimeService, ev.toRuntimeService]) tag(v);
     if (m.upgrades.some((u) => u.eventId === ev.eventId)) return { recorded: false };
     m.upgrades.push(ev);
@@ -194,6 +203,7 @@ const modelOps = {
     tag(input.target.runtimeService);
     const all = input.batches.flat();
     if (new Set(all).size !== all.length) refuse();
+    all.forEach((accountId) => ids({ accountId }));
     const at = input.createdAt ?? m.now;
     const status = input.status ?? "planned";
     const rec: RolloutRecord = defined({
@@ -263,6 +273,7 @@ const modelOps = {
     return true;
   },
   openAlert(m: Model, a: AlertInput) {
+    ids(a);
     const live = m.alerts.find((x) => x.key === a.key && x.status !== "closed");
     if (live) {
       Object.assign(live, { severity: a.severity, message: a.message, updatedAt: m.now });
@@ -474,6 +485,12 @@ class StoreCommand implements fc.AsyncCommand<Model, Real> {
 }
 
 const account = fc.constantFrom(...ACCOUNTS);
+/** Ids the rest of the system refuses (issue 18.3): a path and markup. */
+const BAD_STACK = "../../x";
+const BAD_ACCOUNT = "<b>X</b>";
+/** Mostly a known account, sometimes one no store may accept. */
+const anyAccount = fc.oneof({ weight: 9, arbitrary: account }, { weight: 1, arbitrary: fc.constant(BAD_ACCOUNT) });
+const anyStack = fc.oneof({ weight: 9, arbitrary: fc.constant(STACK) }, { weight: 1, arbitrary: fc.constant(BAD_STACK) });
 const goodTag = fc.constantFrom(...GOOD_TAGS);
 const anyTag = fc.oneof({ weight: 9, arbitrary: goodTag }, { weight: 1, arbitrary: fc.constantFrom("latest", "v1.2") });
 const time = fc.integer({ min: 0, max: 40 }).map((k) => T0 + k * 1_000);
@@ -501,11 +518,11 @@ const sighting: fc.Arbitrary<RuntimeObservation> = fc.record(
   },
   { requiredKeys: ["stack", "accountId", "openclawVersion", "runtimeServiceVersion"] },
 );
-/** A later report: any subset of fields, some stale, some invalid. */
+/** A later report: any subset of fields, some stale, some invalid (bad ids among them). */
 const report: fc.Arbitrary<RuntimeObservation> = fc.record(
   {
-    stack: fc.constant(STACK),
-    accountId: account,
+    stack: anyStack,
+    accountId: anyAccount,
     openclawVersion: anyTag,
     runtimeServiceVersion: goodTag,
     status: fc.constantFrom("online", "degraded", "offline", "error"),
@@ -551,17 +568,17 @@ function commands(): fc.Arbitrary<Iterable<fc.AsyncCommand<Model, Real>>> {
     fc.array(sighting, { minLength: 1, maxLength: 3 }).map((obs) => new StoreCommand(`upsertRuntimes ${JSON.stringify(obs)}`, (m) => modelOps.upsertRuntimes(m, obs), async (r) => r.store.upsertRuntimes(obs))),
     fc.array(sighting, { minLength: 1, maxLength: 3 }).map((obs) => new StoreCommand(`upsertRuntimes ${JSON.stringify(obs)}`, (m) => modelOps.upsertRuntimes(m, obs), async (r) => r.store.upsertRuntimes(obs))),
     fc.array(observation, { minLength: 1, maxLength: 3 }).map((obs) => new StoreCommand(`upsertRuntimes ${JSON.stringify(obs)}`, (m) => modelOps.upsertRuntimes(m, obs), async (r) => r.store.upsertRuntimes(obs))),
-    fc.tuple(account, fc.option(fc.record({ targetOpenclawVersion: anyTag, targetRuntimeVersion: goodTag, initiatedAt: time, initiatedBy: fc.constant("alice"), strategy: fc.constantFrom("rolling" as const, "canary" as const), rolloutId: fc.option(rolloutId, { nil: undefined }) }, { requiredKeys: ["targetOpenclawVersion", "targetRuntimeVersion", "initiatedAt", "initiatedBy", "strategy"] }), { nil: null, freq: 4 })).map(
+    fc.tuple(anyAccount, fc.option(fc.record({ targetOpenclawVersion: anyTag, targetRuntimeVersion: goodTag, initiatedAt: time, initiatedBy: fc.constant("alice"), strategy: fc.constantFrom("rolling" as const, "canary" as const), rolloutId: fc.option(rolloutId, { nil: undefined }) }, { requiredKeys: ["targetOpenclawVersion", "targetRuntimeVersion", "initiatedAt", "initiatedBy", "strategy"] }), { nil: null, freq: 4 })).map(
       ([a, p]) => new StoreCommand(`setPendingUpgrade ${a} ${JSON.stringify(p)}`, (m) => modelOps.setPendingUpgrade(m, a, p), async (r) => r.store.setPendingUpgrade(STACK, a, p)),
     ),
-    fc.record({ stack: fc.constant(STACK), accountId: account, rolloutId: fc.option(rolloutId, { nil: undefined }), targetOpenclawVersion: anyTag, targetRuntimeVersion: goodTag, strategy: fc.constantFrom("rolling" as const, "canary" as const), initiatedBy: fc.constant("ci"), at: fc.option(time, { nil: undefined }) }).map((s0) => {
+    fc.record({ stack: anyStack, accountId: anyAccount, rolloutId: fc.option(rolloutId, { nil: undefined }), targetOpenclawVersion: anyTag, targetRuntimeVersion: goodTag, strategy: fc.constantFrom("rolling" as const, "canary" as const), initiatedBy: fc.constant("ci"), at: fc.option(time, { nil: undefined }) }).map((s0) => {
       const s = defined(s0);
       return new StoreCommand(`markUpgradeStarted ${JSON.stringify(s)}`, (m) => modelOps.markUpgradeStarted(m, s), async (r) => r.store.markUpgradeStarted(s));
     }),
     fc.record({
       eventId: fc.constantFrom("e1", "e2", "e3", "e4"),
       stack: fc.constant(STACK),
-      accountId: fc.constantFrom(...ACCOUNTS, "ghost"),
+      accountId: fc.constantFrom(...ACCOUNTS, "ghost", BAD_ACCOUNT),
       rolloutId: fc.option(rolloutId, { nil: undefined }),
       fromOpenclaw: goodTag,
       toOpenclaw: anyTag,
@@ -579,14 +596,15 @@ function commands(): fc.Arbitrary<Iterable<fc.AsyncCommand<Model, Real>>> {
     }),
     fc.record({ id: fc.oneof({ weight: 8, arbitrary: rolloutId }, { weight: 1, arbitrary: fc.constant("bad id") }), batches, options, target: goodTag, status: fc.option(fc.constantFrom<RolloutStatus>("planned", "running"), { nil: undefined }), createdAt: fc.option(time, { nil: undefined }), withPrevious: fc.boolean(), dup: fc.integer({ min: 0, max: 9 }) }).map((x) => {
       const dupBatches = x.dup === 0;
+      const badBatch = x.dup === 1;
       const input: RolloutInput = defined({
-        rolloutId: dupBatches ? BAD_BATCH_ROLLOUT : x.id,
+        rolloutId: dupBatches || badBatch ? BAD_BATCH_ROLLOUT : x.id,
         stack: STACK,
         target: { openclaw: x.target, runtimeService: "v0.5.2" },
         strategy: "canary" as const,
         options: x.options as RolloutInput["options"],
         initiatedBy: x.options && "source" in x.options ? "admin@dashboard" : "alice",
-        batches: dupBatches ? [["a"], ["a"]] : x.batches,
+        batches: dupBatches ? [["a"], ["a"]] : badBatch ? [["a", BAD_ACCOUNT]] : x.batches,
         previous: x.withPrevious ? x.batches.map((b) => b.map(() => ({ openclaw: "v1.2.3", runtimeService: "v0.5.0" }))) : undefined,
         status: x.status,
         createdAt: x.createdAt,
@@ -599,8 +617,8 @@ function commands(): fc.Arbitrary<Iterable<fc.AsyncCommand<Model, Real>>> {
     fc.tuple(holder, fc.constantFrom("release" as const, "break" as const)).map(([h, mode]) =>
       new StoreCommand(`${mode}Lock ${h.pid}@${h.host}`, (m) => modelOps.removeLock(m, h, mode), async (r) => (mode === "release" ? r.store.releaseLock(STACK, { pid: h.pid, host: h.host }) : r.store.breakLock(STACK, { pid: h.pid, host: h.host }))),
     ),
-    fc.record({ key: fc.constantFrom("runtime_offline:prod/a", "health_degraded:prod/b"), severity: fc.constantFrom("critical" as const, "high" as const, "medium" as const), message: fc.constantFrom("offline 6 min", "offline 7 min"), details: fc.option(fc.constant({ minutes: 6 }), { nil: undefined }) }).map((x) => {
-      const a: AlertInput = defined({ key: x.key, rule: x.key.startsWith("runtime") ? ("runtime_offline" as const) : ("health_degraded" as const), severity: x.severity, stack: STACK, accountId: x.key.endsWith("/a") ? "a" : "b", message: x.message, details: x.details });
+    fc.record({ key: fc.constantFrom("runtime_offline:prod/a", "health_degraded:prod/b"), severity: fc.constantFrom("critical" as const, "high" as const, "medium" as const), message: fc.constantFrom("offline 6 min", "offline 7 min"), details: fc.option(fc.constant({ minutes: 6 }), { nil: undefined }), stack: anyStack, badAccount: fc.integer({ min: 0, max: 9 }) }).map((x) => {
+      const a: AlertInput = defined({ key: x.key, rule: x.key.startsWith("runtime") ? ("runtime_offline" as const) : ("health_degraded" as const), severity: x.severity, stack: x.stack, accountId: x.badAccount === 0 ? BAD_ACCOUNT : x.key.endsWith("/a") ? "a" : "b", message: x.message, details: x.details });
       return new StoreCommand(
         `openAlert ${JSON.stringify(a)}`,
         (m) => modelOps.openAlert(m, a),

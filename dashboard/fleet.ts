@@ -7,10 +7,10 @@ import { z } from "zod";
 import type { FleetConfig, ResolvedRuntime } from "../fleet/config";
 import { STRATEGIES } from "../fleet/config";
 import { ACCOUNT_ID_EXPECTED, isAccountId } from "../fleet/ids";
-import { PlanError, type RolloutPlan } from "../fleet/plan";
-import { formatDuration, UnitError } from "../fleet/units";
+import type { RolloutPlan } from "../fleet/plan";
+import { formatDuration } from "../fleet/units";
 import { rolloutSummary } from "../fleet/overview";
-import { InvalidVersionError, isNewer, isReleaseTag, latestRelease, mostCommonVersion } from "../fleet/versions";
+import { isNewer, isReleaseTag, latestRelease, mostCommonVersion } from "../fleet/versions";
 import { checkHistoryCursor, defaultStorePath, engineEnv, type StackContext, type Where } from "../control/context";
 import { OperationError, UsageError } from "../control/errors";
 import type { ProgressEvent, RolloutOutcome } from "../control/orchestrator";
@@ -47,9 +47,6 @@ export class HttpError extends Error {
   }
 }
 
-export function isBadInput(err: unknown): boolean {
-  return err instanceof UsageError || err instanceof PlanError || err instanceof UnitError || err instanceof InvalidVersionError;
-}
 
 /** The Start Fleet Upgrade form, as the page posts it. */
 export const upgradeFormSchema = z.strictObject({

@@ -7,11 +7,10 @@ import { serveStatic } from "@hono/node-server/serve-static";
 import type { Context } from "hono";
 import { secureHeaders } from "hono/secure-headers";
 import { z } from "zod";
-import { OperationError, UsageError } from "../control/errors";
-import { authenticate, httpApp, limitBody, listen, onlyMethods, Refusal, refuse, sendJson, type Authenticated, type Listening } from "../store/http";
-import { StoreError } from "../store/local";
+import { isBadInput, OperationError, UsageError } from "../control/errors";
+import { authenticate, httpApp, internalError, limitBody, listen, onlyMethods, Refusal, refuse, sendJson, storeRefusal, type Authenticated, type Listening } from "../store/http";
 import { clearSessionCookie, dashboardGuard, Sessions, setSessionCookie, unauthorized, type Authenticator, type Who } from "./auth";
-import { DashboardFleet, HttpError, isBadInput, parseForm, upgradeFormSchema } from "./fleet";
+import { DashboardFleet, HttpError, parseForm, upgradeFormSchema } from "./fleet";
 
 export const PUBLIC_DIR = path.join(__dirname, "public");
 const STATIC_FILES = ["app.js", "ui.js", "style.css"];
@@ -177,17 +176,17 @@ export async function startDashboardServer(opts: DashboardServerOptions): Promis
   return { ...listening, url: `http://${shownHost}:${port}/` };
 }
 
-/** What a failed API call answers: bad input 400, a refusal its own status, else the store is down. */
+/**
+ * What a failed API call answers: bad input 400, a refusal its own status, a store error by its
+ * kind (store/http.ts storeRefusal: 400/404/409, 503 for a store that cannot be read), and anything
+ * else 500 "internal error" with the detail in the log only.
+ */
 function classify(err: unknown, log: (line: string) => void): Refusal {
   const message = err instanceof Error ? err.message : String(err);
   if (isBadInput(err)) return new Refusal(400, `${message}; nothing was changed`);
   if (err instanceof HttpError) return new Refusal(err.status as 400, message, err.extra);
   if (err instanceof OperationError) return new Refusal(409, message);
-  // The store refused the input (it is up): bad input, not an outage.
-  if (err instanceof StoreError) return new Refusal(400, message);
-  log(`error: ${message}`);
-  // Anything else is the store or the stack being unreachable: say so, show no partial data.
-  return new Refusal(503, `the fleet store or stack could not be read: ${message}`);
+  return storeRefusal(err) ?? internalError(err, log);
 }
 
 /** The body of a POST: JSON within the one size limit (empty means `{}`). */

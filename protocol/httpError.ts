@@ -28,6 +28,22 @@ export function errorKind(status: number): ErrorKind {
   return KIND_BY_STATUS[status] ?? (status >= 500 ? "failed" : "bad-input");
 }
 
+/** The store's error kinds (store/local.ts StoreError, the domain's DomainError, Convex's ConvexError code). */
+export type StoreErrorKind = "invalid" | "not_found" | "transition" | "io";
+
+/**
+ * What a store error answers over HTTP, on every server: a refused input 400, a missing record
+ * 404, an illegal transition 409, a store that cannot be read or written 503 (its message names the file).
+ */
+export const STATUS_FOR_STORE_ERROR = { invalid: 400, not_found: 404, transition: 409, io: 503 } as const satisfies Record<StoreErrorKind, number>;
+
+export function isStoreErrorKind(value: unknown): value is StoreErrorKind {
+  return typeof value === "string" && Object.hasOwn(STATUS_FOR_STORE_ERROR, value);
+}
+
+/** What an unexpected error answers: its detail goes to the server's log only, never to the caller. */
+export const INTERNAL_ERROR = "internal error";
+
 export function errorBody(status: number, error: string, extra: Record<string, unknown> = {}): ErrorBody {
   return { ok: false, error, kind: errorKind(status), ...extra };
 }

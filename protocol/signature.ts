@@ -8,6 +8,12 @@ export const KEY_ID_HEADER = "x-fleet-key-id";
 export const EVENTS_PATH = "/fleet/events";
 /** Requests whose timestamp is further than this from the server clock are refused. */
 export const MAX_SKEW_MS = 5 * 60_000;
+/** How long a seen signature is remembered: a replay is refused while its timestamp could still pass the skew check. */
+export const SIGNATURE_RETENTION_MS = 2 * MAX_SKEW_MS;
+/** How long a processed event id (and its answer) is remembered: a retry within it is answered, not applied again. */
+export const PROCESSED_EVENT_RETENTION_MS = 7 * 86_400_000;
+/** The largest answer kept for a repeated event (a rollout with thousands of batched ids is not kept: a retry gets null and reads the record back). */
+export const MAX_STORED_RESULT = 16_384;
 /** Largest accepted body. */
 export const MAX_BODY_BYTES = 1_000_000;
 

@@ -96,6 +96,35 @@ export function storeContract(name: string, make: () => Promise<ContractHarness>
       expect(await s.listRuntimes()).toEqual([]);
     });
 
+    it("refuses ids the rest of the system refuses (stack and account id patterns), naming the value, and records nothing", async () => {
+      const path = /"\.\.\/\.\.\/x" is not a stack name/;
+      const markup = /"<b>X<\/b>" is not an account id/;
+      await expect(s.upsertRuntimes([observation("acme", { stack: "../../x" })])).rejects.toThrow(path);
+      await expect(s.upsertRuntimes([observation("acme"), observation("<b>X</b>")])).rejects.toThrow(markup);
+      expect(await s.listRuntimes()).toEqual([]);
+      await s.upsertRuntimes([observation("acme")]);
+      await expect(s.recordUpgrade(upgrade("e-bad", "<b>X</b>"))).rejects.toThrow(markup);
+      await expect(s.recordUpgrade(upgrade("e-bad2", "acme", { stack: "../../x" }))).rejects.toThrow(path);
+      expect((await s.listUpgrades({})).items).toEqual([]);
+      const pending = { targetOpenclawVersion: "v1.2.5", targetRuntimeVersion: "v0.5.2", initiatedAt: T0, initiatedBy: "alice", strategy: "rolling" as const };
+      await expect(s.setPendingUpgrade("../../x", "acme", pending)).rejects.toThrow(path);
+      const start = { stack: STACK, accountId: "<b>X</b>", targetOpenclawVersion: "v1.2.5", targetRuntimeVersion: "v0.5.2", initiatedBy: "ci", strategy: "rolling" as const };
+      await expect(s.markUpgradeStarted(start)).rejects.toThrow(markup);
+      await expect(s.createRollout({ rolloutId: "ro_badids01", stack: STACK, target: { openclaw: "v1.2.5", runtimeService: "v0.5.2" }, strategy: "rolling", options: {}, initiatedBy: "ci", batches: [["acme", "<b>X</b>"]] })).rejects.toThrow(markup);
+      expect(await s.getRollout("ro_badids01")).toBeNull();
+      await s.createRollout({ rolloutId: "ro_goodids1", stack: STACK, target: { openclaw: "v1.2.5", runtimeService: "v0.5.2" }, strategy: "rolling", options: {}, initiatedBy: "ci", batches: [["acme"]] });
+      await expect(s.updateRollout("ro_goodids1", { runtimeStates: [{ accountId: "<b>X</b>", state: "failed" }] })).rejects.toThrow(markup);
+      expect((await s.getRollout("ro_goodids1"))?.counts).toMatchObject({ total: 1, pending: 1, failed: 0 });
+      const alert = { key: "runtime_offline:x", rule: "runtime_offline" as const, severity: "critical" as const, message: "offline" };
+      await expect(s.openAlert({ ...alert, stack: "../../x" })).rejects.toThrow(path);
+      await expect(s.openAlert({ ...alert, stack: STACK, accountId: "<b>X</b>" })).rejects.toThrow(markup);
+      expect(await s.listAlerts({})).toEqual([]);
+      await expect(s.appendActivity({ actor: "alice", action: "note", message: "m", stack: "../../x" })).rejects.toThrow(path);
+      await expect(s.appendActivity({ actor: "alice", action: "note", message: "m", accountId: "<b>X</b>" })).rejects.toThrow(markup);
+      expect((await s.listActivities({})).filter((a) => a.action === "note")).toEqual([]);
+      expect((await s.listRuntimes()).map((r) => [r.stack, r.accountId, r.status])).toEqual([[STACK, "acme", "online"]]);
+    });
+
     it("records upgrade results once by event id and moves the runtime", async () => {
       await s.upsertRuntimes([observation("acme")]);
       expect(await s.recordUpgrade(upgrade("e1", "acme"))).toEqual({ recorded: true });

@@ -5,17 +5,16 @@
 // once by its id, per-runtime agent keys scoped to their own runtime of their own stack
 // (protocol/credential.ts). Served with store/http.ts (Hono), as the dashboard is: the signature
 // and the event's checks (protocol/request.ts, shared with convex/http.ts) are this server's Guard.
-import { EVENTS_PATH, KEY_ID_HEADER, MAX_SKEW_MS, SIGNATURE_HEADER, TIMESTAMP_HEADER } from "../protocol/signature";
+import { EVENTS_PATH, KEY_ID_HEADER, SIGNATURE_HEADER, SIGNATURE_RETENTION_MS, TIMESTAMP_HEADER } from "../protocol/signature";
 import { checkEvent, requestSecret } from "../protocol/request";
 import { runtimesNamed, type FleetEvent } from "../protocol/events";
-import { applyEvent } from "./domain/events";
-import { authenticate, httpApp, limitBody, listen, onlyMethods, Refusal, refuse, sendJson, type Authenticated, type Guard, type Listening } from "./http";
-import { StoreError } from "./local";
+import { ingestEvent, type EventLedger } from "./domain/events";
+import { authenticate, httpApp, internalError, limitBody, listen, onlyMethods, refuse, sendJson, storeRefusal, type Authenticated, type Guard, type Listening } from "./http";
 import type { FleetStore } from "./types";
 
 // The events' one definition and their one applier, shared with the Convex endpoint.
 export { fleetEventSchema, type FleetEvent } from "../protocol/events";
-export { applyEvent } from "./domain/events";
+export { applyEvent, ingestEvent, type EventLedger } from "./domain/events";
 
 export interface EndpointOptions {
   store: FleetStore;
@@ -42,19 +41,6 @@ export interface Endpoint extends Omit<Listening, "server"> {
   host: string;
 }
 
-/**
- * Where the endpoint remembers what it has seen: request signatures (a replay is refused) and
- * processed event ids with what they got back (a repeat is answered, not applied again). The
- * embedded store keeps both in its own tables (store/local.ts), so a restarted endpoint still
- * refuses a replay; another store gets a bounded memory of this process.
- */
-export interface EventLedger {
-  claimSignature(signature: string, at: number): Promise<boolean>;
-  claimEvent(eventId: string, type: string): Promise<{ fresh: boolean; result?: string }>;
-  recordEventResult(eventId: string, result: string): Promise<void>;
-  forgetEvent(eventId: string): Promise<void>;
-}
-
 function isLedger(store: unknown): store is EventLedger {
   const s = store as Partial<EventLedger>;
   return typeof s.claimSignature === "function" && typeof s.claimEvent === "function" && typeof s.recordEventResult === "function" && typeof s.forgetEvent === "function";
@@ -62,8 +48,6 @@ function isLedger(store: unknown): store is EventLedger {
 
 /** Bounded memory of one process: enough for one machine's writers (used when the store keeps no ledger). */
 const MAX_REMEMBERED = 20_000;
-/** The largest answer kept for a repeated event (as convex/http.ts keeps). */
-const MAX_STORED_RESULT = 16_384;
 
 export function memoryLedger(): EventLedger {
   const seen = new Map<string, number>(); // signature -> seenAt (insertion order = time order)
@@ -75,7 +59,7 @@ export function memoryLedger(): EventLedger {
   return {
     async claimSignature(signature, at) {
       for (const [sig, t] of seen) {
-        if (at - t <= 2 * MAX_SKEW_MS) break;
+        if (at - t <= SIGNATURE_RETENTION_MS) break;
         seen.delete(sig);
       }
       if (seen.has(signature)) return false;
@@ -119,10 +103,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
   };
 
   const app = httpApp<Authenticated<SignedRequest>>({
-    classify: (e) => {
-      log(`endpoint: ${(e as Error).message}`);
-      return new Refusal(500, "internal error");
-    },
+    classify: (e) => storeRefusal(e) ?? internalError(e, log, "endpoint"),
     refused: (c, r) => log(`endpoint: ${c.req.method} ${c.req.path} -> ${r.status} ${r.error} (key ${c.req.header(KEY_ID_HEADER) ?? "default"})`),
   });
   app.use(limitBody);
@@ -130,31 +111,16 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
     const { keyId, signature, event, at: t } = c.get("principal");
     const stranger = opts.knows === undefined ? undefined : runtimesNamed(event).find((r) => !opts.knows!(r.stack, r.accountId));
     if (stranger !== undefined) refuse(404, `unknown runtime ${stranger.stack}/${stranger.accountId}: it is not in the stack config this endpoint serves; nothing was changed`);
-    // Replay: a signature seen before is refused (as Convex's ingest does, after the checks). The
-    // ledger is the store's own when it keeps one, so this holds across restarts.
-    if (!(await ledger.claimSignature(signature.toLowerCase(), t))) refuse(409, "replayed request");
-    const duplicate = (result: string) => sendJson(c, 200, { ok: true, duplicate: true, result: JSON.parse(result) as unknown });
-    const running = inflight.get(event.id);
-    if (running !== undefined) return duplicate(await running.catch(() => "null"));
-    const claim = await ledger.claimEvent(event.id, event.type);
-    if (!claim.fresh && claim.result !== undefined) return duplicate(claim.result);
-    // Fresh, or claimed by a process that died before it answered: apply it (at least once rather
-    // than never; the store dedupes upgrade results by their own event id).
-    const applying = applyEvent(opts.store, event, keyId).then((r) => JSON.stringify(r ?? null));
-    inflight.set(event.id, applying);
+    // The one ingest sequence (store/domain/events.ts, as Convex's ingest runs it). The ledger is
+    // the store's own when it keeps one, so a replay is refused across restarts.
+    let out;
     try {
-      const result = await applying;
-      // Large answers (a rollout with thousands of batched ids) are not kept, as in Convex's ingest.
-      await ledger.recordEventResult(event.id, result.length <= MAX_STORED_RESULT ? result : "null");
-      return sendJson(c, 200, { ok: true, duplicate: false, result: JSON.parse(result) as unknown });
+      out = await ingestEvent(ledger, opts.store, event, keyId, signature, t, inflight);
     } catch (e) {
-      await ledger.forgetEvent(event.id).catch(() => undefined); // a failed event may be retried under the same id
-      if (e instanceof StoreError) refuse(400, e.message);
-      log(`endpoint: ${event.type} ${event.id} failed: ${(e as Error).message}`);
-      refuse(500, "internal error");
-    } finally {
-      inflight.delete(event.id);
+      throw storeRefusal(e) ?? internalError(e, log, `endpoint: ${event.type} ${event.id} failed`);
     }
+    if (out.status === "replay") refuse(409, "replayed request");
+    return sendJson(c, 200, { ok: true, duplicate: out.status === "duplicate", result: JSON.parse(out.result) as unknown });
   });
   onlyMethods(app, [EVENTS_PATH]);
 

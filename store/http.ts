@@ -11,7 +11,10 @@ import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { MAX_BODY_BYTES } from "../protocol/signature";
-import { errorKind, type ErrorBody, type ErrorKind } from "../protocol/httpError";
+import { errorKind, INTERNAL_ERROR, STATUS_FOR_STORE_ERROR, type ErrorBody, type ErrorKind } from "../protocol/httpError";
+import { DomainError, RolloutTransitionError } from "./domain";
+import { FleetStoreHttpError } from "./convex";
+import { StoreError } from "./local";
 
 export { MAX_BODY_BYTES };
 
@@ -43,6 +46,23 @@ const JSON_TYPE = "application/json; charset=utf-8";
 
 export function sendJson(c: Context, status: ContentfulStatusCode, body: unknown): Response {
   return c.body(JSON.stringify(body), status, { "Content-Type": JSON_TYPE });
+}
+
+/**
+ * What a store's error answers (protocol/httpError.ts STATUS_FOR_STORE_ERROR), or null when the
+ * error is not the store's. The Convex adapter's refusals keep their status; its 5xx is an outage.
+ */
+export function storeRefusal(err: unknown): Refusal | null {
+  if (err instanceof StoreError || err instanceof DomainError) return new Refusal(STATUS_FOR_STORE_ERROR[err.kind], err.message);
+  if (err instanceof RolloutTransitionError) return new Refusal(STATUS_FOR_STORE_ERROR.transition, err.message);
+  if (err instanceof FleetStoreHttpError) return new Refusal(err.status >= 500 ? 503 : (err.status as ContentfulStatusCode), err.status >= 500 ? `the fleet store is unavailable: ${err.message}` : err.message);
+  return null;
+}
+
+/** An error nobody expected: 500 with no detail for the caller; the detail goes to the log. */
+export function internalError(err: unknown, log: (line: string) => void, context = "error"): Refusal {
+  log(`${context}: ${err instanceof Error ? err.message : String(err)}`);
+  return new Refusal(500, INTERNAL_ERROR);
 }
 
 /** The one body-size limit: refused before the body is read when Content-Length says so, else while it streams. */

@@ -5,6 +5,8 @@
 import { DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { accessSync, constants as fsConstants, existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import type { StoreErrorKind } from "../protocol/httpError";
+import { PROCESSED_EVENT_RETENTION_MS, SIGNATURE_RETENTION_MS } from "../protocol/signature";
 import * as domain from "./domain";
 import { DomainError, RolloutTransitionError, clean, type AlertRow } from "./domain";
 import { ACTIVE_ROLLOUT_STATUSES } from "./domain/lifecycle";
@@ -38,7 +40,7 @@ import type {
   UpgradeStart,
 } from "./types";
 
-export type StoreErrorKind = "invalid" | "not_found" | "transition" | "io";
+export type { StoreErrorKind };
 
 /**
  * Every error of the local store. `io`: the file could not be read or written (the message names
@@ -100,10 +102,8 @@ export interface LocalStoreOptions {
   now?: () => number;
 }
 
-/** How long a processed event id is remembered (as Convex's purge keeps them). */
-export const PROCESSED_EVENT_RETENTION_MS = 7 * 86_400_000;
-/** How long a seen signature is remembered: twice the accepted clock skew (5 min) of the endpoint. */
-export const SIGNATURE_RETENTION_MS = 2 * 5 * 60_000;
+/** The ledger's retention periods: one definition, shared with Convex's purge (protocol/signature.ts). */
+export { PROCESSED_EVENT_RETENTION_MS, SIGNATURE_RETENTION_MS };
 
 /** `WHERE a = ? AND b = ?` for the filters that are set. */
 function whereOf(filters: [column: string, value: SQLInputValue | undefined][], extra: { clause: string; params: SQLInputValue[] }[] = []) {
@@ -182,6 +182,8 @@ export class LocalFleetStore implements FleetStore {
     if (e instanceof StoreError) return e;
     if (e instanceof RolloutTransitionError) return new StoreError(e.message, "transition");
     if (e instanceof DomainError) return new StoreError(e.message, e.kind);
+    // A closed store is one that cannot be read: an outage naming the file, not a program error.
+    if (e instanceof Error && (e as { code?: string }).code === "ERR_INVALID_STATE") return new StoreError(`store ${this.path}: ${e.message}`, "io", this.path);
     if (e instanceof Error && (e as { code?: string }).code === "ERR_SQLITE_ERROR") {
       return new StoreError(`store ${this.path}: ${(e as { errstr?: string }).errstr ?? e.message}`, "io", this.path);
     }

@@ -3,8 +3,11 @@
 // value set. Everything else is logged by the operation that knows why (control/, cli/, dashboard/).
 import type { ActivityInput, ActivityRecord, ConfigValue, LockHolder, RolloutRecord, SystemConfigKey } from "../types";
 import { clean } from "./errors";
+import { checkAccountId, checkStackName } from "./validation";
 
 export function activityRecord(a: ActivityInput, now: number): ActivityRecord {
+  if (a.stack !== undefined) checkStackName("stack", a.stack);
+  if (a.accountId !== undefined) checkAccountId("accountId", a.accountId);
   return clean({ ...a, at: a.at ?? now });
 }
 

@@ -2,6 +2,7 @@
 // the live-by-severity counts the overview reads.
 import type { AlertInput, AlertRecord, AlertSeverity } from "../types";
 import { clean } from "./errors";
+import { checkAccountId, checkStackName } from "./validation";
 
 /** An alert row before the store gives it an id. */
 export type AlertRow = Omit<AlertRecord, "alertId">;
@@ -12,6 +13,8 @@ export interface SeverityDelta {
 
 /** Opens the alert, or updates the live one with the same key (an acknowledged alert stays acknowledged). */
 export function openOrUpdateAlert(live: AlertRow | null, a: AlertInput, now: number): { row: AlertRow; isNew: boolean; severities: SeverityDelta[] } {
+  if (a.stack !== undefined) checkStackName("stack", a.stack);
+  if (a.accountId !== undefined) checkAccountId("accountId", a.accountId);
   if (live !== null) {
     const row = clean({ ...live, severity: a.severity, message: a.message, details: a.details, updatedAt: now });
     const severities = live.severity === a.severity ? [] : [{ severity: live.severity, delta: -1 }, { severity: a.severity, delta: 1 }];

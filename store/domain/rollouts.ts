@@ -1,6 +1,6 @@
 // The rollout record: created with one pending row per batched runtime, patched through the
 // lifecycle state machine (lifecycle.ts), its per-runtime states and counts kept in step.
-import { isRolloutId, isStackName } from "../../fleet/ids";
+import { isRolloutId } from "../../fleet/ids";
 import {
   MAX_GATE_DECISIONS,
   type ActivityRecord,
@@ -16,7 +16,7 @@ import {
 import { ACTIVITY_FOR } from "./activities";
 import { clean, invalid, notFound } from "./errors";
 import { isTerminal, nextStatus } from "./lifecycle";
-import { batchAccounts, checkTag } from "./validation";
+import { batchAccounts, checkAccountId, checkStackName, checkTag } from "./validation";
 
 export { MAX_GATE_DECISIONS };
 
@@ -54,7 +54,7 @@ export function previousByAccount(input: Pick<RolloutInput, "batches" | "previou
 /** Checks a new rollout (before the caller looks for an existing one with its id). */
 export function checkRolloutInput(input: RolloutInput): string[] {
   if (!isRolloutId(input.rolloutId)) invalid(`${JSON.stringify(input.rolloutId)} is not a rollout id (ro_ + 6..40 of a-z0-9)`);
-  if (!isStackName(input.stack)) invalid(`${JSON.stringify(input.stack)} is not a stack name`);
+  checkStackName("stack", input.stack);
   checkTag("target.openclaw", input.target.openclaw);
   checkTag("target.runtimeService", input.target.runtimeService);
   const { accounts, problem } = batchAccounts(input.batches);
@@ -103,6 +103,7 @@ export function setRuntimeStates(
   at: number,
 ): { rollout: RolloutRecord; runtimes: RolloutRuntimeState[] } {
   if (rollout === null) notFound(`no rollout ${rolloutId}`);
+  for (const s of changes) checkAccountId("runtimeStates.accountId", s.accountId);
   const counts = { ...rollout.counts };
   const rows = new Map(current);
   for (const s of changes) {

@@ -2,7 +2,7 @@
 // do to it, and which maintained counters (per stack: total, by status, by openclaw version) move.
 import type { PendingUpgrade, RuntimeObservation, RuntimeRecord, UpgradeEvent, UpgradeResult, UpgradeStart } from "../types";
 import { clean, invalid, notFound } from "./errors";
-import { checkTag, upgradeVersionProblem } from "./validation";
+import { checkRuntimeRef, checkTag, upgradeVersionProblem } from "./validation";
 
 /** Largest batch of observations one write takes (Convex: ~4 index reads each inside 4,096). */
 export const MAX_OBSERVATIONS_PER_WRITE = 500;
@@ -30,6 +30,7 @@ export function counterDeltas(before: Counted | null, after: Counted | null): Co
 }
 
 function checkObservation(obs: RuntimeObservation) {
+  checkRuntimeRef(obs);
   checkTag("openclawVersion", obs.openclawVersion);
   checkTag("runtimeServiceVersion", obs.runtimeServiceVersion);
   checkTag("pin", obs.pin);
@@ -77,9 +78,10 @@ export function observeRuntime(existing: RuntimeRecord | null, obs: RuntimeObser
   return next;
 }
 
-/** Checks a batch of observations as one write takes them. */
+/** Checks a batch of observations as one write takes them (both adapters, before any is applied). */
 export function checkObservationBatch(observations: readonly RuntimeObservation[]) {
-  if (observations.length > MAX_OBSERVATIONS_PER_WRITE) invalid(`at most ${MAX_OBSERVATIONS_PER_WRITE} runtimes per upsert (got ${observations.length})`);
+  if (observations.length > MAX_OBSERVATIONS_PER_WRITE) invalid(`runtimes: at most ${MAX_OBSERVATIONS_PER_WRITE} runtimes per upsert (got ${observations.length})`);
+  for (const obs of observations) checkObservation(obs);
 }
 
 function requireRuntime(existing: RuntimeRecord | null, stack: string, accountId: string): RuntimeRecord {
@@ -89,6 +91,7 @@ function requireRuntime(existing: RuntimeRecord | null, stack: string, accountId
 
 /** Sets (or with null clears) the upgrade an agent-executed runtime should apply. */
 export function withPendingUpgrade(existing: RuntimeRecord | null, stack: string, accountId: string, pending: PendingUpgrade | null, now: number): RuntimeRecord {
+  checkRuntimeRef({ stack, accountId });
   if (pending) {
     checkTag("targetOpenclawVersion", pending.targetOpenclawVersion);
     checkTag("targetRuntimeVersion", pending.targetRuntimeVersion);
@@ -102,6 +105,7 @@ export function withPendingUpgrade(existing: RuntimeRecord | null, stack: string
 
 /** An upgrade begins: the runtime turns `upgrading` with the upgrade pending (its rollout state: see rollouts.ts). */
 export function startUpgrade(existing: RuntimeRecord | null, start: UpgradeStart, now: number): { runtime: RuntimeRecord; at: number } {
+  checkRuntimeRef(start);
   checkTag("targetOpenclawVersion", start.targetOpenclawVersion);
   checkTag("targetRuntimeVersion", start.targetRuntimeVersion);
   const r = requireRuntime(existing, start.stack, start.accountId);
@@ -130,6 +134,7 @@ export function runtimeAfterUpgrade(ev: { status: UpgradeResult; fromOpenclaw: s
 
 /** The history record of an upgrade result (checked); the caller skips it when its eventId was seen. */
 export function upgradeRecord(ev: UpgradeEvent): UpgradeEvent {
+  checkRuntimeRef(ev);
   const problem = upgradeVersionProblem(ev);
   if (problem !== null) invalid(problem);
   return clean(ev);

@@ -14,7 +14,8 @@ import { DashboardFleet } from "../../dashboard/fleet";
 import { startDashboardServer, type RunningDashboard } from "../../dashboard/server";
 import { startEndpoint, type Endpoint } from "../../store/endpoint";
 import { MAX_BODY_BYTES } from "../../store/http";
-import { LocalFleetStore } from "../../store/local";
+import { LocalFleetStore, StoreError } from "../../store/local";
+import type { FleetStore } from "../../store/types";
 
 const TOKEN = "unit-test-token-0123456789abcdef";
 const SECRET = "unit-fleet-hmac-secret-not-real";
@@ -165,6 +166,73 @@ describe("one JSON error shape", () => {
       expect(json(r).error).toEqual(expect.any(String));
     }
   });
+});
+
+describe("one classification of errors, on both servers", () => {
+  // A store whose next calls fail with `fault` (the ledger the endpoint keeps still works), so each
+  // kind of failure reaches both servers' error handling as a real store would raise it.
+  let fault: unknown = null;
+  let faultyDir: string;
+  let inner: LocalFleetStore;
+  let faultyDash: RunningDashboard;
+  let faultyEndpoint: Endpoint;
+  const faultyLogs: string[] = [];
+  const LEDGER = new Set(["claimSignature", "claimEvent", "recordEventResult", "forgetEvent"]);
+
+  beforeAll(async () => {
+    faultyDir = mkdtempSync(path.join(os.tmpdir(), "fleet-http-faults-"));
+    writeFileSync(path.join(faultyDir, "Pulumi.unit.yaml"), STACK_YAML);
+    inner = new LocalFleetStore({ path: path.join(faultyDir, "store.db") });
+    const faulty = new Proxy(inner, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) => {
+          if (fault !== null && !LEDGER.has(String(prop))) throw fault;
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    }) as FleetStore;
+    const ctx: CommandContext = { globals: { stack: "unit" }, out: makeOutput(true, { write: () => true }, { write: () => true }), projectDir: faultyDir };
+    faultyDash = await startDashboardServer({ fleet: new DashboardFleet({ ctx, sc: await stackContext(ctx) }), auth: tokenAuthenticator(TOKEN, faulty, "unit@test"), host: "127.0.0.1", port: 0, log: (l) => faultyLogs.push(l) });
+    faultyEndpoint = await startEndpoint({ store: faulty, hmacSecret: SECRET, log: (l) => faultyLogs.push(l) });
+  });
+
+  afterAll(async () => {
+    await faultyDash?.close();
+    await faultyEndpoint?.close();
+    await inner?.close();
+    rmSync(faultyDir, { recursive: true, force: true });
+  });
+
+  const file = "/var/lib/fleet/store.db";
+  const cases: Array<[string, unknown, number, string, string]> = [
+    ["a refused input", new StoreError('healthScore 150 is not within 0..100', "invalid"), 400, "bad-input", 'healthScore 150 is not within 0..100'],
+    ["a missing record", new StoreError("no runtime unit/ghost", "not_found"), 404, "not-found", "no runtime unit/ghost"],
+    ["an illegal transition", new StoreError("rollout ro_abc123 already ended (completed): cannot abort it", "transition"), 409, "conflict", "rollout ro_abc123 already ended (completed): cannot abort it"],
+    ["a store that cannot be written", new StoreError(`store ${file} is not writable (EROFS): nothing was recorded`, "io", file), 503, "unavailable", `store ${file} is not writable (EROFS): nothing was recorded`],
+    ["an unexpected error", new TypeError("Cannot read properties of undefined (reading 'token=hunter2')"), 500, "failed", "internal error"],
+  ];
+
+  for (const [what, error, status, kind, message] of cases) {
+    it(`${what}: ${status} ${kind} from the dashboard and the endpoint alike`, async () => {
+      faultyLogs.length = 0;
+      const event = JSON.stringify({ id: `ev-fault-${status}`, type: "runtime.upsert", runtimes: [{ stack: "unit", accountId: "acme", status: "online" }] });
+      const headers = await signedHeaders(SECRET, event, Date.now());
+      fault = error;
+      try {
+        const d = await raw(`${faultyDash.url}api/overview`, "GET", bearer);
+        const e = await raw(`${faultyEndpoint.url}${EVENTS_PATH}`, "POST", headers, event);
+        for (const r of [d, e]) expect([r.status, json(r)]).toEqual([status, { ok: false, kind, error: message }]);
+      } finally {
+        fault = null;
+      }
+      if (status === 500) {
+        // The detail is for the operator's log, never the caller.
+        expect(faultyLogs.filter((l) => l.includes("token=hunter2"))).toHaveLength(2);
+      }
+    });
+  }
 });
 
 describe("the dashboard's headers and cookies", () => {
