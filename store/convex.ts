@@ -289,13 +289,28 @@ export async function httpTransport(opts: { url: string; siteUrl?: string; authT
   if (opts.authToken) client.setAuth(opts.authToken);
   const site = (opts.siteUrl ?? opts.url.replace(/\.convex\.cloud\/?$/, ".convex.site")).replace(/\/$/, "");
   const forMs = opts.retryForMs ?? 60_000;
+  // Still unreachable when the retries are spent: the store is unavailable (503 on the dashboard,
+  // the outbox for the hooks), said once with the deployment's address rather than as a raw fetch error.
+  const unavailable = async <T>(call: Promise<T>, read: boolean): Promise<T> => {
+    try {
+      return await call;
+    } catch (e) {
+      if (!isUnreachable(e, read)) throw e;
+      const err = new FleetStoreHttpError(503, `the Convex deployment ${opts.url} cannot be reached: ${e instanceof Error ? e.message : String(e)}`);
+      (err as { cause?: unknown }).cause = e;
+      throw err;
+    }
+  };
   return {
     post: (path, body, headers) =>
-      whileUnreachable(async () => {
-        const res = await fetch(`${site}${path}`, { method: "POST", body, headers });
-        return { status: res.status, body: await res.text() };
-      }, forMs, false),
-    query: (name, args) => whileUnreachable(() => client.query(makeFunctionReference<"query">(name), args), forMs, true),
-    mutation: (name, args) => whileUnreachable(() => client.mutation(makeFunctionReference<"mutation">(name), args), forMs, false),
+      unavailable(
+        whileUnreachable(async () => {
+          const res = await fetch(`${site}${path}`, { method: "POST", body, headers });
+          return { status: res.status, body: await res.text() };
+        }, forMs, false),
+        false,
+      ),
+    query: (name, args) => unavailable(whileUnreachable(() => client.query(makeFunctionReference<"query">(name), args), forMs, true), true),
+    mutation: (name, args) => unavailable(whileUnreachable(() => client.mutation(makeFunctionReference<"mutation">(name), args), forMs, false), false),
   };
 }

@@ -213,7 +213,10 @@ describe("who may call the deployment over HTTP", () => {
     const transport = await httpTransport({ url: d.url, siteUrl: d.siteUrl, authToken: await d.issuer.token("admin"), retryForMs: 600 });
     await d.stop();
     try {
-      await expect(transport.query("overview:get", {})).rejects.toThrow(/fetch failed/);
+      const failed = transport.query("overview:get", {});
+      // Said as the store being unavailable (503 on the dashboard), with the address and the cause.
+      await expect(failed).rejects.toMatchObject({ name: "FleetStoreHttpError", status: 503 });
+      await expect(failed).rejects.toThrow(new RegExp(`the Convex deployment ${d.url.replace(/[.]/g, "\\.")} cannot be reached: .*fetch failed`));
     } finally {
       await d.start();
     }
