@@ -377,8 +377,9 @@ describe("fleet-upgrade on a simulated host", () => {
     const named = await runUpgradeScript(host, ["upgrade", "--stdin"], toStdin("v1.2.3", "v0.5.0", { restoreSnapshot: "1764590000000-42" }));
     expect(named.json?.error).toBe("snapshot 1764590000000-42 (asked for by restoreSnapshot) is not on this host: nothing was changed");
     expect(runtimePid(host)).toBe(pid);
-    // A forward move over no migrating release needs no snapshot of the past.
-    expect((await runUpgradeScript(host, upgradeArgs("v1.2.5", "v0.5.0"))).json).toMatchObject({ status: "failed" });
+    // Any release below the migrating one is refused the same way: v1.3.0's state is all there is.
+    expect((await runUpgradeScript(host, upgradeArgs("v1.2.5", "v0.5.0"))).json?.error).toMatch(/^rollback from v1\.3\.0 to v1\.2\.5 crosses migrating release v1\.3\.0 /);
+    expect(runtimePid(host)).toBe(pid);
   });
 
   it("disk full at snapshot time: the upgrade is refused, the host keeps serving, the record says why", async () => {
