@@ -21,6 +21,7 @@ import {
   type Operator,
   type RollbackRequest,
 } from "../../control/operations";
+import { migratingCrossings, type MigratingCrossing } from "../../fleet/plan";
 import type { FleetStore } from "../../store/types";
 import { progressSink } from "../progress";
 import { addRolloutOptions } from "../rolloutOptions";
@@ -93,12 +94,23 @@ async function planCommand(ctx: CommandContext, opts: RolloutCliOptions & { prev
   const { fleet, plan } = planRollout(sc, opts);
   let preview: { ok: boolean; changes: ChangeSummary[]; errors: string[] } | undefined;
   if (opts.preview) preview = await previewPlan(ctx, sc, fleet, plan);
-  if (ctx.out.json) ctx.out.emit({ stack: sc.stack, plan, ...(preview ? { preview } : {}) });
+  const migrating = migratingCrossings(plan.moves, fleet.policy.migratingReleases);
+  if (ctx.out.json) ctx.out.emit({ stack: sc.stack, plan, migrating, ...(preview ? { preview } : {}) });
   else {
     ctx.out.say(describePlan(sc.stack, plan));
+    for (const line of describeCrossings(migrating)) ctx.out.say(line);
     if (preview) ctx.out.say(describePreview(preview));
   }
   return preview && !preview.ok ? EXIT_FAILED : EXIT_OK;
+}
+
+/** One line per migrating release the rollout crosses: the state changes with it. */
+export function describeCrossings(crossings: readonly MigratingCrossing[]): string[] {
+  return crossings.map((c) =>
+    c.direction === "forward"
+      ? `  crosses migrating release ${c.release} (${c.accountIds.length} runtimes: ${c.accountIds.join(", ")}): it rewrites their state; going back needs the snapshot each host takes before it`
+      : `  goes back across migrating release ${c.release} (${c.accountIds.length} runtimes: ${c.accountIds.join(", ")}): each host restores the snapshot from before it, or refuses`,
+  );
 }
 
 function describePreview(p: { ok: boolean; changes: ChangeSummary[]; errors: string[] }): string {
