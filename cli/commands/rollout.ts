@@ -20,6 +20,7 @@ import {
   startRollout,
   type Operator,
   type RollbackRequest,
+  type RollbackResult,
 } from "../../control/operations";
 import { migratingCrossings, type MigratingCrossing } from "../../fleet/plan";
 import type { FleetStore } from "../../store/types";
@@ -104,6 +105,14 @@ async function planCommand(ctx: CommandContext, opts: RolloutCliOptions & { prev
   return preview && !preview.ok ? EXIT_FAILED : EXIT_OK;
 }
 
+/** The rollback's one line: where it went, the snapshot it restored across a migrating release, or why not. */
+export function describeRollback(r: RollbackResult): string {
+  const to = `${r.to.openclaw}/${r.to.runtimeService}`;
+  const across = r.crosses.length > 0 ? ` across migrating ${r.crosses.join(", ")}` : "";
+  if (r.ok) return `${r.accountId}: restored to ${to}${across ? `${across}, with the snapshot of its ${to} state` : ""}`;
+  return `${r.accountId}: rollback to ${to}${across} FAILED: ${r.reason ? printable(r.reason) : "see history"}`;
+}
+
 /** One line per migrating release the rollout crosses: the state changes with it. */
 export function describeCrossings(crossings: readonly MigratingCrossing[]): string[] {
   return crossings.map((c) =>
@@ -164,7 +173,7 @@ async function rollbackCommand(ctx: CommandContext, opts: RollbackRequest): Prom
   return withOperator(ctx, sc, async (op) => {
     const r = await rollbackRuntime(op, opts);
     if (ctx.out.json) ctx.out.emit(r);
-    else ctx.out.say(`${r.accountId}: ${r.ok ? `restored to ${r.to.openclaw}/${r.to.runtimeService}` : "rollback FAILED (see history)"}`);
+    else ctx.out.say(describeRollback(r));
     return r.ok ? EXIT_OK : EXIT_FAILED;
   });
 }

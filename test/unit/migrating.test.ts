@@ -2,10 +2,10 @@
 // plan` says so.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { describeCrossings } from "../../cli/commands/rollout";
+import { describeCrossings, describeRollback } from "../../cli/commands/rollout";
 import { parseFleetConfig } from "../../fleet/config";
 import { migratingCrossings, type RolloutPlan } from "../../fleet/plan";
-import { compareReleases } from "../../fleet/versions";
+import { compareReleases, type ReleaseTag } from "../../fleet/versions";
 import { prodStackConfig } from "../support/fixtures";
 
 const move = (from: string, to: string) => ({ from: { openclaw: from, runtimeService: "v0.5.0" }, to: { openclaw: to, runtimeService: "v0.5.0" } });
@@ -33,10 +33,10 @@ describe("migratingCrossings", () => {
   });
 
   it("fleet plan's lines say what each direction means", () => {
-    expect(describeCrossings([{ release: "v1.3.0", direction: "forward", accountIds: ["a", "b"] }])).toEqual([
+    expect(describeCrossings([{ release: "v1.3.0" as ReleaseTag, direction: "forward", accountIds: ["a", "b"] }])).toEqual([
       "  crosses migrating release v1.3.0 (2 runtimes: a, b): it rewrites their state; going back needs the snapshot each host takes before it",
     ]);
-    expect(describeCrossings([{ release: "v1.3.0", direction: "back", accountIds: ["c"] }])[0]).toMatch(/goes back across migrating release v1\.3\.0 \(1 runtimes: c\): each host restores the snapshot/);
+    expect(describeCrossings([{ release: "v1.3.0" as ReleaseTag, direction: "back", accountIds: ["c"] }])[0]).toMatch(/goes back across migrating release v1\.3\.0 \(1 runtimes: c\): each host restores the snapshot/);
   });
 });
 
@@ -57,5 +57,17 @@ describe("fleet:policy snapshot settings", () => {
     expect(text).toMatch(/snapshots\.keep/);
     expect(text).toMatch(/snapshots\.budgetBytes/);
     expect(text).toMatch(/migratingReleases\.0|migratingReleases\[0\]/);
+  });
+});
+
+describe("fleet rollback's line", () => {
+  const to = { openclaw: "v1.2.3", runtimeService: "v0.5.0" } as const;
+  it("says the snapshot was restored when it went back across a migrating release", () => {
+    expect(describeRollback({ accountId: "a1", to, ok: true, crosses: ["v1.3.0"] })).toBe("a1: restored to v1.2.3/v0.5.0 across migrating v1.3.0, with the snapshot of its v1.2.3/v0.5.0 state");
+    expect(describeRollback({ accountId: "a1", to, ok: true, crosses: [] })).toBe("a1: restored to v1.2.3/v0.5.0");
+  });
+  it("gives the host's refusal, which names the release and the missing snapshot", () => {
+    const reason = "rollback from v1.3.0 to v1.2.3 crosses migrating release v1.3.0 and the snapshot of the v1.2.3/v0.5.0 state is missing on this host: nothing was changed";
+    expect(describeRollback({ accountId: "a1", to, ok: false, crosses: ["v1.3.0"], reason })).toBe(`a1: rollback to v1.2.3/v0.5.0 across migrating v1.3.0 FAILED: ${reason}`);
   });
 });
