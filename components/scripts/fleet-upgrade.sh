@@ -9,6 +9,7 @@
 #                                   "restoreSnapshot":"ID"?, "snapshots":{"keep":N,"budgetBytes":B}?}
 #   fleet-upgrade status
 #   fleet-upgrade snapshots
+#   fleet-upgrade updater-off   # OpenClaw's own auto-updater off: this script is the host's one updater
 #   fleet-upgrade restart [--health-timeout S]
 #   fleet-upgrade logs [--lines N]
 #
@@ -84,7 +85,7 @@ bad_input() {
 quote_value() { jq -cn --arg v "${1:0:100}" '$v'; }
 
 usage() {
-  sed -n '5,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,3\}//' >&2
+  sed -n '5,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,3\}//' >&2
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -266,10 +267,33 @@ serves_versions() {
   return 1
 }
 
+# OpenClaw's own updater (update.auto in its openclaw.json, the first state path holding it): a
+# fleet host has one updater, this script, so "true" there is reported.
+openclaw_auto_update() {
+  local p
+  for p in "${STATE_PATH_LIST[@]+"${STATE_PATH_LIST[@]}"}"; do
+    [[ $p == */openclaw.json || $p == openclaw.json ]] || continue
+    [[ -f $ROOT/$p ]] || continue
+    jq -r 'if .update.auto == true or .update.auto.enabled == true then "true" else "false" end' "$ROOT/$p" 2>/dev/null || true
+    return 0
+  done
+}
+
+# The image digest the runtime service runs (compose's image ID), not its tag: a tag can move.
+running_digest() {
+  local out
+  out=$(cd "$(checkout_dir)" && FLEET_ROOT="$ROOT" "$DOCKER" compose images --format json 9>&- 2>/dev/null) || return 0
+  jq -r 'if type == "array" then (.[0].ID // "") else (.ID // "") end | select(test("^sha256:[0-9a-f]{64}$"))' <<<"$out" 2>/dev/null | head -n 1 || true
+}
+
+recorded_digest() {
+  jq -r '.digest // ""' "$STATE/current.json" 2>/dev/null || true
+}
+
 write_current() {
   local tmp="$STATE/current.json.$$"
-  jq -cn --arg oc "$1" --arg rs "$2" --arg at "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-    '{openclaw: $oc, runtimeService: $rs, updatedAt: $at}' >"$tmp"
+  jq -cn --arg oc "$1" --arg rs "$2" --arg d "${3:-}" --arg at "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    '{openclaw: $oc, runtimeService: $rs, updatedAt: $at} + (if $d == "" then {} else {digest: $d} end)' >"$tmp"
   mv -f "$tmp" "$STATE/current.json"
 }
 
@@ -476,7 +500,7 @@ migrating_between() {
 # ---------------------------------------------------------------------------------------------
 # upgrade
 # ---------------------------------------------------------------------------------------------
-FROM_OC="" FROM_RS="" TO_OC="" TO_RS=""
+FROM_OC="" FROM_RS="" TO_OC="" TO_RS="" FROM_DIGEST=""
 STAGE=none # none -> files (checkout/.env changed) -> services (compose down was attempted)
 STARTED_MS=0
 LAST_REPORTED=""
@@ -570,6 +594,13 @@ restore_previous() {
   fi
   local FAIL_REASON=""
   verify_serving "$FROM_OC" "$FROM_RS" "$timeout" || { log "restore not verified: $FAIL_REASON"; return 1; }
+  # Verified by what runs, not the tag: the image must be the one recorded before the upgrade.
+  DIGEST=$(running_digest)
+  if [[ -n $FROM_DIGEST && -n $DIGEST && $DIGEST != "$FROM_DIGEST" ]]; then
+    RESTORE_FAILED="runtime service $FROM_RS now runs image $DIGEST, not the recorded $FROM_DIGEST (drift)"
+    log "restore not verified: $RESTORE_FAILED"
+    return 1
+  fi
 }
 
 # The failure path shared by errors and signals: restore if anything changed, then report.
@@ -582,7 +613,7 @@ fail_upgrade() {
   fi
   RESTORE_FAILED=""
   if restore_previous "$timeout"; then
-    write_current "$FROM_OC" "$FROM_RS"
+    write_current "$FROM_OC" "$FROM_RS" "$DIGEST"
     finish rolled_back "$reason"
   fi
   # Neither version is verified: derive the versions from disk on the next run.
@@ -666,6 +697,7 @@ cmd_upgrade() {
   read_current
   FROM_OC=$CURRENT_OC
   FROM_RS=$CURRENT_RS
+  FROM_DIGEST=$(recorded_digest)
   log "in place: ${FROM_OC:-unknown} / ${FROM_RS:-unknown}; target: $TO_OC / $TO_RS"
 
   if [[ $FROM_OC == "$TO_OC" && $FROM_RS == "$TO_RS" ]] && probe_health && serves_versions "$TO_OC" "$TO_RS"; then
@@ -683,7 +715,8 @@ cmd_upgrade() {
 
   FAIL_REASON=""
   if apply_versions "$TO_OC" "$TO_RS" "$HEALTH_TIMEOUT"; then
-    write_current "$TO_OC" "$TO_RS"
+    DIGEST=$(running_digest)
+    write_current "$TO_OC" "$TO_RS" "$DIGEST"
     finish success ""
   fi
   fail_upgrade "$FAIL_REASON" "$HEALTH_TIMEOUT"
@@ -730,10 +763,18 @@ cmd_status() {
     reported=$(jq -c '{openclaw: (.openclaw // null), runtimeService: (.runtimeService // null)}' <<<"$body")
   fi
   oc=$CURRENT_OC rs=$CURRENT_RS
+  local digest recorded auto
+  digest=$(running_digest)
+  recorded=$(recorded_digest)
+  auto=$(openclaw_auto_update)
+  # drift: the service runs another image than the one the last verified upgrade recorded.
   emit_json "$(jq -cn --arg oc "$oc" --arg rs "$rs" --argjson healthy "$healthy" --argjson reported "$reported" \
-    --arg h "$(host_label)" \
+    --arg h "$(host_label)" --arg d "$digest" --arg rd "$recorded" --arg auto "$auto" \
     '{openclaw: (if $oc == "" then null else $oc end), runtimeService: (if $rs == "" then null else $rs end),
-      healthy: $healthy, reported: $reported, host: $h}')"
+      healthy: $healthy, reported: $reported, host: $h}
+      + (if $d == "" then {} else {digest: $d} end)
+      + (if $d != "" and $rd != "" and $d != $rd then {drift: {running: $d, recorded: $rd}} else {} end)
+      + (if $auto == "true" then {autoUpdate: true} else {} end)')"
   [[ $healthy == true ]]
 }
 
@@ -775,6 +816,27 @@ cmd_snapshots() {
   else
     emit_json "$(jq -cs --arg h "$(host_label)" '{snapshots: ., host: $h}' "${list[@]}")"
   fi
+}
+
+# Sets update.auto to false in OpenClaw's openclaw.json (created with only that key if absent),
+# atomically, every other key kept. Run by cloud-init and the install command.
+cmd_updater_off() {
+  (($# == 0)) || bad_input "updater-off takes no arguments"
+  local p file="" tmp
+  for p in "${STATE_PATH_LIST[@]+"${STATE_PATH_LIST[@]}"}"; do
+    if [[ $p == */openclaw.json || $p == openclaw.json ]]; then file=$ROOT/$p; break; fi
+  done
+  [[ -n $file ]] || host_problem "no openclaw.json among FLEET_STATE_PATHS: cannot turn OpenClaw's updater off"
+  mkdir -p "$(dirname "$file")"
+  tmp="$file.fleet-upgrade.$$"
+  if [[ -f $file ]]; then
+    jq '.update = ((.update // {}) | if type == "object" then . else {} end) + {auto: false}' "$file" >"$tmp" 2>/dev/null ||
+      { rm -f "$tmp"; host_problem "$file is not JSON: OpenClaw's updater left as it is"; }
+  else
+    printf '{"update":{"auto":false}}\n' >"$tmp"
+  fi
+  mv -f "$tmp" "$file"
+  emit_json "$(jq -cn --arg h "$(host_label)" '{updater: "off", host: $h}')"
 }
 
 cmd_logs() {
@@ -876,6 +938,7 @@ main() {
     restart) cmd_restart "${args[@]+"${args[@]}"}" ;;
     logs) cmd_logs "${args[@]+"${args[@]}"}" ;;
     snapshots) cmd_snapshots "${args[@]+"${args[@]}"}" ;;
+    updater-off) cmd_updater_off "${args[@]+"${args[@]}"}" ;;
     "") usage; bad_input "missing subcommand (upgrade, status, restart, logs, snapshots)" ;;
     *) bad_input "unknown subcommand $(quote_value "$SUBCOMMAND")" ;;
   esac

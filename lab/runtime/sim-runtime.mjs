@@ -143,6 +143,8 @@ const server = createServer((req, res) => {
       openclaw,
       runtimeService,
       uptimeSeconds: Math.floor(uptime),
+      // OpenClaw's own updater, as its config says now (a fleet host must keep it off).
+      autoUpdate: readJson(join(root, "data", "openclaw.json"), {})?.update?.auto === true,
       activeConversations: active,
       metrics: {
         requests: metrics.requests,

@@ -2,11 +2,12 @@
 // ROOT/bin/fleet-upgrade) against simulated hosts of the lab kit, run directly (no SSH).
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
+  compose,
   countRestarts,
   createHost,
   createKit,
@@ -293,6 +294,7 @@ describe("fleet-upgrade on a simulated host", () => {
       healthy: true,
       reported: { openclaw: "v1.2.3", runtimeService: "v0.5.0" },
       host: host.runtime,
+      digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
     });
     const restarts = countRestarts(host.root);
     const restart = await runUpgradeScript(host, ["restart"]);
@@ -449,5 +451,56 @@ describe("fleet-upgrade on a simulated host", () => {
       expect(r.json?.error).toMatch(/^stdin must be exactly one JSON object/);
     }
     expect(readUpgradeLog(host.root)).toEqual([]);
+  });
+  /** Points a runtime service tag of the kit's registry at another image (a moved tag), until undone. */
+  function moveTag(tag: string): () => void {
+    const before = readFileSync(kit.registryFile, "utf8");
+    const other = `sha256:${createHash("sha256").update(`moved ${tag}`).digest("hex")}`;
+    writeFileSync(kit.registryFile, before.split("\n").map((l) => (l.trim() === tag ? `${tag} ${other}` : l)).join("\n"));
+    return () => writeFileSync(kit.registryFile, before);
+  }
+
+  it("records the image digest it runs, and status reports drift when the service runs another image than recorded", async () => {
+    host = await newHost();
+    const up = await runUpgradeScript(host, upgradeArgs("v1.2.5", "v0.5.2"));
+    const digest = up.json?.digest as string;
+    expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(JSON.parse(readFileSync(join(host.root, "state", "current.json"), "utf8")).digest).toBe(digest);
+    expect((await runUpgradeScript(host, ["status"])).json).not.toHaveProperty("drift");
+    const undo = moveTag("v0.5.2");
+    try {
+      // Someone else pulls and restarts the same tag: it is another image now.
+      for (const args of [["pull"], ["down"], ["up", "-d"]]) expect((await compose(host, args)).code).toBe(0);
+      const status = await runUpgradeScript(host, ["status"]);
+      expect(status.json?.drift).toEqual({ running: expect.stringMatching(/^sha256:/), recorded: digest });
+      expect((status.json?.drift as { running: string }).running).not.toBe(digest);
+    } finally {
+      undo();
+    }
+  });
+
+  it("a rollback is verified by the image digest too: the old tag now pointing elsewhere is not 'rolled back'", async () => {
+    host = await newHost();
+    expect((await runUpgradeScript(host, upgradeArgs("v1.2.5", "v0.5.0"))).json).toMatchObject({ status: "success" });
+    const undo = moveTag("v0.5.0");
+    try {
+      const result = await runUpgradeScript(host, upgradeArgs("v1.2.6", "v0.5.2", "--health-timeout", "2"));
+      expect(result.code).toBe(1);
+      expect(result.json).toMatchObject({ status: "failed" });
+      expect(result.json?.error).toMatch(/restoring v1\.2\.5\/v0\.5\.0 also failed \(runtime service v0\.5\.0 now runs image sha256:[0-9a-f]{64}, not the recorded sha256:[0-9a-f]{64} \(drift\)\)$/);
+    } finally {
+      undo();
+    }
+  });
+
+  it("one updater per host: status reports OpenClaw's own auto-updater turned on; updater-off turns it off, other keys kept", async () => {
+    host = await newHost();
+    const config = join(host.root, "data", "openclaw.json");
+    writeFileSync(config, JSON.stringify({ agent: "x", update: { auto: true, channel: "stable" } }));
+    expect((await runUpgradeScript(host, ["status"])).json).toMatchObject({ autoUpdate: true });
+    const off = await runUpgradeScript(host, ["updater-off"]);
+    expect(off.json, off.stderr).toEqual({ updater: "off", host: host.runtime });
+    expect(JSON.parse(readFileSync(config, "utf8"))).toEqual({ agent: "x", update: { auto: false, channel: "stable" } });
+    expect((await runUpgradeScript(host, ["status"])).json).not.toHaveProperty("autoUpdate");
   });
 });
