@@ -141,4 +141,13 @@ describe("the fleet program", () => {
     expect(names).toContain("acc-abc123-before-openclaw-v2");
     expect(names).not.toContain("acc-abc123-before-openclaw-v1");
   });
+  it("turns OpenClaw's own updater off: cloud-init of a new droplet and every script install", async () => {
+    const { resources } = await run(prodStackConfig());
+    const installs = commands(resources, "-install");
+    expect(installs.length).toBeGreaterThan(0);
+    for (const i of installs) expect(String(i.inputs.create)).toMatch(/'\/[^']+\/bin\/fleet-upgrade' updater-off/);
+    const { cloudInit } = await import("../../components/cloudInit");
+    const doc = cloudInit({ hostRoot: "/opt/runtime-fleet", healthPort: 8080, openclawRemote: "https://example.com/openclaw.git" });
+    expect(doc).toContain("- /opt/runtime-fleet/bin/fleet-upgrade\n    - updater-off");
+  });
 });
