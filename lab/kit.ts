@@ -1,7 +1,8 @@
 // The simulated host kit: a release origin, a runtime service "registry", a docker stand-in, and
 // hosts (a directory ROOT + a loopback address) with the real on-host script installed.
 // Used by the lab (lab.ts) and directly by e2e tests (no SSH needed for the script itself).
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { getJson, isProcess, pollUntil, run, runOk, stopProcess } from "./procs";
@@ -137,6 +138,19 @@ export interface HostSpec {
 
 /** The customer's state the lab's runtimes keep (relative to ROOT), as OpenClaw's docs name it. */
 export const LAB_STATE_PATHS = ["data/openclaw.json", "data/credentials", "data/workspace"] as const;
+
+/** sha256 of every file of a host's state (LAB_STATE_PATHS), by path relative to ROOT. */
+export function stateChecksums(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (rel: string) => {
+    const abs = join(root, rel);
+    if (!existsSync(abs)) return;
+    if (statSync(abs).isDirectory()) for (const name of readdirSync(abs)) walk(join(rel, name));
+    else out[rel] = createHash("sha256").update(readFileSync(abs)).digest("hex");
+  };
+  for (const p of LAB_STATE_PATHS) walk(p);
+  return out;
+}
 
 /** A first state: configuration (its own updater off), a credential, a workspace file. */
 export function writeInitialState(root: string, runtime: string): void {

@@ -1,12 +1,11 @@
 // `fleet plan` and `fleet rollback` across a release that migrates the state, on the lab with the
 // real engine, run as a user runs them (the `fleet` CLI as a child process). The state's bytes
 // are checked on the host itself.
-import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseDocument } from "yaml";
-import { LAB_STATE_PATHS } from "../../lab/kit";
+import { stateChecksums as labStateChecksums } from "../../lab/kit";
 import { run } from "../../lab/procs";
 import { labProject, REPO, type LabProject } from "./helpers/labProject";
 
@@ -36,17 +35,7 @@ describe("fleet rollback across a migrating release (real engine)", () => {
     });
   const served = async () => (await p.status()).map((h) => (h.healthy ? `${h.openclaw}/${h.runtimeService}` : "unhealthy"))[0];
   const configured = () => (p.stackConfig()["fleet:runtimes"] as Array<{ openclaw: string }>)[0]!.openclaw;
-  function stateChecksums(): Record<string, string> {
-    const out: Record<string, string> = {};
-    const walk = (rel: string) => {
-      const abs = path.join(root, rel);
-      if (!existsSync(abs)) return;
-      if (statSync(abs).isDirectory()) for (const name of readdirSync(abs)) walk(path.join(rel, name));
-      else out[rel] = createHash("sha256").update(readFileSync(abs)).digest("hex");
-    };
-    for (const rel of LAB_STATE_PATHS) walk(rel);
-    return out;
-  }
+  const stateChecksums = () => labStateChecksums(root);
 
   it("fleet plan says the rollout crosses the migrating release", async () => {
     const r = await fleet("plan", "--to", "v1.3.0", "--strategy", "immediate", "--no-preview");

@@ -2,7 +2,7 @@
 // ROOT/bin/fleet-upgrade) against simulated hosts of the lab kit, run directly (no SSH).
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -18,6 +18,7 @@ import {
   runUpgradeScript,
   readFaults,
   setFault,
+  stateChecksums as labStateChecksums,
   startRuntime,
   stopRuntime,
   type Kit,
@@ -71,18 +72,7 @@ describe("fleet-upgrade on a simulated host", () => {
     }
   });
 
-  /** sha256 of every file of the customer's state, by path relative to ROOT. */
-  function stateChecksums(h: LabHost): Record<string, string> {
-    const out: Record<string, string> = {};
-    const walk = (rel: string) => {
-      const abs = join(h.root, rel);
-      if (!existsSync(abs)) return;
-      if (statSync(abs).isDirectory()) for (const name of readdirSync(abs)) walk(join(rel, name));
-      else out[rel] = createHash("sha256").update(readFileSync(abs)).digest("hex");
-    };
-    for (const p of LAB_STATE_PATHS) walk(p);
-    return out;
-  }
+  const stateChecksums = (h: LabHost) => labStateChecksums(h.root);
 
   const snapshotIds = (h: LabHost) => {
     const d = join(h.root, "state", "snapshots");
