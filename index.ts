@@ -40,6 +40,7 @@ const runtimes = fleet.runtimes.map(
       dialTimeoutSeconds: fleet.defaults.dialTimeoutSeconds,
       ...(fleet.releaseSource ? { openclawRemote: fleet.releaseSource.openclaw } : {}),
       deployHooks,
+      snapshots: fleet.policy.snapshots,
     }),
 );
 

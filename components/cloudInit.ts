@@ -22,6 +22,9 @@ export function cloudInit(args: CloudInitArgs): string {
   if (args.openclawRemote) {
     runcmd.push(["git", "clone", "--quiet", "--", args.openclawRemote, `${root}/openclaw`]);
   }
+  // One updater per host: the fleet's script. OpenClaw's own auto-updater is turned off (the
+  // script needs the checkout to know its root).
+  if (args.openclawRemote) runcmd.push([`${root}/bin/fleet-upgrade`, "updater-off"]);
   runcmd.push(["systemctl", "enable", "--now", "docker"]);
   // The npm registry's `node` package, as the project itself runs: /usr/local/bin/node.
   if (args.agentNode) runcmd.push(["npm", "install", "--global", "--no-audit", "--no-fund", "node@24"]);

@@ -41,6 +41,8 @@ export function installCommand(root: string): string {
     `cat > "$tmp"`,
     `chmod 0755 "$tmp"`,
     `mv -f "$tmp" '${r}/bin/fleet-upgrade'`,
+    // One updater per host: OpenClaw's own auto-updater goes off with every install.
+    `{ '${r}/bin/fleet-upgrade' updater-off >/dev/null || echo "fleet-upgrade updater-off failed: see fleet health" >&2; }`,
     `echo '{"installed":true}'`,
   ].join(" && ");
 }

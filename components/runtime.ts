@@ -4,7 +4,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as digitalocean from "@pulumi/digitalocean";
-import type { ResolvedRuntime } from "../fleet/config";
+import type { Policy, ResolvedRuntime } from "../fleet/config";
+import { parseReleaseTag } from "../fleet/versions";
 import { cloudInit } from "./cloudInit";
 import { createAgentService } from "./agent";
 import { installCommand, statusCommand, targetsStdin, upgradeCommand, upgradeScript, type TargetVersions } from "./onhost";
@@ -33,6 +34,8 @@ export interface RuntimeArgs {
   script?: string;
   /** Post-deploy hooks bound to the deploy command (they record each runtime's result). */
   deployHooks?: pulumi.ResourceHookBinding;
+  /** fleet:policy.snapshots: sent to the host with the versions; droplets may get a snapshot before a major release. */
+  snapshots?: Policy["snapshots"];
 }
 
 /** Connection details shared by every remote command of a runtime. */
@@ -59,6 +62,8 @@ export class Runtime extends pulumi.ComponentResource {
   public readonly accountId: string;
   /** The droplet, for DigitalOcean runtimes. */
   public readonly droplet?: digitalocean.Droplet;
+  /** A snapshot of the droplet taken before the deploy of a new major openclaw release (policy). */
+  public readonly dropletSnapshot?: digitalocean.DropletSnapshot;
   public readonly address: pulumi.Output<string>;
   public readonly install: command.remote.Command;
   public readonly deploy: command.remote.Command;
@@ -84,13 +89,14 @@ export class Runtime extends pulumi.ComponentResource {
 
     const connection = sshConnection(this.address, runtime, args.sshPrivateKey, args.dialTimeoutSeconds);
     this.install = createInstall(name, runtime, connection, script, this);
+    this.dropletSnapshot = this.droplet && args.snapshots?.dropletSnapshotOnMajor ? createMajorSnapshot(name, runtime, this.droplet, this) : undefined;
     // An agent runtime is upgraded by its agent only: instead of the deploy command (whose inputs
     // are the versions) it gets the agent's install, which carries no version.
     this.deploy =
       runtime.executor === "agent"
         ? createAgentService(name, runtime, connection, this.install, this)
-        : createDeploy(name, runtime, connection, this.install, args.deployHooks, this);
-    this.verify = createVerify(name, runtime, connection, this.deploy, this);
+        : createDeploy(name, runtime, connection, [this.install, ...(this.dropletSnapshot ? [this.dropletSnapshot] : [])], args.deployHooks, this, args.snapshots);
+    this.verify = createVerify(name, runtime, connection, this.deploy, this, args.snapshots);
 
     this.versions = pulumi.output({ openclaw: runtime.openclaw, runtimeService: runtime.runtimeService });
     this.reportedVersions = this.verify.stdout.apply(parseReported);
@@ -131,6 +137,20 @@ function createDroplet(name: string, args: RuntimeArgs, parent: pulumi.Resource)
   );
 }
 
+/**
+ * One DropletSnapshot per openclaw major version, named after it: moving to a new major creates a
+ * new one before the deploy runs (the deploy depends on it). Kept when the resource goes away
+ * (retainOnDelete): it is the way back, not state of the program.
+ */
+function createMajorSnapshot(name: string, runtime: ResolvedRuntime, droplet: digitalocean.Droplet, parent: pulumi.Resource): digitalocean.DropletSnapshot {
+  const major = /^v(\d+)\./.exec(parseReleaseTag(runtime.openclaw, "openclaw"))?.[1] ?? "0";
+  return new digitalocean.DropletSnapshot(
+    `${name}-before-openclaw-v${major}`,
+    { dropletId: droplet.id, name: `runtime-${runtime.accountId}-before-openclaw-v${major}` },
+    { parent, retainOnDelete: true },
+  );
+}
+
 function createInstall(
   name: string,
   runtime: ResolvedRuntime,
@@ -150,9 +170,10 @@ function createDeploy(
   name: string,
   runtime: ResolvedRuntime,
   connection: command.types.input.remote.ConnectionArgs,
-  install: command.remote.Command,
+  dependsOn: pulumi.Resource[],
   hooks: pulumi.ResourceHookBinding | undefined,
   parent: pulumi.Resource,
+  snapshots: Policy["snapshots"] | undefined,
 ): command.remote.Command {
   // Bound to the version inputs through stdin: it runs again exactly when a version changes.
   // No `triggers` (they replace, running the new create before the old delete) and no
@@ -162,11 +183,11 @@ function createDeploy(
     {
       connection,
       create: upgradeCommand(runtime.hostRoot),
-      stdin: targetsStdin(runtime),
+      stdin: targetsStdin(runtime, snapshots ? { snapshots } : {}),
       // Nothing reads the previous output, and sending it needs sshd's AcceptEnv.
       addPreviousOutputInEnv: false,
     },
-    { parent, dependsOn: [install], ...(hooks ? { hooks } : {}) },
+    { parent, dependsOn, ...(hooks ? { hooks } : {}) },
   );
 }
 
@@ -176,11 +197,12 @@ function createVerify(
   connection: command.types.input.remote.ConnectionArgs,
   deploy: command.remote.Command,
   parent: pulumi.Resource,
+  snapshots: Policy["snapshots"] | undefined,
 ): command.remote.Command {
   // Same stdin as the deploy, so it re-reads the runtime's versions whenever the deploy ran.
   return new command.remote.Command(
     `${name}-verify`,
-    { connection, create: statusCommand(runtime.hostRoot), stdin: targetsStdin(runtime), addPreviousOutputInEnv: false },
+    { connection, create: statusCommand(runtime.hostRoot), stdin: targetsStdin(runtime, snapshots ? { snapshots } : {}), addPreviousOutputInEnv: false },
     { parent, dependsOn: [deploy] },
   );
 }

@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import type { FleetConfig, ResolvedRuntime } from "../fleet/config";
 import { isRolloutId } from "../fleet/ids";
-import { planRollout as planBatches, type RolloutPlan } from "../fleet/plan";
+import { migratingCrossings, planRollout as planBatches, type RolloutPlan } from "../fleet/plan";
 import { formatDuration } from "../fleet/units";
 import { isReleaseTag, isSupported, releaseTagProblem } from "../fleet/versions";
 import { applyAction, RolloutTransitionError, type RolloutAction } from "../store/domain/lifecycle";
@@ -266,8 +266,22 @@ export interface RollbackRequest {
   reason?: string;
 }
 
-/** Sets a runtime back to its previous (or a given) version and applies it, under the stack's lock. */
-export async function rollbackRuntime(op: Operator, req: RollbackRequest): Promise<{ accountId: string; to: Release; ok: boolean }> {
+export interface RollbackResult {
+  accountId: string;
+  to: Release;
+  ok: boolean;
+  /** Migrating releases (fleet:policy.migratingReleases) this rollback goes back across. */
+  crosses: string[];
+  /** The host's own words when it did not go back (e.g. the snapshot a migrating release needs is missing). */
+  reason?: string;
+}
+
+/**
+ * Sets a runtime back to its previous (or a given) version and applies it, under the stack's lock.
+ * Across a migrating release the host restores the snapshot of the state of the version it goes
+ * back to, or refuses, untouched; then the stack config goes back too, so nothing changed.
+ */
+export async function rollbackRuntime(op: Operator, req: RollbackRequest): Promise<RollbackResult> {
   const fleet = op.sc.loadFleet();
   const runtime = fleet.runtimes.find((r) => r.accountId === req.runtime);
   if (!runtime) throw new UsageError(`--runtime: ${JSON.stringify(req.runtime)} is not a runtime of stack ${op.sc.stack}`);
@@ -281,19 +295,32 @@ export async function rollbackRuntime(op: Operator, req: RollbackRequest): Promi
   checkRollbackTarget(fleet, runtime, target);
   const active = await store.activeRollout(op.sc.stack);
   if (active) throw new OperationError(`rollout ${active.rolloutId} is ${active.status} on ${op.sc.stack}; abort it before rolling back by hand`);
+  const crosses = migratingCrossings({ [runtime.accountId]: { from: runtime, to: target } }, fleet.policy.migratingReleases)
+    .filter((c) => c.direction === "back")
+    .map((c) => c.release);
   const holder = { ...currentHolder(), startedAt: Date.now() };
   const lock = await store.acquireLock(op.sc.stack, holder);
   if (!lock.ok) throw new OperationError(heldBy(op.sc.stack, lock.holder));
   try {
+    const snapshotNote = crosses.length > 0 ? ` (across migrating ${crosses.join(", ")}: restoring the snapshot of the ${target.openclaw}/${target.runtimeService} state)` : "";
     await store.appendActivity({
       actor: op.actor,
       action: "runtime.rollback",
       stack: op.sc.stack,
       accountId: runtime.accountId,
-      message: `rollback ${runtime.accountId} ${runtime.openclaw} -> ${target.openclaw}${req.reason ? `: ${req.reason}` : ""}`,
+      message: `rollback ${runtime.accountId} ${runtime.openclaw} -> ${target.openclaw}${snapshotNote}${req.reason ? `: ${req.reason}` : ""}`,
     });
+    const startedAt = Date.now();
     const restored = await makeOrchestrator(op, store).restore({ rolloutId: newRolloutId(), previous: { [runtime.accountId]: target } }, [runtime.accountId], req.reason);
-    return { accountId: runtime.accountId, to: target, ok: restored.has(runtime.accountId) };
+    if (restored.has(runtime.accountId)) return { accountId: runtime.accountId, to: target, ok: true, crosses };
+    // The host said why (its result line, recorded by the deploy's hook); a refused rollback left
+    // the host as it was, so the stack config returns to what the host runs.
+    const last = (await store.listUpgrades({ stack: op.sc.stack, accountId: runtime.accountId, limit: 1 })).items[0];
+    const reason = last && (last.completedAt ?? 0) >= startedAt ? last.error : undefined;
+    if (reason?.endsWith("nothing was changed")) {
+      writeRuntimeVersions(op.sc.configFile, [{ index: runtime.index, accountId: runtime.accountId, openclaw: runtime.openclaw, runtimeService: runtime.runtimeService }]);
+    }
+    return { accountId: runtime.accountId, to: target, ok: false, crosses, ...(reason ? { reason } : {}) };
   } finally {
     await store.releaseLock(op.sc.stack, holder);
   }

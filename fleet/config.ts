@@ -65,6 +65,19 @@ export const policySchema = z.strictObject({
   production: z.boolean().default(false),
   allowedRegions: z.array(token("region")).optional(),
   allowedSizes: z.array(token("droplet size")).optional(),
+  /** Snapshots of each runtime's state taken by the on-host script before every upgrade. */
+  snapshots: z
+    .strictObject({
+      /** How many snapshots each host keeps (the newest). */
+      keep: z.number().int().min(1).max(1000).default(3),
+      /** The most bytes a host's snapshots may take together. */
+      budgetBytes: z.number().int().min(0).max(1e15).default(1024 ** 3),
+      /** Droplets: a DigitalOcean snapshot of the droplet before a major release. */
+      dropletSnapshotOnMajor: z.boolean().default(false),
+    })
+    .prefault({}),
+  /** Releases that migrate the state: going back across one needs the snapshot from before it. */
+  migratingReleases: z.array(releaseTag).max(1000).default([]),
 });
 
 export const defaultsSchema = z.strictObject({

@@ -202,3 +202,31 @@ export function estimateSeconds(batches: readonly PlannedBatch[], options: PlanO
   const bake = batches[0]?.kind === "canary" ? (options.bakeMinutes ?? 30) * 60 : 0;
   return Math.round(batches.length * deploy + Math.max(0, batches.length - 1) * wait + bake);
 }
+
+export interface MigratingCrossing {
+  release: ReleaseTag;
+  /** "forward": the release rewrites the state; "back": going back needs the snapshot from before it. */
+  direction: "forward" | "back";
+  accountIds: string[];
+}
+
+/**
+ * The migrating releases (fleet:policy.migratingReleases) a rollout crosses: any release above the
+ * lower and up to the higher of a runtime's current and target openclaw versions.
+ */
+export function migratingCrossings(moves: RolloutPlan["moves"], migratingReleases: readonly string[]): MigratingCrossing[] {
+  const found = new Map<string, MigratingCrossing>();
+  for (const [accountId, m] of Object.entries(moves)) {
+    const back = isDowngrade(m.from.openclaw, m.to.openclaw);
+    const [low, high] = back ? [m.to.openclaw, m.from.openclaw] : [m.from.openclaw, m.to.openclaw];
+    for (const release of migratingReleases) {
+      // low < release <= high (isDowngrade(a, b) is b < a)
+      if (!isReleaseTag(release) || !isDowngrade(release, low) || isDowngrade(release, high)) continue;
+      const key = `${release} ${back ? "back" : "forward"}`;
+      const c = found.get(key) ?? { release: release as ReleaseTag, direction: back ? "back" : "forward", accountIds: [] };
+      c.accountIds.push(accountId);
+      found.set(key, c);
+    }
+  }
+  return [...found.values()];
+}

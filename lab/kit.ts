@@ -1,7 +1,8 @@
 // The simulated host kit: a release origin, a runtime service "registry", a docker stand-in, and
 // hosts (a directory ROOT + a loopback address) with the real on-host script installed.
 // Used by the lab (lab.ts) and directly by e2e tests (no SSH needed for the script itself).
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { getJson, isProcess, pollUntil, run, runOk, stopProcess } from "./procs";
@@ -40,8 +41,13 @@ export interface Kit {
   docker: string;
 }
 
+export interface OriginOptions {
+  /** Releases marked as migrating: `.fleet/migrating` in their tree, and they rewrite the state on start. */
+  migratingReleases?: readonly string[];
+}
+
 /** A bare git origin for OpenClaw with one commit+annotated tag per release. */
-export async function createOrigin(dir: string): Promise<{ path: string; url: string; tags: string[] }> {
+export async function createOrigin(dir: string, options: OriginOptions = {}): Promise<{ path: string; url: string; tags: string[] }> {
   const path = join(dir, "origin", "openclaw.git");
   const work = join(dir, "origin", "work");
   rmSync(join(dir, "origin"), { recursive: true, force: true });
@@ -57,8 +63,14 @@ export async function createOrigin(dir: string): Promise<{ path: string; url: st
   ].join("\n");
   writeFileSync(join(work, "docker-compose.yml"), compose);
   for (const tag of OPENCLAW_RELEASES) {
-    const release = { version: tag, healthy: !BROKEN_RELEASES.includes(tag) };
+    const migrates = options.migratingReleases?.includes(tag) ?? false;
+    const release = { version: tag, healthy: !BROKEN_RELEASES.includes(tag), ...(migrates ? { migratesState: true } : {}) };
     writeFileSync(join(work, "RELEASE.json"), `${JSON.stringify(release)}\n`);
+    rmSync(join(work, ".fleet"), { recursive: true, force: true });
+    if (migrates) {
+      mkdirSync(join(work, ".fleet"), { recursive: true });
+      writeFileSync(join(work, ".fleet", "migrating"), `${tag} rewrites the state: going back needs the snapshot from before it\n`);
+    }
     await git(["add", "-A"], work);
     await git(["commit", "--quiet", "-m", `OpenClaw ${tag}`], work);
     await git(["tag", "-a", "-m", `OpenClaw ${tag}`, tag], work);
@@ -93,10 +105,10 @@ export async function checkNode(node = process.execPath): Promise<void> {
   if (major < 22) throw new Error(`the lab needs Node >= 22 to run its runtimes; ${node} is ${version} (run it via npx / npm scripts)`);
 }
 
-export async function createKit(dir: string, node = process.execPath): Promise<Kit> {
+export async function createKit(dir: string, node = process.execPath, options: OriginOptions = {}): Promise<Kit> {
   await checkNode(node);
   mkdirSync(dir, { recursive: true });
-  const origin = await createOrigin(dir);
+  const origin = await createOrigin(dir, options);
   return {
     dir,
     node,
@@ -119,6 +131,35 @@ export interface HostSpec {
   healthTimeoutSeconds?: number;
   /** FLEET_LOCK_TIMEOUT of the host (seconds). */
   lockTimeoutSeconds?: number;
+  /** FLEET_SNAPSHOT_KEEP / FLEET_SNAPSHOT_BUDGET_BYTES of the host. */
+  snapshotKeep?: number;
+  snapshotBudgetBytes?: number;
+}
+
+/** The customer's state the lab's runtimes keep (relative to ROOT), as OpenClaw's docs name it. */
+export const LAB_STATE_PATHS = ["data/openclaw.json", "data/credentials", "data/workspace"] as const;
+
+/** sha256 of every file of a host's state (LAB_STATE_PATHS), by path relative to ROOT. */
+export function stateChecksums(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (rel: string) => {
+    const abs = join(root, rel);
+    if (!existsSync(abs)) return;
+    if (statSync(abs).isDirectory()) for (const name of readdirSync(abs)) walk(join(rel, name));
+    else out[rel] = createHash("sha256").update(readFileSync(abs)).digest("hex");
+  };
+  for (const p of LAB_STATE_PATHS) walk(p);
+  return out;
+}
+
+/** A first state: configuration (its own updater off), a credential, a workspace file. */
+export function writeInitialState(root: string, runtime: string): void {
+  const data = join(root, "data");
+  mkdirSync(join(data, "credentials"), { recursive: true });
+  mkdirSync(join(data, "workspace"), { recursive: true });
+  writeFileSync(join(data, "openclaw.json"), `${JSON.stringify({ agent: runtime, stateSchema: 1, update: { auto: false } }, null, 2)}\n`);
+  writeFileSync(join(data, "credentials", "token.json"), JSON.stringify({ account: runtime, token: "lab-token" }));
+  writeFileSync(join(data, "workspace", "MEMORY.md"), `# ${runtime}\n- likes short answers\n`);
 }
 
 export interface LabHost {
@@ -157,6 +198,7 @@ export async function createHost(kit: Kit, spec: HostSpec): Promise<LabHost> {
   await git(["clone", "--quiet", "--no-checkout", kit.originPath, checkout]);
   await git(["-C", checkout, "checkout", "--quiet", "--force", `refs/tags/${openclaw}`]);
   writeFileSync(join(checkout, ".env"), `COMPOSE_PROJECT_NAME=openclaw\nRUNTIME_SERVICE_TAG=${runtimeService}\n`);
+  writeInitialState(root, spec.runtime);
 
   const script = join(root, "bin", "fleet-upgrade");
   copyFileSync(UPGRADE_SCRIPT, script); // a copy, like an install: the script finds ROOT from its own path
@@ -172,6 +214,9 @@ export async function createHost(kit: Kit, spec: HostSpec): Promise<LabHost> {
       "FLEET_HEALTH_INTERVAL=0.2",
       `FLEET_LOCK_TIMEOUT=${spec.lockTimeoutSeconds ?? 120}`,
       `FLEET_HOST_NAME=${spec.runtime}`,
+      `FLEET_STATE_PATHS="${LAB_STATE_PATHS.join(" ")}"`,
+      `FLEET_SNAPSHOT_KEEP=${spec.snapshotKeep ?? 3}`,
+      `FLEET_SNAPSHOT_BUDGET_BYTES=${spec.snapshotBudgetBytes ?? 16 * 1024 * 1024}`,
       "",
     ].join("\n"),
   );
@@ -250,7 +295,7 @@ export async function runUpgradeScript(host: LabHost, args: string[], input?: st
 // ---------------------------------------------------------------------------------------------
 // Faults
 // ---------------------------------------------------------------------------------------------
-export const FAULT_KINDS = ["fail-upgrade", "unhealthy", "degrade:SECONDS", "unreachable", "slow:SECONDS", "crash", "readonly-state", "clear"] as const;
+export const FAULT_KINDS = ["fail-upgrade", "unhealthy", "degrade:SECONDS", "unreachable", "slow:SECONDS", "crash", "readonly-state", "migrate-state", "disk-full", "clear"] as const;
 
 export type Fault =
   | { kind: "fail-upgrade" }
@@ -260,11 +305,13 @@ export type Fault =
   | { kind: "slow"; seconds: number }
   | { kind: "crash" }
   | { kind: "readonly-state" }
+  | { kind: "migrate-state" }
+  | { kind: "disk-full" }
   | { kind: "clear" };
 
 /** Parses "fail-upgrade", "degrade:30", ...; throws a message listing the kinds. */
 export function parseFault(text: string): Fault {
-  const simple = ["fail-upgrade", "unhealthy", "unreachable", "crash", "readonly-state", "clear"] as const;
+  const simple = ["fail-upgrade", "unhealthy", "unreachable", "crash", "readonly-state", "migrate-state", "disk-full", "clear"] as const;
   if ((simple as readonly string[]).includes(text)) return { kind: text as (typeof simple)[number] };
   const m = /^(degrade|slow):(\d{1,5}(?:\.\d{1,3})?)$/.exec(text);
   if (m && Number(m[2]) >= 0) return { kind: m[1] as "degrade" | "slow", seconds: Number(m[2]) };
@@ -279,6 +326,9 @@ export interface FaultState {
   slow?: number;
   crash?: true;
   readonlyState?: true;
+  /** Versions not run yet rewrite the state on start (the old ones then refuse it). */
+  migrateState?: { healthyVersions: string[] };
+  diskFull?: true;
 }
 
 const faultsFile = (host: LabHost) => join(labStateDir(host.root), "faults.json");
@@ -304,6 +354,25 @@ async function setImmutable(dir: string, on: boolean): Promise<void> {
     await runOk("chattr", [on ? "+i" : "-i", dir]);
   } catch (err) {
     throw new Error(`readonly-state: chattr ${on ? "+i" : "-i"} ${dir} failed (needs root on a filesystem with file attributes): ${(err as Error).message}`);
+  }
+}
+
+/**
+ * A full disk where snapshots go: a small tmpfs mounted over state/snapshots and filled to the
+ * last byte, so the script sees (and would hit) a real ENOSPC. Needs root, like readonly-state.
+ */
+async function setDiskFull(root: string, on: boolean): Promise<void> {
+  const dir = join(root, "state", "snapshots");
+  try {
+    if (on) {
+      mkdirSync(dir, { recursive: true });
+      await runOk("mount", ["-t", "tmpfs", "-o", "size=64k,mode=0755", "fleet-lab-disk-full", dir]);
+      await run("dd", ["if=/dev/zero", `of=${join(dir, ".fill")}`, "bs=4k", "count=64"]); // ends with ENOSPC: full
+    } else {
+      await runOk("umount", [dir]);
+    }
+  } catch (err) {
+    throw new Error(`disk-full: ${on ? "mount" : "umount"} of a tmpfs on ${dir} failed (needs root): ${(err as Error).message}`);
   }
 }
 
@@ -358,9 +427,17 @@ export async function setFault(host: LabHost, fault: Fault | string, ssh?: SshCo
       await setImmutable(join(host.root, "state"), true);
       faults.readonlyState = true;
       break;
+    case "migrate-state":
+      faults.migrateState = { healthyVersions: versionsRun(host) };
+      break;
+    case "disk-full":
+      if (!faults.diskFull) await setDiskFull(host.root, true);
+      faults.diskFull = true;
+      break;
     case "clear": {
       const wasCrashed = faults.crash === true;
       if (faults.readonlyState) await setImmutable(join(host.root, "state"), false);
+      if (faults.diskFull) await setDiskFull(host.root, false);
       writeFaults(host, {});
       if (ssh && host.ssh && !ssh.running(host)) await ssh.start(host);
       if (wasCrashed || runtimePid(host) === null) await startRuntime(host);

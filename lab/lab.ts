@@ -135,6 +135,8 @@ export interface LabUpOptions {
   /** Run configureLabStack (needs the Pulumi CLI). Default true. */
   configureStack?: boolean;
   log?: (line: string) => void;
+  /** Releases of the lab origin that migrate the state (`.fleet/migrating` in their tree). */
+  migratingReleases?: readonly string[];
 }
 
 export interface LabUpResult {
@@ -166,7 +168,7 @@ export async function labUp(options: LabUpOptions): Promise<LabUpResult> {
   mkdirSync(dir, { recursive: true });
 
   log(`creating the release origin and ${n} hosts in ${dir}`);
-  const kit = await createKit(dir);
+  const kit = await createKit(dir, process.execPath, options.migratingReleases ? { migratingReleases: options.migratingReleases } : {});
   const keys = await createClientKeys(dir);
   const user = userInfo().username;
   mark("kit");

@@ -116,6 +116,8 @@ export interface RuntimeReport {
   openclaw?: string;
   runtimeService?: string;
   activeConversations?: number;
+  /** The runtime says OpenClaw's own auto-updater is on (`autoUpdate` in /health): a second updater. */
+  autoUpdate?: true;
   metrics?: RuntimeMetrics;
   error?: string;
 }
@@ -214,6 +216,7 @@ export class Monitor {
         openclaw,
         runtimeService,
         ...(active !== undefined ? { activeConversations: active } : {}),
+        ...(p.health?.autoUpdate === true ? { autoUpdate: true as const } : {}),
         metrics,
         ...(p.error ? { error: p.error } : {}),
       });

@@ -8,14 +8,49 @@ import { upgradeResult } from "./records";
 export const hostTargets = z.strictObject({ openclaw: z.string(), runtimeService: z.string() });
 export type TargetVersions = z.infer<typeof hostTargets>;
 
-/** The deploy command's stdin: exactly one JSON object of two release tags. */
-export function targetsStdin(targets: TargetVersions): string {
+/** A snapshot's id on a host: its creation time in ms and the script's pid (the script checks it again). */
+export const SNAPSHOT_ID_PATTERN = /^[0-9]{13}-[0-9]{1,10}$/;
+/** The stack's snapshot policy as the host applies it (fleet:policy.snapshots). */
+export const snapshotPolicy = z.strictObject({
+  keep: z.number().int().min(1).max(1000),
+  budgetBytes: z.number().int().min(0).max(1e15),
+});
+export type SnapshotPolicy = z.infer<typeof snapshotPolicy>;
+
+/** The whole stdin the script accepts (it refuses any other field). */
+export const upgradeStdin = hostTargets.extend({
+  /** Restore this snapshot (it must hold the state of the target versions) before starting. */
+  restoreSnapshot: z.string().regex(SNAPSHOT_ID_PATTERN).optional(),
+  snapshots: snapshotPolicy.optional(),
+});
+export type UpgradeStdin = z.infer<typeof upgradeStdin>;
+
+/** The deploy command's stdin: exactly one JSON object of two release tags (and the snapshot policy). */
+export function targetsStdin(targets: TargetVersions, extra: { snapshots?: SnapshotPolicy; restoreSnapshot?: string } = {}): string {
   return JSON.stringify(
-    hostTargets.parse({
+    upgradeStdin.parse({
       openclaw: parseReleaseTag(targets.openclaw, "openclaw"),
       runtimeService: parseReleaseTag(targets.runtimeService, "runtimeService"),
+      ...(extra.restoreSnapshot !== undefined ? { restoreSnapshot: extra.restoreSnapshot } : {}),
+      ...(extra.snapshots ? { snapshots: { keep: extra.snapshots.keep, budgetBytes: extra.snapshots.budgetBytes } } : {}),
     }),
   );
+}
+
+/** The snapshot an upgrade took: the state of the versions it replaced. */
+export interface SnapshotTaken {
+  id: string;
+  versions: TargetVersions;
+  bytes: number;
+  checksum: string;
+}
+
+/** The snapshot an upgrade or rollback put back, verified against its manifest's checksum. */
+export interface SnapshotRestored {
+  snapshot: string;
+  versions: TargetVersions;
+  checksum: string;
+  verified: boolean;
 }
 
 export const UPGRADE_STATUSES = upgradeResult.options;
@@ -33,6 +68,8 @@ export interface UpgradeResult {
   completedAt?: number;
   /** On a noop: the host's last real attempt at these versions (e.g. one whose caller died). */
   last?: UpgradeResult;
+  snapshot?: SnapshotTaken;
+  restored?: SnapshotRestored;
 }
 
 const versionsSeen = z.object({ openclaw: z.string().optional(), runtimeService: z.string().optional() });
@@ -51,6 +88,8 @@ const resultLine: z.ZodType<UpgradeResult, unknown> = z
     host: z.string().optional().catch(undefined),
     completedAt: z.number().finite().optional().catch(undefined),
     last: z.lazy(() => resultLine).optional().catch(undefined),
+    snapshot: z.object({ id: z.string(), versions: hostTargets, bytes: z.number(), checksum: z.string() }).optional().catch(undefined),
+    restored: z.object({ snapshot: z.string(), versions: hostTargets, checksum: z.string(), verified: z.boolean() }).optional().catch(undefined),
   })
   .transform((r) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined)) as unknown as UpgradeResult);
 

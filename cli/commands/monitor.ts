@@ -136,6 +136,10 @@ async function healthCommand(ctx: CommandContext, opts: ProbeOpts): Promise<numb
           `${printable(r.accountId).padEnd(14)} ${printable(r.status).padEnd(11)} ${String(r.healthScore ?? "-").padStart(3)} ${printable(r.openclaw ?? "-").padEnd(8)} ${printable(r.runtimeService ?? "-").padEnd(8)} ${r.latencyMs !== undefined ? `${String(r.latencyMs).padStart(5)} ms` : "       -"}${r.error ? `  ${printable(r.error)}` : ""}`,
         );
       }
+      // One updater per host: the fleet's. A host whose OpenClaw updater came back on is named.
+      for (const r of report.runtimes.filter((x) => x.autoUpdate)) {
+        ctx.out.say(`${printable(r.accountId)}: OpenClaw's own auto-updater is on (update.auto in openclaw.json): turn it off (fleet-upgrade updater-off); the fleet is this host's one updater`);
+      }
       ctx.out.say(`${report.runtimes.length - bad.length}/${report.runtimes.length} online (${Date.now() - started} ms)`);
     }
     return bad.length === 0 ? EXIT_OK : EXIT_FAILED;

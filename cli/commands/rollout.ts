@@ -20,7 +20,9 @@ import {
   startRollout,
   type Operator,
   type RollbackRequest,
+  type RollbackResult,
 } from "../../control/operations";
+import { migratingCrossings, type MigratingCrossing } from "../../fleet/plan";
 import type { FleetStore } from "../../store/types";
 import { progressSink } from "../progress";
 import { addRolloutOptions } from "../rolloutOptions";
@@ -93,12 +95,31 @@ async function planCommand(ctx: CommandContext, opts: RolloutCliOptions & { prev
   const { fleet, plan } = planRollout(sc, opts);
   let preview: { ok: boolean; changes: ChangeSummary[]; errors: string[] } | undefined;
   if (opts.preview) preview = await previewPlan(ctx, sc, fleet, plan);
-  if (ctx.out.json) ctx.out.emit({ stack: sc.stack, plan, ...(preview ? { preview } : {}) });
+  const migrating = migratingCrossings(plan.moves, fleet.policy.migratingReleases);
+  if (ctx.out.json) ctx.out.emit({ stack: sc.stack, plan, migrating, ...(preview ? { preview } : {}) });
   else {
     ctx.out.say(describePlan(sc.stack, plan));
+    for (const line of describeCrossings(migrating)) ctx.out.say(line);
     if (preview) ctx.out.say(describePreview(preview));
   }
   return preview && !preview.ok ? EXIT_FAILED : EXIT_OK;
+}
+
+/** The rollback's one line: where it went, the snapshot it restored across a migrating release, or why not. */
+export function describeRollback(r: RollbackResult): string {
+  const to = `${r.to.openclaw}/${r.to.runtimeService}`;
+  const across = r.crosses.length > 0 ? ` across migrating ${r.crosses.join(", ")}` : "";
+  if (r.ok) return `${r.accountId}: restored to ${to}${across ? `${across}, with the snapshot of its ${to} state` : ""}`;
+  return `${r.accountId}: rollback to ${to}${across} FAILED: ${r.reason ? printable(r.reason) : "see history"}`;
+}
+
+/** One line per migrating release the rollout crosses: the state changes with it. */
+export function describeCrossings(crossings: readonly MigratingCrossing[]): string[] {
+  return crossings.map((c) =>
+    c.direction === "forward"
+      ? `  crosses migrating release ${c.release} (${c.accountIds.length} runtimes: ${c.accountIds.join(", ")}): it rewrites their state; going back needs the snapshot each host takes before it`
+      : `  goes back across migrating release ${c.release} (${c.accountIds.length} runtimes: ${c.accountIds.join(", ")}): each host restores the snapshot from before it, or refuses`,
+  );
 }
 
 function describePreview(p: { ok: boolean; changes: ChangeSummary[]; errors: string[] }): string {
@@ -152,7 +173,7 @@ async function rollbackCommand(ctx: CommandContext, opts: RollbackRequest): Prom
   return withOperator(ctx, sc, async (op) => {
     const r = await rollbackRuntime(op, opts);
     if (ctx.out.json) ctx.out.emit(r);
-    else ctx.out.say(`${r.accountId}: ${r.ok ? `restored to ${r.to.openclaw}/${r.to.runtimeService}` : "rollback FAILED (see history)"}`);
+    else ctx.out.say(describeRollback(r));
     return r.ok ? EXIT_OK : EXIT_FAILED;
   });
 }

@@ -1,10 +1,11 @@
 // The lab's `docker` stand-in. Implements only what the on-host script uses:
-//   docker compose pull | down | up -d | logs --tail N | ps
+//   docker compose pull | down | up -d | logs --tail N | ps | images --format json
 // for ONE lab host, found from $FLEET_ROOT (set by fleet-upgrade) or the parent of the cwd
 // (compose runs in ROOT/openclaw). The lab generates LAB/bin/docker, a shell wrapper that execs
 // this file with the lab's Node 24 binary (its absolute path baked in), which also runs the
 // simulated runtime (lab/runtime/sim-runtime.mjs).
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
@@ -47,13 +48,27 @@ function serviceTag() {
   }
 }
 
-function registryHas(tag) {
+// Registry lines are "TAG" or "TAG sha256:DIGEST": a tag without a digest has a stable made-up one;
+// a line with a digest models a tag moved to another image.
+function registryDigest(tag) {
+  let lines = [];
   try {
-    return readFileSync(host.registry, "utf8").split("\n").map((l) => l.trim()).includes(tag);
+    lines = readFileSync(host.registry, "utf8").split("\n").map((l) => l.trim().split(/\s+/));
   } catch {
-    return false;
+    return null;
   }
+  const line = lines.find((l) => l[0] === tag);
+  if (!line) return null;
+  return line[1] ?? `sha256:${createHash("sha256").update(`runtime-service:${tag}`).digest("hex")}`;
 }
+
+function registryHas(tag) {
+  return registryDigest(tag) !== null;
+}
+
+// The host's local images: what `pull` fetched, per tag (like docker's image store).
+const imagesFile = join(labState, "images.json");
+const runningImageFile = join(labState, "running-image.json");
 
 /** A pid is our runtime only if it is alive, not a zombie, and runs sim-runtime for this root. */
 function isOurRuntime(pid) {
@@ -86,6 +101,7 @@ async function pull() {
   const tag = serviceTag();
   if (f.failUpgrade) fail(`Error response from daemon: pull access denied for runtime-service:${tag} (lab fault fail-upgrade)`);
   if (!registryHas(tag)) fail(`Error response from daemon: manifest for runtime-service:${tag} not found: manifest unknown`);
+  writeFileSync(imagesFile, JSON.stringify({ ...readJson(imagesFile, {}), [tag]: registryDigest(tag) }));
   process.stderr.write(`runtime-service:${tag}: Pulled\n`);
 }
 
@@ -121,6 +137,9 @@ function up(args) {
   });
   closeSync(out);
   writeFileSync(pidFile, String(child.pid));
+  // The image the container runs: the local one for the tag, pulled now or earlier.
+  const digest = readJson(imagesFile, {})[tag] ?? registryDigest(tag);
+  writeFileSync(runningImageFile, JSON.stringify({ repository: "runtime-service", tag, digest }));
   const restartsFile = join(labState, "restarts");
   const restarts = Number.parseInt(existsSync(restartsFile) ? readFileSync(restartsFile, "utf8") : "0", 10) || 0;
   writeFileSync(restartsFile, String(restarts + 1));
@@ -148,6 +167,14 @@ function logs(args) {
   process.stdout.write(lines.slice(-n).map((l) => `openclaw-runtime  | ${l}\n`).join(""));
 }
 
+// Like `docker compose images --format json`: the running service's image, ID being its digest.
+function images(args) {
+  if (!(args[0] === "--format" && args[1] === "json")) fail("docker-standin: only `compose images --format json` is supported");
+  const image = runningPid() === null ? null : readJson(runningImageFile, null);
+  const list = image ? [{ ContainerName: "openclaw-runtime", Repository: image.repository, Tag: image.tag, ID: image.digest }] : [];
+  process.stdout.write(`${JSON.stringify(list)}\n`);
+}
+
 function ps() {
   const pid = runningPid();
   process.stdout.write("NAME               STATUS\n");
@@ -171,6 +198,9 @@ switch (sub) {
     break;
   case "ps":
     ps();
+    break;
+  case "images":
+    images(rest);
     break;
   default:
     fail(`docker-standin: compose ${sub ?? ""} is not supported`);

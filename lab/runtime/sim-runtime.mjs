@@ -4,7 +4,10 @@
 // Serves GET /version and GET /health on the host's address and health port (state/lab/host.json).
 // Versions are fixed at start: openclaw from the checkout's RELEASE.json, the runtime service
 // from RUNTIME_SERVICE_TAG in openclaw/.env. Faults (state/lab/faults.json) are re-read per request.
-import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
+// The customer's state lives in ROOT/data (openclaw.json, credentials/, workspace/): a release that
+// migrates it (RELEASE.json migratesState, or the migrate-state fault) rewrites it on start, and a
+// version that did not migrate it refuses to start on migrated state (as a real schema change does).
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
 
@@ -54,6 +57,29 @@ const runtimeService = readServiceTag();
 const versionKey = `${openclaw}+${runtimeService}`;
 const startedAt = Date.now();
 const metrics = { requests: 0, errors: 0 };
+
+// The state: migrate it, or refuse to start on a state another version migrated.
+{
+  const data = join(root, "data");
+  const statePath = join(data, "openclaw.json");
+  const state = readJson(statePath, null);
+  const faults = readJson(join(labState, "faults.json"), {});
+  const migrates = release.migratesState === true || (faults.migrateState && !(faults.migrateState.healthyVersions ?? []).includes(versionKey));
+  if (state && (state.stateSchema ?? 1) > 1 && state.migratedBy !== versionKey && !migrates) {
+    log(`refusing to start: state schema ${state.stateSchema} (migrated by ${state.migratedBy}) is newer than ${versionKey} reads`);
+    process.exit(1);
+  }
+  if (state && migrates && state.migratedBy !== versionKey) {
+    writeFileSync(statePath, `${JSON.stringify({ ...state, stateSchema: 2, migratedBy: versionKey }, null, 2)}\n`);
+    mkdirSync(join(data, "workspace"), { recursive: true });
+    appendFileSync(join(data, "workspace", "MEMORY.md"), `- migrated to schema 2 by ${versionKey}\n`);
+    if (existsSync(join(data, "credentials", "token.json"))) {
+      const token = readJson(join(data, "credentials", "token.json"), {});
+      writeFileSync(join(data, "credentials", "token.json"), JSON.stringify({ v2: token }));
+    }
+    log(`migrated the state to schema 2 (${versionKey})`);
+  }
+}
 
 // Every version pair this host ever ran: faults set later treat these as "known good".
 {
@@ -117,6 +143,8 @@ const server = createServer((req, res) => {
       openclaw,
       runtimeService,
       uptimeSeconds: Math.floor(uptime),
+      // OpenClaw's own updater, as its config says now (a fleet host must keep it off).
+      autoUpdate: readJson(join(root, "data", "openclaw.json"), {})?.update?.auto === true,
       activeConversations: active,
       metrics: {
         requests: metrics.requests,

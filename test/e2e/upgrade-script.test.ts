@@ -1,19 +1,24 @@
 // The on-host upgrade script for real (components/scripts/fleet-upgrade.sh, installed as
 // ROOT/bin/fleet-upgrade) against simulated hosts of the lab kit, run directly (no SSH).
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
+  compose,
   countRestarts,
   createHost,
   createKit,
   hostStatus,
+  LAB_STATE_PATHS,
   readUpgradeLog,
   runtimePid,
   runUpgradeScript,
+  readFaults,
   setFault,
+  stateChecksums as labStateChecksums,
   startRuntime,
   stopRuntime,
   type Kit,
@@ -39,11 +44,12 @@ describe("fleet-upgrade on a simulated host", () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "fleet-upgrade-e2e-"));
-    kit = await createKit(dir);
+    // v1.3.0 migrates the state (.fleet/migrating in its tree): going back from it needs a snapshot.
+    kit = await createKit(dir, process.execPath, { migratingReleases: ["v1.3.0"] });
   });
 
   /** A fresh host on v1.2.3 / v0.5.0, started and healthy. */
-  async function newHost(): Promise<LabHost> {
+  async function newHost(snapshots: { snapshotKeep?: number; snapshotBudgetBytes?: number } = {}): Promise<LabHost> {
     hostCount += 1;
     const address = `127.0.0.${200 + (hostCount % 50)}`;
     const h = await createHost(kit, {
@@ -52,14 +58,28 @@ describe("fleet-upgrade on a simulated host", () => {
       address,
       healthPort: await freePort(address),
       healthTimeoutSeconds: 10,
+      ...snapshots,
     });
     await startRuntime(h);
     return h;
   }
 
   afterEach(async () => {
-    if (host) await stopRuntime(host);
+    if (host) {
+      // A test that failed halfway must not leave a tmpfs mounted or a directory immutable.
+      if (readFaults(host).diskFull || readFaults(host).readonlyState) await setFault(host, "clear");
+      await stopRuntime(host);
+    }
   });
+
+  const stateChecksums = (h: LabHost) => labStateChecksums(h.root);
+
+  const snapshotIds = (h: LabHost) => {
+    const d = join(h.root, "state", "snapshots");
+    return existsSync(d) ? readdirSync(d).filter((n) => /^\d{13}-\d+$/.test(n)).sort() : [];
+  };
+  const manifest = (h: LabHost, id: string) => JSON.parse(readFileSync(join(h.root, "state", "snapshots", id, "manifest.json"), "utf8")) as Record<string, unknown>;
+  const toStdin = (openclaw: string, runtimeService: string, extra: Record<string, unknown> = {}) => JSON.stringify({ openclaw, runtimeService, ...extra });
 
   afterAll(async () => {
     await killProcessesUnder(dir);
@@ -137,7 +157,8 @@ describe("fleet-upgrade on a simulated host", () => {
     host = await newHost();
     const [a, b] = await Promise.all([
       runUpgradeScript(host, upgradeArgs("v1.2.5", "v0.5.2")),
-      runUpgradeScript(host, upgradeArgs("v1.3.0", "v0.5.2")),
+      // (not v1.3.0: it migrates the state, and going back from it is another test's matter)
+      runUpgradeScript(host, upgradeArgs("v1.2.5", "v0.5.0")),
     ]);
     expect(a.json?.status, a.stderr).toBe("success");
     expect(b.json?.status, b.stderr).toBe("success");
@@ -263,6 +284,7 @@ describe("fleet-upgrade on a simulated host", () => {
       healthy: true,
       reported: { openclaw: "v1.2.3", runtimeService: "v0.5.0" },
       host: host.runtime,
+      digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
     });
     const restarts = countRestarts(host.root);
     const restart = await runUpgradeScript(host, ["restart"]);
@@ -294,5 +316,181 @@ describe("fleet-upgrade on a simulated host", () => {
     await setFault(host, "clear");
     const again = await runUpgradeScript(host, upgradeArgs("v1.2.5", "v0.5.0"));
     expect(again.json).toMatchObject({ status: "noop", last: { id: finished.id, status: "success" } });
+  });
+  it("a release that migrates the state and then fails its health check is rolled back onto the old state, byte-identical", async () => {
+    host = await newHost();
+    const before = stateChecksums(host);
+    await setFault(host, "migrate-state");
+    await setFault(host, "unhealthy");
+    const result = await runUpgradeScript(host, upgradeArgs("v1.2.5", "v0.5.2", "--health-timeout", "2"));
+    expect(result.code, result.stderr).toBe(1);
+    expect(result.json).toMatchObject({ status: "rolled_back", from: { openclaw: "v1.2.3", runtimeService: "v0.5.0" } });
+    // The new release did rewrite the state while it ran...
+    expect(readFileSync(join(host.root, "state", "lab", "runtime.log"), "utf8")).toMatch(/migrated the state to schema 2 \(v1\.2\.5\+v0\.5\.2\)/);
+    // ...and the old version runs on its own state again, checked against the snapshot's manifest.
+    const snap = result.json?.snapshot as { id: string; checksum: string; versions: unknown };
+    expect(snap.versions).toEqual({ openclaw: "v1.2.3", runtimeService: "v0.5.0" });
+    expect(result.json?.restored).toEqual({ snapshot: snap.id, versions: snap.versions, checksum: snap.checksum, verified: true });
+    expect(stateChecksums(host)).toEqual(before);
+    expect(await hostStatus(host)).toMatchObject({ openclaw: "v1.2.3", runtimeService: "v0.5.0", healthy: true });
+  });
+
+  it("going back across a migrating release restores the snapshot of the version it goes back to", async () => {
+    host = await newHost();
+    const before = stateChecksums(host);
+    const up = await runUpgradeScript(host, ["upgrade", "--stdin"], toStdin("v1.3.0", "v0.5.0"));
+    expect(up.json, up.stderr).toMatchObject({ status: "success" });
+    expect(stateChecksums(host)).not.toEqual(before); // v1.3.0 migrated it
+    const taken = (up.json?.snapshot as { id: string }).id;
+    const back = await runUpgradeScript(host, ["upgrade", "--stdin"], toStdin("v1.2.3", "v0.5.0"));
+    expect(back.code, back.stderr).toBe(0);
+    expect(back.json).toMatchObject({ status: "success", restored: { snapshot: taken, verified: true, versions: { openclaw: "v1.2.3", runtimeService: "v0.5.0" } } });
+    expect(stateChecksums(host)).toEqual(before);
+    expect(await hostStatus(host)).toMatchObject({ openclaw: "v1.2.3", healthy: true });
+  });
+
+  it("going back across a migrating release without its snapshot is refused, naming both, and nothing changes", async () => {
+    host = await newHost();
+    expect((await runUpgradeScript(host, upgradeArgs("v1.3.0", "v0.5.0"))).json).toMatchObject({ status: "success" });
+    for (const id of snapshotIds(host)) rmSync(join(host.root, "state", "snapshots", id), { recursive: true });
+    const commit = headCommit(host.root);
+    const pid = runtimePid(host);
+    const state = stateChecksums(host);
+    const back = await runUpgradeScript(host, upgradeArgs("v1.2.3", "v0.5.0"));
+    expect(back.code).toBe(1);
+    expect(back.json).toMatchObject({ status: "failed" });
+    expect(back.json?.error).toBe(
+      "rollback from v1.3.0 to v1.2.3 crosses migrating release v1.3.0 and the snapshot of the v1.2.3/v0.5.0 state is missing on this host: nothing was changed",
+    );
+    expect(headCommit(host.root)).toBe(commit);
+    expect(runtimePid(host)).toBe(pid);
+    expect(stateChecksums(host)).toEqual(state);
+    // A snapshot named on stdin that is not there is refused the same way.
+    const named = await runUpgradeScript(host, ["upgrade", "--stdin"], toStdin("v1.2.3", "v0.5.0", { restoreSnapshot: "1764590000000-42" }));
+    expect(named.json?.error).toBe("snapshot 1764590000000-42 (asked for by restoreSnapshot) is not on this host: nothing was changed");
+    expect(runtimePid(host)).toBe(pid);
+    // Any release below the migrating one is refused the same way: v1.3.0's state is all there is.
+    expect((await runUpgradeScript(host, upgradeArgs("v1.2.5", "v0.5.0"))).json?.error).toMatch(/^rollback from v1\.3\.0 to v1\.2\.5 crosses migrating release v1\.3\.0 /);
+    expect(runtimePid(host)).toBe(pid);
+  });
+
+  it("disk full at snapshot time: the upgrade is refused, the host keeps serving, the record says why", async () => {
+    host = await newHost();
+    const commit = headCommit(host.root);
+    const pid = runtimePid(host);
+    await setFault(host, "disk-full");
+    const result = await runUpgradeScript(host, upgradeArgs("v1.2.5", "v0.5.2"));
+    expect(result.code).toBe(1);
+    expect(result.json).toMatchObject({ status: "failed", from: { openclaw: "v1.2.3" }, to: { openclaw: "v1.2.5" } });
+    expect(result.json?.error).toMatch(/^snapshot refused: disk full: the state takes \d+ bytes and .*state\/snapshots has 0 bytes free: nothing was changed$/);
+    expect(headCommit(host.root)).toBe(commit);
+    expect(runtimePid(host)).toBe(pid);
+    expect(readFileSync(join(host.root, "openclaw", ".env"), "utf8")).toContain("RUNTIME_SERVICE_TAG=v0.5.0");
+    expect(await hostStatus(host)).toMatchObject({ openclaw: "v1.2.3", runtimeService: "v0.5.0", healthy: true });
+    expect(readUpgradeLog(host.root).at(-1)).toMatchObject({ status: "failed", error: result.json?.error });
+    await setFault(host, "clear");
+    expect((await runUpgradeScript(host, upgradeArgs("v1.2.5", "v0.5.2"))).json).toMatchObject({ status: "success" });
+  });
+
+  it("keeps the last N snapshots, each recorded with the versions its state belongs to", async () => {
+    host = await newHost({ snapshotKeep: 2 });
+    const path = ["v1.2.5", "v1.2.3", "v1.2.5", "v1.2.3"];
+    let from = "v1.2.3";
+    const taken: string[] = [];
+    for (const to of path) {
+      const r = await runUpgradeScript(host, upgradeArgs(to, "v0.5.0"));
+      expect(r.json, r.stderr).toMatchObject({ status: "success", snapshot: { versions: { openclaw: from } } });
+      taken.push((r.json?.snapshot as { id: string }).id);
+      from = to;
+    }
+    expect(snapshotIds(host)).toEqual(taken.slice(-2));
+    expect(manifest(host, taken[3]!)).toMatchObject({ versions: { openclaw: "v1.2.5" }, takenBefore: { openclaw: "v1.2.3" }, paths: [...LAB_STATE_PATHS] });
+    const listed = await runUpgradeScript(host, ["snapshots"]);
+    expect((listed.json?.snapshots as { id: string }[]).map((m) => m.id)).toEqual(taken.slice(-2));
+    // The stack's policy on stdin wins over the host's default.
+    const r = await runUpgradeScript(host, ["upgrade", "--stdin"], toStdin("v1.2.5", "v0.5.0", { snapshots: { keep: 1 } }));
+    expect(r.json).toMatchObject({ status: "success" });
+    expect(snapshotIds(host)).toEqual([(r.json?.snapshot as { id: string }).id]);
+  });
+
+  it("keeps snapshots within the disk budget, and refuses a state larger than the budget", async () => {
+    host = await newHost({ snapshotKeep: 100 });
+    const first = await runUpgradeScript(host, upgradeArgs("v1.2.5", "v0.5.0"));
+    const bytes = (first.json?.snapshot as { bytes: number }).bytes;
+    expect(bytes).toBeGreaterThan(0);
+    // A budget of two and a half snapshots: never more than two on disk.
+    const budget = Math.floor(bytes * 2.5);
+    for (const to of ["v1.2.3", "v1.2.5", "v1.2.3"]) {
+      const r = await runUpgradeScript(host, ["upgrade", "--stdin"], toStdin(to, "v0.5.0", { snapshots: { budgetBytes: budget } }));
+      expect(r.json, r.stderr).toMatchObject({ status: "success" });
+      const total = snapshotIds(host).reduce((n, id) => n + (manifest(host, id).bytes as number), 0);
+      expect(total).toBeLessThanOrEqual(budget);
+    }
+    expect(snapshotIds(host)).toHaveLength(2);
+    const pid = runtimePid(host);
+    const refused = await runUpgradeScript(host, ["upgrade", "--stdin"], toStdin("v1.2.5", "v0.5.0", { snapshots: { budgetBytes: bytes - 1 } }));
+    expect(refused.json?.error).toBe(`snapshot refused: the state takes ${bytes} bytes, more than the snapshot budget of ${bytes - 1} bytes: nothing was changed`);
+    expect(runtimePid(host)).toBe(pid);
+  });
+
+  it("refuses a bad restoreSnapshot or snapshot policy on stdin with exit 2", async () => {
+    host = await newHost();
+    for (const extra of [{ restoreSnapshot: "../../etc" }, { restoreSnapshot: 5 }, { snapshots: { keep: 0 } }, { snapshots: { budgetBytes: -1 } }, { snapshots: { keep: 1.5 } }, { other: 1 }]) {
+      const r = await runUpgradeScript(host, ["upgrade", "--stdin"], toStdin("v1.2.5", "v0.5.0", extra));
+      expect(r.code, JSON.stringify(extra)).toBe(2);
+      expect(r.json?.error).toMatch(/^stdin must be exactly one JSON object/);
+    }
+    expect(readUpgradeLog(host.root)).toEqual([]);
+  });
+  /** Points a runtime service tag of the kit's registry at another image (a moved tag), until undone. */
+  function moveTag(tag: string): () => void {
+    const before = readFileSync(kit.registryFile, "utf8");
+    const other = `sha256:${createHash("sha256").update(`moved ${tag}`).digest("hex")}`;
+    writeFileSync(kit.registryFile, before.split("\n").map((l) => (l.trim() === tag ? `${tag} ${other}` : l)).join("\n"));
+    return () => writeFileSync(kit.registryFile, before);
+  }
+
+  it("records the image digest it runs, and status reports drift when the service runs another image than recorded", async () => {
+    host = await newHost();
+    const up = await runUpgradeScript(host, upgradeArgs("v1.2.5", "v0.5.2"));
+    const digest = up.json?.digest as string;
+    expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(JSON.parse(readFileSync(join(host.root, "state", "current.json"), "utf8")).digest).toBe(digest);
+    expect((await runUpgradeScript(host, ["status"])).json).not.toHaveProperty("drift");
+    const undo = moveTag("v0.5.2");
+    try {
+      // Someone else pulls and restarts the same tag: it is another image now.
+      for (const args of [["pull"], ["down"], ["up", "-d"]]) expect((await compose(host, args)).code).toBe(0);
+      const status = await runUpgradeScript(host, ["status"]);
+      expect(status.json?.drift).toEqual({ running: expect.stringMatching(/^sha256:/), recorded: digest });
+      expect((status.json?.drift as { running: string }).running).not.toBe(digest);
+    } finally {
+      undo();
+    }
+  });
+
+  it("a rollback is verified by the image digest too: the old tag now pointing elsewhere is not 'rolled back'", async () => {
+    host = await newHost();
+    expect((await runUpgradeScript(host, upgradeArgs("v1.2.5", "v0.5.0"))).json).toMatchObject({ status: "success" });
+    const undo = moveTag("v0.5.0");
+    try {
+      const result = await runUpgradeScript(host, upgradeArgs("v1.2.6", "v0.5.2", "--health-timeout", "2"));
+      expect(result.code).toBe(1);
+      expect(result.json).toMatchObject({ status: "failed" });
+      expect(result.json?.error).toMatch(/restoring v1\.2\.5\/v0\.5\.0 also failed \(runtime service v0\.5\.0 now runs image sha256:[0-9a-f]{64}, not the recorded sha256:[0-9a-f]{64} \(drift\)\)$/);
+    } finally {
+      undo();
+    }
+  });
+
+  it("one updater per host: status reports OpenClaw's own auto-updater turned on; updater-off turns it off, other keys kept", async () => {
+    host = await newHost();
+    const config = join(host.root, "data", "openclaw.json");
+    writeFileSync(config, JSON.stringify({ agent: "x", update: { auto: true, channel: "stable" } }));
+    expect((await runUpgradeScript(host, ["status"])).json).toMatchObject({ autoUpdate: true });
+    const off = await runUpgradeScript(host, ["updater-off"]);
+    expect(off.json, off.stderr).toEqual({ updater: "off", host: host.runtime });
+    expect(JSON.parse(readFileSync(config, "utf8"))).toEqual({ agent: "x", update: { auto: false, channel: "stable" } });
+    expect((await runUpgradeScript(host, ["status"])).json).not.toHaveProperty("autoUpdate");
   });
 });

@@ -71,7 +71,8 @@ describe("the fleet program", () => {
     // The verify step re-reads versions with the deploy (same stdin); nothing else moves.
     expect(differing).toEqual(["acc-def456-deploy", "acc-def456-verify"]);
     const deploy = commands(after.resources, "acc-def456-deploy")[0]!;
-    expect(JSON.parse(String(deploy.inputs.stdin))).toEqual({ openclaw: "v1.3.0", runtimeService: "v0.5.2" });
+    // The stack's snapshot policy (defaults here) travels with the versions.
+    expect(JSON.parse(String(deploy.inputs.stdin))).toEqual({ openclaw: "v1.3.0", runtimeService: "v0.5.2", snapshots: { keep: 3, budgetBytes: 1024 ** 3 } });
     expect(String(deploy.inputs.create)).not.toContain("v1.3.0"); // versions travel on stdin only
   });
 
@@ -110,5 +111,43 @@ describe("the fleet program", () => {
     await expect(run(config)).rejects.toThrow(
       /fleet:runtimes\[1\]\.openclaw: "v1.2.3; rm -rf \/" is not a release tag[\s\S]*fleet:runtimes\[3\]\.openclaw: "latest"/,
     );
+  });
+  it("sends fleet:policy.snapshots to every host with its versions", async () => {
+    const config = prodStackConfig();
+    (config["fleet:policy"] as Record<string, unknown>).snapshots = { keep: 5, budgetBytes: 50_000_000 };
+    const { resources } = await run(config);
+    for (const d of commands(resources, "-deploy")) {
+      expect(JSON.parse(String(d.inputs.stdin)), d.name).toMatchObject({ snapshots: { keep: 5, budgetBytes: 50_000_000 } });
+    }
+  });
+
+  it("snapshots a droplet before its deploy of a new openclaw major when the policy asks (and only then)", async () => {
+    const off = await run(prodStackConfig());
+    expect(byType(off.resources, "digitalocean:index/dropletSnapshot:DropletSnapshot")).toEqual([]);
+    const config = prodStackConfig();
+    (config["fleet:policy"] as Record<string, unknown>).snapshots = { dropletSnapshotOnMajor: true };
+    const { resources } = await run(config);
+    const snaps = byType(resources, "digitalocean:index/dropletSnapshot:DropletSnapshot");
+    const droplets = byType(resources, "digitalocean:index/droplet:Droplet");
+    expect(snaps).toHaveLength(droplets.length);
+    expect(snaps.map((x) => x.name)).toContain("acc-abc123-before-openclaw-v1");
+    expect(snaps.find((x) => x.name === "acc-abc123-before-openclaw-v1")?.inputs.name).toBe("runtime-acc-abc123-before-openclaw-v1");
+    // A new major is a new snapshot resource (the old one is retained, never deleted).
+    const next = prodStackConfig();
+    (next["fleet:policy"] as Record<string, unknown>).snapshots = { dropletSnapshotOnMajor: true };
+    runtimesOf(next)[1]!.openclaw = "v2.0.0";
+    const after = await run(next);
+    const names = byType(after.resources, "digitalocean:index/dropletSnapshot:DropletSnapshot").map((x) => x.name);
+    expect(names).toContain("acc-abc123-before-openclaw-v2");
+    expect(names).not.toContain("acc-abc123-before-openclaw-v1");
+  });
+  it("turns OpenClaw's own updater off: cloud-init of a new droplet and every script install", async () => {
+    const { resources } = await run(prodStackConfig());
+    const installs = commands(resources, "-install");
+    expect(installs.length).toBeGreaterThan(0);
+    for (const i of installs) expect(String(i.inputs.create)).toMatch(/'\/[^']+\/bin\/fleet-upgrade' updater-off/);
+    const { cloudInit } = await import("../../components/cloudInit");
+    const doc = cloudInit({ hostRoot: "/opt/runtime-fleet", healthPort: 8080, openclawRemote: "https://example.com/openclaw.git" });
+    expect(doc).toContain("- /opt/runtime-fleet/bin/fleet-upgrade\n    - updater-off");
   });
 });

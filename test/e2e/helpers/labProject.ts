@@ -43,7 +43,7 @@ export async function ensureToolchain(): Promise<string> {
   return dir;
 }
 
-export async function labProject(hosts: number): Promise<LabProject> {
+export async function labProject(hosts: number, options: { migratingReleases?: readonly string[] } = {}): Promise<LabProject> {
   await ensureToolchain();
   const dir = mkdtempSync(path.join(os.tmpdir(), "fleet-e2e-"));
   const projectDir = path.join(dir, "project");
@@ -52,7 +52,7 @@ export async function labProject(hosts: number): Promise<LabProject> {
   const pulumiYaml = readFileSync(path.join(REPO, "Pulumi.yaml"), "utf8");
   writeFileSync(path.join(projectDir, "Pulumi.yaml"), `${pulumiYaml.trimEnd()}\nmain: ${REPO}\n`);
   const labDir = path.join(dir, "lab");
-  const { lab, stack } = await labUp({ hosts, dir: labDir, projectDir });
+  const { lab, stack } = await labUp({ hosts, dir: labDir, projectDir, ...options });
   if (!stack.configured) throw new Error(`lab stack not configured: ${stack.message}`);
   const configFile = path.join(projectDir, "Pulumi.lab.yaml");
   const storePath = path.join(dir, "store", "store.db");
