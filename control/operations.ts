@@ -289,7 +289,11 @@ export async function rollbackRuntime(op: Operator, req: RollbackRequest): Promi
   if (req.runtimeService !== undefined && !isReleaseTag(req.runtimeService)) throw new UsageError(`--runtime-service: ${releaseTagProblem(req.runtimeService)}`);
   if (runtime.pin !== undefined) throw new UsageError(`--runtime: ${runtime.accountId} is pinned at ${runtime.pin}; unpin it first`);
   // A given target is checked before the store is opened; the previous one needs the history.
-  if (req.to !== undefined) checkRollbackTarget(fleet, runtime, { openclaw: req.to, runtimeService: req.runtimeService ?? runtime.runtimeService });
+  if (req.to !== undefined) {
+    checkRollbackTarget(fleet, runtime, { openclaw: req.to, runtimeService: req.runtimeService ?? runtime.runtimeService });
+    // The same check a rollout's target gets: a release the source does not have touches nothing.
+    await checkTargetRelease(fleet, req.to, "--to", op.releaseTags);
+  }
   const store = await op.store();
   const target = await rollbackTarget(store, op.sc.stack, runtime, req);
   checkRollbackTarget(fleet, runtime, target);
@@ -301,6 +305,7 @@ export async function rollbackRuntime(op: Operator, req: RollbackRequest): Promi
   const holder = { ...currentHolder(), startedAt: Date.now() };
   const lock = await store.acquireLock(op.sc.stack, holder);
   if (!lock.ok) throw new OperationError(heldBy(op.sc.stack, lock.holder));
+  let failure: unknown;
   try {
     const snapshotNote = crosses.length > 0 ? ` (across migrating ${crosses.join(", ")}: restoring the snapshot of the ${target.openclaw}/${target.runtimeService} state)` : "";
     await store.appendActivity({
@@ -321,8 +326,24 @@ export async function rollbackRuntime(op: Operator, req: RollbackRequest): Promi
       writeRuntimeVersions(op.sc.configFile, [{ index: runtime.index, accountId: runtime.accountId, openclaw: runtime.openclaw, runtimeService: runtime.runtimeService }]);
     }
     return { accountId: runtime.accountId, to: target, ok: false, crosses, ...(reason ? { reason } : {}) };
+  } catch (e) {
+    failure = e;
+    throw e;
   } finally {
-    await store.releaseLock(op.sc.stack, holder);
+    await releaseOrSay(store, op.sc.stack, holder, failure);
+  }
+}
+
+/**
+ * Releases a lock taken here; when the store cannot be written, says so, with why the operation
+ * stopped if it did, rather than hiding that behind the failed release.
+ */
+async function releaseOrSay(store: FleetStore, stack: string, holder: { pid: number; host: string }, cause?: unknown): Promise<void> {
+  try {
+    await store.releaseLock(stack, holder);
+  } catch (e) {
+    const why = cause !== undefined ? `${cause instanceof Error ? cause.message : String(cause)}; ` : "";
+    throw new OperationError(`${why}the lock of stack ${stack} could not be released (${e instanceof Error ? e.message : String(e)}): the stack stays locked by pid ${holder.pid} on ${holder.host} until the store is writable again and that lock is broken`);
   }
 }
 

@@ -136,6 +136,12 @@ describe("a rollout to a release the source does not have", () => {
     // A tag the source has passes the check (and `fleet plan` shows the same plan without it).
     const plan = await fleet("--project", dir, "--stack", "test", "--json", "plan", "--to", "v1.2.5", "--no-preview");
     expect(plan.code).toBe(0);
+    // A rollback to a release the source does not have: the same check, before the store is opened.
+    const back = await fleet("--project", dir, "--stack", "test", "rollback", "--runtime", "a1", "--to", "v1.2.2");
+    expect(back.code).toBe(2);
+    expect(back.stderr.trim()).toBe(`fleet: --to: v1.2.2 is not a release tag of ${origin} (expected one of v1.2.3, v1.2.5)`);
+    expect(existsSync(storePath())).toBe(false);
+    expect(readFileSync(file, "utf8")).toBe(config);
   });
 });
 
