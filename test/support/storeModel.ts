@@ -1,20 +1,15 @@
-// @vitest-environment edge-runtime
-// (Lives in convex/ for convex-test's module glob, as storeContract.test.ts does.)
-// The model-based test of the FleetStore: fast-check sequences of store commands run against
-// each adapter (the local SQLite file, and the real Convex functions through convex-test) and a
-// plain in-memory model written from the interface's promises; after every step every read must
-// agree with the model, and a command refused by one is refused by the other, with the same message.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+// The model-based test of the FleetStore, shared by every adapter it runs against: fast-check
+// sequences of store commands run against an adapter and a plain in-memory model written from the
+// interface's promises; after every step every read must agree with the model, and a command
+// refused by one is refused by the other, with the same message. convex/storeModel.test.ts runs it
+// on the local store and on convex-test (edge-runtime); test/unit/store-model-http.test.ts on the
+// Convex adapter over its HTTP transport against the local Convex stand-in (node).
 import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { ConvexError } from "convex/values";
-import { ConvexFleetStore } from "../store/convex";
-import { LocalFleetStore } from "../store/local";
-import { isReleaseTag } from "../fleet/versions";
-import { isAccountId, isStackName } from "../fleet/ids";
-import { rolloutSummary, statusBreakdown, versionBreakdown } from "../fleet/overview";
+import { isReleaseTag } from "../../fleet/versions";
+import { isAccountId, isStackName } from "../../fleet/ids";
+import { rolloutSummary, statusBreakdown, versionBreakdown } from "../../fleet/overview";
 import type {
   ActivityInput,
   ActivityRecord,
@@ -38,8 +33,7 @@ import type {
   SystemConfigKey,
   UpgradeEvent,
   UpgradeStart,
-} from "../store/types";
-import { HMAC_SECRET, SUPER_ADMIN, convexTestTransport, initConvexTest } from "./test.setup";
+} from "../../store/types";
 
 const T0 = 1_760_000_000_000;
 const STACK = "prod";
@@ -48,8 +42,6 @@ const ROLLOUTS = ["ro_model0001", "ro_model0002"] as const;
 /** Only ever used with invalid batches (a repeat of a valid id is answered from the record). */
 const BAD_BATCH_ROLLOUT = "ro_badbatch01";
 const GOOD_TAGS = ["v1.2.3", "v1.2.5", "v1.3.0"];
-/** 200 in `npm test`; FLEET_MODEL_RUNS=2000 for a longer search. */
-const RUNS = Number(process.env.FLEET_MODEL_RUNS ?? 200);
 
 // The model ---------------------------------------------------------------------------------
 
@@ -61,6 +53,8 @@ interface ModelRollout {
 }
 
 class Model {
+  /** The admin the store records as setting config and acknowledging alerts (Real.superAdmin). */
+  constructor(readonly superAdmin: string) {}
   now = T0;
   runtimes = new Map<string, RuntimeRecord>();
   upgrades: UpgradeEvent[] = [];
@@ -73,7 +67,7 @@ class Model {
 
 
   clone(): Model {
-    const m = new Model();
+    const m = new Model(this.superAdmin);
     m.now = this.now;
     m.runtimes = new Map(structuredClone([...this.runtimes]));
     m.upgrades = structuredClone(this.upgrades);
@@ -294,7 +288,7 @@ const modelOps = {
   acknowledgeAlert(m: Model, alertId: string) {
     const a = m.alerts.find((x) => x.alertId === alertId);
     if (!a || a.status !== "open") return false;
-    Object.assign(a, { status: "acknowledged", acknowledgedAt: m.now, acknowledgedBy: SUPER_ADMIN, updatedAt: m.now });
+    Object.assign(a, { status: "acknowledged", acknowledgedAt: m.now, acknowledgedBy: m.superAdmin, updatedAt: m.now });
     return true;
   },
   appendActivity(m: Model, a: ActivityInput) {
@@ -304,8 +298,8 @@ const modelOps = {
   setConfig(m: Model, k: SystemConfigKey, value: ConfigValue) {
     const ok = k === "upgrade_batch_percent" ? typeof value === "number" && Number.isInteger(value) && value >= 1 && value <= 100 : k === "upgrade_strategy" ? ["rolling", "canary", "immediate"].includes(value as string) : isReleaseTag(value);
     if (!ok) refuse();
-    m.config.set(k, { key: k, value, updatedAt: m.now, updatedBy: SUPER_ADMIN });
-    m.activities.push({ at: m.now, actor: SUPER_ADMIN, action: "config.set", message: `${k} = ${JSON.stringify(value)}` });
+    m.config.set(k, { key: k, value, updatedAt: m.now, updatedBy: m.superAdmin });
+    m.activities.push({ at: m.now, actor: m.superAdmin, action: "config.set", message: `${k} = ${JSON.stringify(value)}` });
     return undefined;
   },
 };
@@ -383,8 +377,10 @@ function pages<T>(items: T[]): { items: T[]; isDone: boolean }[] {
 
 // The adapters ------------------------------------------------------------------------------
 
-interface Real {
+export interface Real {
   store: FleetStore;
+  /** Who the store records as the admin (on Convex the caller's identity, elsewhere the argument). */
+  superAdmin: string;
   /** The adapter's alert ids by the model's. */
   alertIds: Map<string, string>;
   cleanup(): Promise<void>;
@@ -631,13 +627,13 @@ function commands(): fc.Arbitrary<Iterable<fc.AsyncCommand<Model, Real>>> {
       );
     }),
     fc.constantFrom("runtime_offline:prod/a", "health_degraded:prod/b").map((k) => new StoreCommand(`closeAlert ${k}`, (m) => modelOps.closeAlert(m, k), async (r) => r.store.closeAlert(k))),
-    fc.constantFrom("1", "2", "3", "9").map((id) => new StoreCommand(`acknowledgeAlert #${id}`, (m) => modelOps.acknowledgeAlert(m, id), async (r) => r.store.acknowledgeAlert(r.alertIds.get(id) ?? "nope", SUPER_ADMIN))),
+    fc.constantFrom("1", "2", "3", "9").map((id) => new StoreCommand(`acknowledgeAlert #${id}`, (m) => modelOps.acknowledgeAlert(m, id), async (r) => r.store.acknowledgeAlert(r.alertIds.get(id) ?? "nope", r.superAdmin))),
     fc.record({ actor: fc.constant("alice"), action: fc.constant("note"), message: fc.constantFrom("one", "two"), stack: fc.constant(STACK), accountId: fc.option(account, { nil: undefined }), at: fc.option(time, { nil: undefined }) }).map((a0) => {
       const a = defined(a0);
       return new StoreCommand(`appendActivity ${JSON.stringify(a)}`, (m) => modelOps.appendActivity(m, a), async (r) => r.store.appendActivity(a));
     }),
     fc.constantFrom<[SystemConfigKey, ConfigValue]>(["min_supported_openclaw", "v1.2.5"], ["latest_openclaw_version", "v1.3.0"], ["upgrade_batch_percent", 20], ["upgrade_batch_percent", 0], ["upgrade_strategy", "yolo"], ["min_supported_openclaw", "latest"]).map(
-      ([k, v]) => new StoreCommand(`setConfig ${k}=${JSON.stringify(v)}`, (m) => modelOps.setConfig(m, k, v), async (r) => r.store.setConfig(k, v, SUPER_ADMIN)),
+      ([k, v]) => new StoreCommand(`setConfig ${k}=${JSON.stringify(v)}`, (m) => modelOps.setConfig(m, k, v), async (r) => r.store.setConfig(k, v, r.superAdmin)),
     ),
   ];
   // Every sequence starts from a small fleet and one recorded rollout (both generated), so the
@@ -655,52 +651,39 @@ function commands(): fc.Arbitrary<Iterable<fc.AsyncCommand<Model, Real>>> {
 
 // The runs ----------------------------------------------------------------------------------
 
+export interface StoreModelAdapter {
+  name: string;
+  /** A fresh, empty store for one sequence. */
+  make(): Promise<Real>;
+}
 
-const dir = mkdtempSync(join(tmpdir(), "fleet-model-"));
-let n = 0;
-const adapters: { name: string; make(): Promise<Real> }[] = [
-  {
-    name: "local (node:sqlite)",
-    async make() {
-      const path = join(dir, `m${n++}.db`);
-      const store = new LocalFleetStore({ path, now: () => Date.now() });
-      return { store, alertIds: new Map(), cleanup: async () => { await store.close(); rmSync(path, { force: true }); rmSync(`${path}-wal`, { force: true }); rmSync(`${path}-shm`, { force: true }); } };
-    },
-  },
-  {
-    name: "convex (convex-test, HTTP endpoint + queries)",
-    async make() {
-      const store = new ConvexFleetStore({ transport: convexTestTransport(initConvexTest({ transactionLimits: false })), hmacSecret: HMAC_SECRET, retries: 0, now: () => Date.now() });
-      return { store, alertIds: new Map(), cleanup: async () => {} };
-    },
-  },
-];
-
-describe("the store against its model", () => {
-  beforeAll(() => {
-    vi.useFakeTimers({ toFake: ["Date"] });
-  });
-  afterEach(() => {
-    vi.setSystemTime(T0);
-  });
-  afterAll(() => {
-    vi.useRealTimers();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  for (const adapter of adapters) {
-    it(`${adapter.name}: ${RUNS} generated command sequences agree with the model after every step`, { timeout: 120_000 }, async () => {
-      await fc.assert(
-        fc.asyncProperty(commands(), async (cmds) => {
-          const real = await adapter.make();
-          try {
-            await fc.asyncModelRun(() => ({ model: new Model(), real }), cmds);
-          } finally {
-            await real.cleanup();
-          }
-        }),
-        { numRuns: RUNS },
-      );
+/** One test per adapter: `runs` generated sequences, each on a fresh store, agree with the model. */
+export function runStoreModel(adapters: StoreModelAdapter[], runs: number, opts: { timeout?: number } = {}): void {
+  describe("the store against its model", () => {
+    beforeAll(() => {
+      vi.useFakeTimers({ toFake: ["Date"] });
     });
-  }
-});
+    afterEach(() => {
+      vi.setSystemTime(T0);
+    });
+    afterAll(() => {
+      vi.useRealTimers();
+    });
+
+    for (const adapter of adapters) {
+      it(`${adapter.name}: ${runs} generated command sequences agree with the model after every step`, { timeout: opts.timeout ?? 120_000 }, async () => {
+        await fc.assert(
+          fc.asyncProperty(commands(), async (cmds) => {
+            const real = await adapter.make();
+            try {
+              await fc.asyncModelRun(() => ({ model: new Model(real.superAdmin), real }), cmds);
+            } finally {
+              await real.cleanup();
+            }
+          }),
+          { numRuns: runs },
+        );
+      });
+    }
+  });
+}
