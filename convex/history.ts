@@ -7,7 +7,7 @@ import { requireSuperAdmin } from "./auth";
 import { vPage, vUpgradeEvent, type UpgradeEventDoc } from "./validators";
 import * as domain from "../store/domain";
 import { findRuntime, fromDomain, toRuntime, writeRuntime } from "./runtimes";
-import { setRuntimeStates } from "./rollouts";
+import { applyRolloutState } from "./rollouts";
 
 export function toUpgradeEvent(row: Doc<"upgradeEvents">): UpgradeEventDoc {
   const { _id, _creationTime, ...rest } = row;
@@ -35,15 +35,7 @@ export async function recordUpgradeEvent(ctx: MutationCtx, event: UpgradeEventDo
   const row = await findRuntime(ctx, ev.stack, ev.accountId);
   const next = domain.runtimeUpgraded(row === null ? null : toRuntime(row), ev, now);
   if (next !== null) await writeRuntime(ctx, row, next);
-  if (ev.rolloutId !== undefined) {
-    await setRuntimeStates(
-      ctx,
-      ev.rolloutId,
-      [{ accountId: ev.accountId, state: domain.ROLLOUT_STATE_FOR_RESULT[ev.status], ...(ev.error ? { error: ev.error } : {}) }],
-      ev.completedAt ?? now,
-      { ignoreMissingRollout: true },
-    );
-  }
+  await applyRolloutState(ctx, domain.rolloutStateOnResult(ev, now));
   return true;
 }
 

@@ -59,40 +59,45 @@ function toRuntimeState(r: Doc<"rolloutRuntimes">): RolloutRuntimeState {
   };
 }
 
-/** Sets per-runtime states and keeps the rollout's counts in step (domain.setRuntimeStates). */
-export async function setRuntimeStates(
-  ctx: MutationCtx,
-  rolloutId: string,
-  states: domain.RuntimeStateChange[],
-  at: number,
-  opts: { ignoreMissingRollout?: boolean } = {},
-) {
-  const rollout = await findRollout(ctx, rolloutId);
-  if (rollout === null && opts.ignoreMissingRollout) return;
+/** The rows of a rollout's runtimes that these accounts have, by account. */
+async function runtimeRows(ctx: QueryCtx, rolloutId: string, accountIds: readonly string[]): Promise<Map<string, Doc<"rolloutRuntimes">>> {
   const rows = new Map<string, Doc<"rolloutRuntimes">>();
-  for (const accountId of new Set(states.map((s) => s.accountId))) {
+  for (const accountId of new Set(accountIds)) {
     const row = await runtimeRow(ctx, rolloutId, accountId);
     if (row !== null) rows.set(accountId, row);
   }
-  const current = new Map([...rows].map(([a, r]) => [a, toRuntimeState(r)]));
-  const out = fromDomain(() => domain.setRuntimeStates(rollout === null ? null : toRollout(rollout), rolloutId, current, states, at));
-  for (const s of out.runtimes) {
+  return rows;
+}
+
+const statesOf = (rows: ReadonlyMap<string, Doc<"rolloutRuntimes">>) => new Map([...rows].map(([a, r]) => [a, toRuntimeState(r)]));
+
+async function writeRuntimeRows(ctx: MutationCtx, rolloutId: string, rows: ReadonlyMap<string, Doc<"rolloutRuntimes">>, states: readonly RolloutRuntimeState[]) {
+  for (const s of states) {
     const row = rows.get(s.accountId);
     if (row === undefined) await ctx.db.insert("rolloutRuntimes", { rolloutId, ...s });
     else await ctx.db.replace(row._id, { rolloutId, ...s });
   }
-  await ctx.db.replace(rollout!._id, out.rollout as RolloutDoc);
 }
 
-/** A patch of the record: runtime states first, then the rest through the lifecycle (domain.patchRollout). */
+/** An upgrade's start or result in its rollout (domain.rolloutStateOn*); a rollout this store does not hold is skipped. */
+export async function applyRolloutState(ctx: MutationCtx, write: domain.RolloutStateWrite | null) {
+  if (write === null) return;
+  const rollout = await findRollout(ctx, write.rolloutId);
+  if (rollout === null) return;
+  const rows = await runtimeRows(ctx, write.rolloutId, write.changes.map((c) => c.accountId));
+  const out = fromDomain(() => domain.setRuntimeStates(toRollout(rollout), write.rolloutId, statesOf(rows), write.changes, write.at));
+  await writeRuntimeRows(ctx, write.rolloutId, rows, out.runtimes);
+  await ctx.db.replace(rollout._id, out.rollout as RolloutDoc);
+}
+
+/** A patch of the record, its runtime states included: one read, one transition (domain.updateRollout), one write. */
 export async function updateRollout(ctx: MutationCtx, rolloutId: string, patch: Infer<typeof vRolloutPatch>, now: number): Promise<RolloutDoc> {
-  const { runtimeStates, ...rest } = patch as RolloutPatch;
-  const at = rest.at ?? now;
-  if (runtimeStates && runtimeStates.length > 0) await setRuntimeStates(ctx, rolloutId, runtimeStates, at);
   const row = await findRollout(ctx, rolloutId);
-  const next = fromDomain(() => domain.patchRollout(row === null ? null : toRollout(row), rolloutId, rest, now)) as RolloutDoc;
-  await ctx.db.replace(row!._id, next);
-  return next;
+  const rows = await runtimeRows(ctx, rolloutId, (patch.runtimeStates ?? []).map((s) => s.accountId));
+  const out = fromDomain(() => domain.updateRollout(row === null ? null : toRollout(row), rolloutId, statesOf(rows), patch as RolloutPatch, now));
+  await writeRuntimeRows(ctx, rolloutId, rows, out.runtimes);
+  await ctx.db.replace(row!._id, out.rollout as RolloutDoc);
+  return out.rollout as RolloutDoc;
 }
 
 export async function rolloutRuntimes(ctx: QueryCtx, rolloutId: string) {

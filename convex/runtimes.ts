@@ -18,7 +18,7 @@ import * as domain from "../store/domain";
 import type { CounterDelta } from "../store/domain";
 import type { RuntimeRecord } from "../store/types";
 import { recordUpgradeEvent, recentUpgrades } from "./history";
-import { setRuntimeStates } from "./rollouts";
+import { applyRolloutState } from "./rollouts";
 
 type RuntimeRow = Doc<"runtimes">;
 type CounterDimension = "total" | "status" | "openclaw" | "alerts";
@@ -158,7 +158,7 @@ export async function markUpgrading(
   const row = await findRuntime(ctx, args.stack, args.accountId);
   const { runtime, at } = fromDomain(() => domain.startUpgrade(row === null ? null : toRuntime(row), args, now));
   await writeRuntime(ctx, row, runtime);
-  if (args.rolloutId !== undefined) await setRuntimeStates(ctx, args.rolloutId, [{ accountId: args.accountId, state: "upgrading" }], at, { ignoreMissingRollout: true });
+  await applyRolloutState(ctx, domain.rolloutStateOnStart(args, at));
 }
 
 export async function listRuntimesPage(

@@ -3,11 +3,10 @@ import { v, type Infer } from "convex/values";
 import { mutation, query, type MutationCtx, type QueryCtx } from "./_generated/server";
 import { requireSuperAdmin } from "./auth";
 import { vConfigEntry, vConfigKey, vConfigValue } from "./validators";
-import { configProblem, setConfigEntry } from "../store/domain";
+import { setConfigEntry } from "../store/domain";
 import { fromDomain } from "./runtimes";
 import { appendActivityRecord } from "./activities";
 
-export { configProblem };
 type Key = Infer<typeof vConfigKey>;
 type Value = Infer<typeof vConfigValue>;
 

@@ -40,10 +40,6 @@ export function parseAgentKeyId(keyId: string | null): AgentKey | null {
   return isStackName(stack) && isAccountId(accountId) ? { stack, accountId } : null;
 }
 
-export function isAgentKeyId(keyId: string | null): keyId is string {
-  return parseAgentKeyId(keyId) !== null;
-}
-
 /**
  * The secret a request with this key id is checked against: the shared secret for no key id or
  * "default", the agent's derived secret for `stack/accountId`, null (refused) for anything else

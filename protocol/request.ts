@@ -2,7 +2,7 @@
 // (convex/http.ts, store/endpoint.ts): headers and timestamp, the key, the signature over the
 // body, a JSON event with an id, an agent key's scope, the event's shape. Each refusal is one
 // line with its HTTP status. Replay and dedupe need the endpoint's memory and stay there.
-import { agentEventProblem, parseAgentKeyId, secretForKey, type AgentKey } from "./credential";
+import { agentEventProblem, parseAgentKeyId, secretForKey } from "./credential";
 import { parseFleetEvent, type FleetEvent } from "./events";
 import { MAX_SKEW_MS, verifyPayload } from "./signature";
 
@@ -32,7 +32,7 @@ export async function checkEvent(
   checked: { secret: string; timestamp: string; signature: string },
   keyId: string | null,
   body: string,
-): Promise<{ ok: true; event: FleetEvent; agent: AgentKey | null } | Refusal> {
+): Promise<{ ok: true; event: FleetEvent } | Refusal> {
   if (!(await verifyPayload(checked.secret, checked.timestamp, body, checked.signature))) return refuse(401, "bad signature");
   let raw: unknown;
   try {
@@ -47,5 +47,5 @@ export async function checkEvent(
   const scope = agent !== null ? agentEventProblem(agent, raw) : null;
   if (scope !== null) return refuse(403, scope);
   const parsed = parseFleetEvent(raw);
-  return parsed.ok ? { ok: true, event: parsed.event, agent } : refuse(400, parsed.error);
+  return parsed.ok ? { ok: true, event: parsed.event } : refuse(400, parsed.error);
 }

@@ -11,7 +11,7 @@ import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { MAX_BODY_BYTES } from "../protocol/signature";
-import { errorKind, INTERNAL_ERROR, STATUS_FOR_STORE_ERROR, type ErrorBody, type ErrorKind } from "../protocol/httpError";
+import { errorBody, errorKind, INTERNAL_ERROR, STATUS_FOR_STORE_ERROR, type ErrorBody, type ErrorKind } from "../protocol/httpError";
 import { DomainError, RolloutTransitionError } from "./domain";
 import { FleetStoreHttpError } from "./convex";
 import { StoreError } from "./local";
@@ -34,7 +34,7 @@ export class Refusal extends HTTPException {
   }
 
   get body(): ErrorBody {
-    return { ok: false, error: this.error, kind: errorKind(this.status), ...this.extra };
+    return errorBody(this.status, this.error, this.extra);
   }
 }
 

@@ -275,7 +275,7 @@ export class LocalFleetStore implements FleetStore {
     this.tx(() => {
       const { runtime, at } = domain.startUpgrade(this.readRuntime(start.stack, start.accountId), start, now);
       this.writeRuntime(runtime);
-      if (start.rolloutId !== undefined) this.setRuntimeStates(start.rolloutId, [{ accountId: start.accountId, state: "upgrading" }], at, { ignoreMissingRollout: true });
+      this.applyRolloutState(domain.rolloutStateOnStart(start, at));
     });
   }
 
@@ -298,9 +298,7 @@ export class LocalFleetStore implements FleetStore {
       );
       const next = domain.runtimeUpgraded(this.readRuntime(ev.stack, ev.accountId), ev, now);
       if (next !== null) this.writeRuntime(next);
-      if (ev.rolloutId !== undefined) {
-        this.setRuntimeStates(ev.rolloutId, [{ accountId: ev.accountId, state: domain.ROLLOUT_STATE_FOR_RESULT[ev.status], ...(ev.error ? { error: ev.error } : {}) }], ev.completedAt ?? now, { ignoreMissingRollout: true });
-      }
+      this.applyRolloutState(domain.rolloutStateOnResult(ev, now));
       return { recorded: true };
     });
   }
@@ -375,12 +373,17 @@ export class LocalFleetStore implements FleetStore {
     );
   }
 
-  private setRuntimeStates(rolloutId: string, changes: domain.RuntimeStateChange[], at: number, opts: { ignoreMissingRollout?: boolean } = {}) {
-    const r = this.readRollout(rolloutId);
-    if (r === null && opts.ignoreMissingRollout) return;
-    const current = new Map(this.rolloutRuntimeRows(rolloutId, [...new Set(changes.map((c) => c.accountId))]).map((x) => [x.accountId, x]));
-    const out = domain.setRuntimeStates(r, rolloutId, current, changes, at);
-    for (const s of out.runtimes) this.writeRolloutRuntime(rolloutId, s);
+  private runtimeStatesOf(rolloutId: string, accountIds: readonly string[]): Map<string, RolloutRuntimeState> {
+    return new Map(this.rolloutRuntimeRows(rolloutId, [...new Set(accountIds)]).map((x) => [x.accountId, x]));
+  }
+
+  /** An upgrade's start or result in its rollout (domain.rolloutStateOn*); a rollout this store does not hold is skipped. */
+  private applyRolloutState(write: domain.RolloutStateWrite | null) {
+    if (write === null) return;
+    const r = this.readRollout(write.rolloutId);
+    if (r === null) return;
+    const out = domain.setRuntimeStates(r, write.rolloutId, this.runtimeStatesOf(write.rolloutId, write.changes.map((c) => c.accountId)), write.changes, write.at);
+    for (const s of out.runtimes) this.writeRolloutRuntime(write.rolloutId, s);
     this.writeRollout(out.rollout);
   }
 
@@ -400,13 +403,12 @@ export class LocalFleetStore implements FleetStore {
 
   async updateRollout(rolloutId: string, patch: RolloutPatch): Promise<RolloutRecord> {
     const now = this.now();
-    const at = patch.at ?? now;
     return this.tx(() => {
-      const { runtimeStates, ...rest } = patch;
-      if (runtimeStates && runtimeStates.length > 0) this.setRuntimeStates(rolloutId, runtimeStates, at);
-      const next = domain.patchRollout(this.readRollout(rolloutId), rolloutId, rest, now);
-      this.writeRollout(next);
-      return next;
+      // One read, one transition (its runtime states included), one write.
+      const out = domain.updateRollout(this.readRollout(rolloutId), rolloutId, this.runtimeStatesOf(rolloutId, (patch.runtimeStates ?? []).map((s) => s.accountId)), patch, now);
+      for (const s of out.runtimes) this.writeRolloutRuntime(rolloutId, s);
+      this.writeRollout(out.rollout);
+      return out.rollout;
     });
   }
 

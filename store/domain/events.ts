@@ -39,12 +39,9 @@ export async function applyEvent(store: EventStore, event: FleetEvent, keyId: st
       // One event is one write: the same per-write limit as Convex's mutation, in both endpoints
       // (a FleetStore call may be larger: ConvexFleetStore sends it in chunks, the local one in one transaction).
       checkObservationBatch(event.runtimes);
-      if (agent !== null) {
-        await store.upsertRuntimes(event.runtimes);
-        // An agent's heartbeat learns its pending upgrade from the answer (no second request).
-        return { count: 1, pendingUpgrade: await store.getPendingUpgrade(agent.stack, agent.accountId) };
-      }
       await store.upsertRuntimes(event.runtimes);
+      // An agent's heartbeat learns its pending upgrade from the answer (no second request).
+      if (agent !== null) return { count: 1, pendingUpgrade: await store.getPendingUpgrade(agent.stack, agent.accountId) };
       return { count: event.runtimes.length };
     }
     case "runtime.pending":

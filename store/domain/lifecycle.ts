@@ -59,11 +59,6 @@ export class RolloutTransitionError extends Error {
   }
 }
 
-/** Whether `action` is allowed on a rollout in `status`. */
-export function canApply(status: RolloutStatus, action: RolloutAction): boolean {
-  return ACTIONS[status][action] !== undefined;
-}
-
 /** The status `action` moves the rollout to; throws RolloutTransitionError when it may not. */
 export function applyAction(rollout: { rolloutId: string; status: RolloutStatus }, action: RolloutAction): RolloutStatus {
   const next = ACTIONS[rollout.status][action];

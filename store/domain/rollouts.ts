@@ -143,3 +143,45 @@ export function patchRollout(rollout: RolloutRecord | null, rolloutId: string, p
   if (patch.statusReason !== undefined) next.statusReason = patch.statusReason;
   return next;
 }
+
+/**
+ * A patch as one transition: its runtime states (setRuntimeStates) then the rest (patchRollout).
+ * `current` holds the rows of the accounts its runtime states name. Returns the record and the
+ * rows to write, so each adapter reads once and writes once.
+ */
+export function updateRollout(
+  rollout: RolloutRecord | null,
+  rolloutId: string,
+  current: ReadonlyMap<string, RolloutRuntimeState>,
+  patch: RolloutPatch,
+  now: number,
+): { rollout: RolloutRecord; runtimes: RolloutRuntimeState[] } {
+  const { runtimeStates, ...rest } = patch;
+  let record = rollout;
+  let runtimes: RolloutRuntimeState[] = [];
+  if (runtimeStates && runtimeStates.length > 0) ({ rollout: record, runtimes } = setRuntimeStates(record, rolloutId, current, runtimeStates, rest.at ?? now));
+  return { rollout: patchRollout(record, rolloutId, rest, now), runtimes };
+}
+
+/**
+ * What an upgrade's start or result does to its rollout's per-runtime state: nothing outside a
+ * rollout; the adapters skip a rollout they do not hold (a late report about a removed run).
+ */
+export interface RolloutStateWrite {
+  rolloutId: string;
+  changes: RuntimeStateChange[];
+  at: number;
+}
+
+export function rolloutStateOnStart(start: { rolloutId?: string | undefined; accountId: string }, at: number): RolloutStateWrite | null {
+  return start.rolloutId === undefined ? null : { rolloutId: start.rolloutId, changes: [{ accountId: start.accountId, state: "upgrading" }], at };
+}
+
+export function rolloutStateOnResult(ev: { rolloutId?: string | undefined; accountId: string; status: UpgradeResult; error?: string | undefined; completedAt?: number | undefined }, now: number): RolloutStateWrite | null {
+  if (ev.rolloutId === undefined) return null;
+  return {
+    rolloutId: ev.rolloutId,
+    changes: [{ accountId: ev.accountId, state: ROLLOUT_STATE_FOR_RESULT[ev.status], ...(ev.error ? { error: ev.error } : {}) }],
+    at: ev.completedAt ?? now,
+  };
+}
