@@ -31,7 +31,8 @@ export interface CommandContext {
   projectDir: string;
 }
 
-export type Action = (ctx: CommandContext, ...args: never[]) => Promise<number>;
+/** How a command runs its action: output, exit code and errors handled once (buildProgram). */
+export type Run = (fn: (ctx: CommandContext) => Promise<number>, cmd: Command) => Promise<void>;
 
 export function makeOutput(
   json: boolean,
@@ -49,7 +50,7 @@ export function makeOutput(
   };
 }
 
-export function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>, cmd: Command) => Promise<void>, io: Io = process): Command {
+export function buildProgram(run: Run, io: Io = process): Command {
   const program = new Command("fleet")
     .description("Runtime Fleet: provision, upgrade and watch a fleet of OpenClaw runtimes")
     .addOption(new Option("--stack <name>", "the Pulumi stack (default: $PULUMI_STACK, else the selected stack)"))

@@ -22,14 +22,17 @@ export interface Where {
   projectDir: string;
 }
 
+/** A stack config file read and validated: its fleet, or bad input naming the file (`prefix` names the option that chose it). */
+export function loadFleetFile(file: string, prefix = ""): FleetConfig {
+  const result = validateStackConfig(readStackConfig(file));
+  if (!result.ok) throw new UsageError(`${prefix}${file} is not valid:\n${formatConfigErrors(result.errors)}`);
+  return result.config;
+}
+
 export async function stackContext(ctx: Where): Promise<StackContext> {
   const stack = await resolveStack(ctx.globals.stack, ctx.projectDir);
   const configFile = stackConfigPath(ctx.projectDir, stack);
-  const loadFleet = () => {
-    const result = validateStackConfig(readStackConfig(configFile));
-    if (!result.ok) throw new UsageError(`${configFile} is not valid:\n${formatConfigErrors(result.errors)}`);
-    return result.config;
-  };
+  const loadFleet = () => loadFleetFile(configFile);
   loadFleet(); // bad config is bad input: refuse before anything else happens
   return { stack, configFile, loadFleet };
 }

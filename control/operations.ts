@@ -21,6 +21,7 @@ import { resolveRolloutOptions, settingsFor, type ResolvedRolloutOptions, type R
 import { lsRemoteTags, openclawReleases, redactRemote } from "./releases";
 import { writeRuntimeVersions } from "./stackConfig";
 import { thresholdsOf } from "../fleet/gates";
+import { isOnTarget } from "../fleet/health";
 
 /** Who runs an operation, where, and how it reaches the store and reports progress. */
 export interface Operator {
@@ -108,7 +109,7 @@ async function defaultTags(source: string): Promise<string[]> {
 
 // Rollouts ------------------------------------------------------------------------------------
 
-export function makeOrchestrator(op: Operator, store: FleetStore): Orchestrator {
+function makeOrchestrator(op: Operator, store: FleetStore): Orchestrator {
   return new Orchestrator({
     store,
     engine: createEngine(op.where.projectDir, op.sc.stack),
@@ -122,13 +123,13 @@ export function makeOrchestrator(op: Operator, store: FleetStore): Orchestrator 
 }
 
 /** The settings a recorded rollout runs with when resumed (missing options at their defaults). */
-export function settingsFromRecord(record: RolloutRecord): RolloutSettings {
+function settingsFromRecord(record: RolloutRecord): RolloutSettings {
   const o = record.options;
   return settingsFor(o.waitSeconds ?? 60, o.bakeMinutes ?? 30, thresholdsOf(o));
 }
 
 /** Refuses (OperationError) while another rollout or a lock holds the stack. */
-export async function refuseIfBusy(store: FleetStore, stack: string): Promise<void> {
+async function refuseIfBusy(store: FleetStore, stack: string): Promise<void> {
   await refuseActiveRollout(store, stack);
   const holder = await store.getLock(stack);
   if (holder) throw new OperationError(heldBy(stack, holder));
@@ -351,7 +352,7 @@ function checkRollbackTarget(fleet: FleetConfig, runtime: ResolvedRuntime, targe
   if (!isSupported(target.openclaw, fleet.policy.minSupportedOpenclaw)) {
     throw new UsageError(`--to: ${target.openclaw} is below the minimum supported ${fleet.policy.minSupportedOpenclaw}`);
   }
-  if (target.openclaw === runtime.openclaw && target.runtimeService === runtime.runtimeService) {
+  if (isOnTarget(runtime, target)) {
     throw new UsageError(`--to: ${runtime.accountId} is already on ${target.openclaw}/${target.runtimeService}`);
   }
 }

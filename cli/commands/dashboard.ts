@@ -6,11 +6,11 @@ import type { FleetStore } from "../../store/types";
 import { convexAuthenticator, generateToken, tokenAuthenticator, type Authenticator } from "../../dashboard/auth";
 import { DashboardFleet } from "../../dashboard/fleet";
 import { startDashboardServer } from "../../dashboard/server";
-import type { CommandContext } from "../cli";
+import type { CommandContext, Run } from "../cli";
+import { untilSignal } from "./monitor";
 import { actorName, defaultStorePath, openFleetStore, stackContext } from "../../control/context";
 import { EXIT_OK, UsageError } from "../../control/errors";
 
-type Run = (fn: (ctx: CommandContext) => Promise<number>, cmd: Command) => Promise<void>;
 
 export function registerDashboard(program: Command, run: Run): void {
   program
@@ -59,11 +59,9 @@ async function dashboardCommand(ctx: CommandContext, opts: { port: string; host:
   }
   if (ctx.out.json && printedToken) ctx.out.emit({ type: "login", url: loginUrl });
 
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
-  });
+  const { signal, dispose } = untilSignal();
+  await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve()));
+  dispose();
   ctx.out.warn("fleet dashboard: stopping");
   await running.close();
   // A rollout running here records every step, so one cut short resumes with `fleet rollout resume`.

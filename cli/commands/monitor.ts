@@ -1,13 +1,13 @@
 // `fleet health` (probe every runtime once), `fleet monitor` (keep probing, alert, notify) and
 // `fleet endpoint` (the embedded store's signed HTTP endpoint for agents and machine writers).
 import { statSync } from "node:fs";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { parseDuration } from "../../fleet/units";
 import type { FleetConfig } from "../../fleet/config";
 import type { FleetStore } from "../../store/types";
 import { startEndpoint, type Endpoint } from "../../store/endpoint";
 import { chooseStore } from "../../store";
-import type { CommandContext } from "../cli";
+import type { CommandContext, Run } from "../cli";
 import { createEngine, defaultStorePath, openFleetStore, stackContext, type StackContext } from "../../control/context";
 import { EXIT_FAILED, EXIT_OK, UsageError } from "../../control/errors";
 import { Monitor, monitorFiles, type CycleReport, type MonitorTarget } from "../../monitor/monitor";
@@ -15,19 +15,22 @@ import { isWebhookUrl, logSink, Notifier, redactUrl, webhookSink, type Sink } fr
 import { probeFleet } from "../../control/probe";
 import { printable } from "../text";
 
-type Run = (fn: (ctx: CommandContext) => Promise<number>, cmd: Command) => Promise<void>;
 
 interface ProbeOpts {
   timeout: string;
   concurrency: string;
 }
 
+// `fleet health` and `fleet monitor` probe alike.
+const probeTimeout = () => new Option("--timeout <duration>", "per-probe timeout").default("3s");
+const probeConcurrency = () => new Option("--concurrency <n>", "probes at once (1..256)").default("32");
+
 export function registerMonitor(program: Command, run: Run): void {
   program
     .command("health")
     .description("probe every runtime's /health and /version now; record status, score and metrics; evaluate alerts")
-    .option("--timeout <duration>", "per-probe timeout", "3s")
-    .option("--concurrency <n>", "probes at once (1..256)", "32")
+    .addOption(probeTimeout())
+    .addOption(probeConcurrency())
     .action(async (opts: ProbeOpts, cmd: Command) => run((ctx) => healthCommand(ctx, opts), cmd));
   program
     .command("monitor")
@@ -36,8 +39,8 @@ export function registerMonitor(program: Command, run: Run): void {
     .option("--webhook <url>", "Slack-compatible webhook for alert notifications (default: $FLEET_ALERT_WEBHOOK)")
     .option("--cycles <n>", "stop after this many rounds (default: run until interrupted)")
     .option("--serve-endpoint <port>", "also serve the embedded store's signed endpoint on 127.0.0.1:PORT")
-    .option("--timeout <duration>", "per-probe timeout", "3s")
-    .option("--concurrency <n>", "probes at once (1..256)", "32")
+    .addOption(probeTimeout())
+    .addOption(probeConcurrency())
     .action(async (opts: MonitorOpts, cmd: Command) => run((ctx) => monitorCommand(ctx, opts), cmd));
   program
     .command("endpoint")
@@ -88,8 +91,10 @@ async function setup(ctx: CommandContext, opts: ProbeOpts, sinks: Sink[]) {
   const probe = probeSettings(opts);
   // Droplet addresses live in the stack's outputs: read once, and only when a runtime needs it.
   let outputs: Record<string, unknown> | null | undefined;
+  // The round's stack config, read once by targets() (each round starts with it) and used for the minimum too.
+  let fleet: FleetConfig | undefined;
   const targets = async () => {
-    const fleet = sc.loadFleet();
+    fleet = sc.loadFleet();
     if (outputs === undefined && fleet.runtimes.some((r) => !r.host)) {
       outputs = await createEngine(ctx.projectDir, sc.stack)
         .outputs()
@@ -107,7 +112,7 @@ async function setup(ctx: CommandContext, opts: ProbeOpts, sinks: Sink[]) {
     store,
     stack: sc.stack,
     targets,
-    minSupportedOpenclaw: () => sc.loadFleet().policy.minSupportedOpenclaw,
+    minSupportedOpenclaw: () => (fleet ?? sc.loadFleet()).policy.minSupportedOpenclaw,
     probe: (t, now) => probeFleet(t, { ...probe, now }),
     stateFile: files.state,
     notifier,
@@ -194,14 +199,14 @@ export function configuredRuntimes(sc: StackContext): (stack: string, accountId:
   };
 }
 
-async function serveEndpoint(ctx: CommandContext, store: FleetStore, e: EndpointSettings): Promise<Endpoint> {
-  const sc = await stackContext(ctx);
+async function serveEndpoint(ctx: CommandContext, sc: StackContext, store: FleetStore, e: EndpointSettings): Promise<Endpoint> {
   const ep = await startEndpoint({ store, hmacSecret: e.secret, host: e.host, port: e.port, log: (l) => ctx.out.warn(l), knows: configuredRuntimes(sc) });
   ctx.out.warn(`fleet: endpoint listening on ${ep.url}/fleet/events`);
   return ep;
 }
 
-function untilSignal(): { signal: AbortSignal; dispose: () => void } {
+/** Aborts on SIGINT or SIGTERM, for a command that serves until interrupted; dispose() removes both listeners. */
+export function untilSignal(): { signal: AbortSignal; dispose: () => void } {
   const ac = new AbortController();
   const stop = () => ac.abort();
   process.once("SIGINT", stop);
@@ -230,11 +235,11 @@ async function monitorCommand(ctx: CommandContext, opts: MonitorOpts): Promise<n
   const sinks: Sink[] = [logSink((l) => ctx.out.warn(l))];
   if (url) sinks.push(webhookSink(url));
   const endpointAt = opts.serveEndpoint !== undefined ? endpointSettings(ctx, opts.serveEndpoint) : undefined;
-  const { store, monitor } = await setup(ctx, opts, sinks);
+  const { sc, store, monitor } = await setup(ctx, opts, sinks);
   const { signal, dispose } = untilSignal();
   let endpoint: Endpoint | undefined;
   try {
-    if (endpointAt) endpoint = await serveEndpoint(ctx, store, endpointAt);
+    if (endpointAt) endpoint = await serveEndpoint(ctx, sc, store, endpointAt);
     if (url) ctx.out.warn(`fleet: alert notifications to ${redactUrl(url)}`);
     for (let i = 0; i < cycles && !signal.aborted; i++) {
       const started = Date.now();
@@ -253,12 +258,12 @@ async function monitorCommand(ctx: CommandContext, opts: MonitorOpts): Promise<n
 }
 
 async function endpointCommand(ctx: CommandContext, opts: { port: string; host: string }): Promise<number> {
-  await stackContext(ctx);
+  const sc = await stackContext(ctx);
   const at = endpointSettings(ctx, opts.port, opts.host);
   const store = await openFleetStore(ctx.projectDir);
   const { signal, dispose } = untilSignal();
   try {
-    const ep = await serveEndpoint(ctx, store, at);
+    const ep = await serveEndpoint(ctx, sc, store, at);
     if (ctx.out.json) ctx.out.emit({ url: ep.url, path: "/fleet/events" });
     await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve()));
     await ep.close();

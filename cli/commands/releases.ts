@@ -1,11 +1,11 @@
 // `fleet releases` (what the release source offers, the latest marked) and `fleet promote`
 // (a stack's release into another stack's config, once every runtime of the first runs it healthy).
 import type { Command } from "commander";
-import { formatConfigErrors, parseFleetConfig, type FleetConfig, type Release } from "../../fleet/config";
+import { parseFleetConfig, type FleetConfig, type Release } from "../../fleet/config";
 import { isStackName } from "../../fleet/ids";
 import { isDowngrade } from "../../fleet/versions";
-import type { CommandContext } from "../cli";
-import { openFleetStore, probe, stackContext } from "../../control/context";
+import type { CommandContext, Run } from "../cli";
+import { loadFleetFile, openFleetStore, probe, stackContext } from "../../control/context";
 import { EXIT_FAILED, EXIT_OK, UsageError } from "../../control/errors";
 import { observationOf } from "../../control/orchestrator";
 import {
@@ -19,11 +19,10 @@ import {
   stackConfigText,
   type RuntimeEvidence,
 } from "../../control/releases";
-import { atomicWrite, readStackConfig, stackConfigPath, validateStackConfig } from "../../control/stackConfig";
+import { atomicWrite, readStackConfig, stackConfigPath } from "../../control/stackConfig";
 import { printable } from "../text";
 import { isOnTarget } from "../../fleet/health";
 
-type Run = (fn: (ctx: CommandContext) => Promise<number>, cmd: Command) => Promise<void>;
 
 export function registerReleases(program: Command, run: Run): void {
   program
@@ -85,9 +84,7 @@ interface PromoteOptions {
 function loadStack(ctx: CommandContext, stack: string, option: string): { file: string; fleet: FleetConfig } {
   if (!isStackName(stack)) throw new UsageError(`${option}: ${JSON.stringify(stack)} is not a stack name (letters, digits, '.', '_' or '-')`);
   const file = stackConfigPath(ctx.projectDir, stack);
-  const result = validateStackConfig(readStackConfig(file));
-  if (!result.ok) throw new UsageError(`${option}: ${file} is not valid:\n${formatConfigErrors(result.errors)}`);
-  return { file, fleet: result.config };
+  return { file, fleet: loadFleetFile(file, `${option}: `) };
 }
 
 async function promoteCommand(ctx: CommandContext, opts: PromoteOptions): Promise<number> {

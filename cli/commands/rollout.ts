@@ -2,7 +2,7 @@
 // control/operations, print. No rollout logic here.
 import os from "node:os";
 import type { Command } from "commander";
-import type { CommandContext } from "../cli";
+import type { CommandContext, Run } from "../cli";
 import { actorName, openFleetStore, stackContext, type StackContext } from "../../control/context";
 import type { ChangeSummary } from "../../control/engine";
 import { EXIT_FAILED, EXIT_OK } from "../../control/errors";
@@ -28,7 +28,6 @@ import { progressSink } from "../progress";
 import { addRolloutOptions } from "../rolloutOptions";
 import { printable } from "../text";
 
-type Run = (fn: (ctx: CommandContext) => Promise<number>, cmd: Command) => Promise<void>;
 
 export function registerRollout(program: Command, run: Run): void {
   addRolloutOptions(

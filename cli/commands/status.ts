@@ -5,13 +5,12 @@ import { isAccountId, isRolloutId, ACCOUNT_ID_EXPECTED } from "../../fleet/ids";
 import { formatDuration } from "../../fleet/units";
 import type { FleetStore, UpgradeEvent } from "../../store/types";
 import { flushOutbox } from "../../store/outbox";
-import type { CommandContext } from "../cli";
+import type { CommandContext, Run } from "../cli";
 import { checkHistoryCursor, defaultStorePath, openFleetStore, stackContext } from "../../control/context";
 import { EXIT_OK, UsageError } from "../../control/errors";
 import path from "node:path";
 import { printable } from "../text";
 
-type Run = (fn: (ctx: CommandContext) => Promise<number>, cmd: Command) => Promise<void>;
 
 export function registerStatus(program: Command, run: Run): void {
   program
