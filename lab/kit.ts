@@ -309,10 +309,13 @@ export type Fault =
   | { kind: "disk-full" }
   | { kind: "clear" };
 
+type SimpleFault = Exclude<(typeof FAULT_KINDS)[number], `${string}:${string}`>;
+
 /** Parses "fail-upgrade", "degrade:30", ...; throws a message listing the kinds. */
 export function parseFault(text: string): Fault {
-  const simple = ["fail-upgrade", "unhealthy", "unreachable", "crash", "readonly-state", "migrate-state", "disk-full", "clear"] as const;
-  if ((simple as readonly string[]).includes(text)) return { kind: text as (typeof simple)[number] };
+  // The kinds without a parameter are the ones FAULT_KINDS lists without ":".
+  const simple = FAULT_KINDS.filter((k): k is SimpleFault => !k.includes(":"));
+  if ((simple as readonly string[]).includes(text)) return { kind: text as SimpleFault };
   const m = /^(degrade|slow):(\d{1,5}(?:\.\d{1,3})?)$/.exec(text);
   if (m && Number(m[2]) >= 0) return { kind: m[1] as "degrade" | "slow", seconds: Number(m[2]) };
   throw new Error(`unknown fault ${JSON.stringify(text)} (expected one of: ${FAULT_KINDS.join(", ")})`);

@@ -64,6 +64,19 @@ emit_without_jq() {
   printf '{"status":"failed","from":null,"to":null,"durationMs":0,"error":"%s","host":null}\n' "$1" || true
 }
 
+# --health-timeout S, as upgrade and restart take it: whole seconds 1..3600, else bad input.
+apply_health_timeout_arg() {
+  [[ -z $HEALTH_TIMEOUT_ARG ]] && return 0
+  [[ $HEALTH_TIMEOUT_ARG =~ ^[0-9]{1,4}$ ]] && ((HEALTH_TIMEOUT_ARG >= 1 && HEALTH_TIMEOUT_ARG <= 3600)) ||
+    bad_input "--health-timeout must be whole seconds 1..3600"
+  HEALTH_TIMEOUT=$HEALTH_TIMEOUT_ARG
+}
+
+# The one line of a run that failed before it touched anything (error text JSON-escaped by jq).
+emit_failed() {
+  emit_json "$(jq -cn --arg e "$1" --arg h "$(host_label)" '{status: "failed", from: null, to: null, durationMs: 0, error: $e, host: $h}')"
+}
+
 # A versions object, or null when either part is unknown.
 versions_json() {
   jq -cn --arg oc "$1" --arg rs "$2" 'if $oc == "" or $rs == "" then null else {openclaw: $oc, runtimeService: $rs} end'
@@ -73,8 +86,7 @@ versions_json() {
 bad_input() {
   local message=$1
   if command -v jq >/dev/null 2>&1; then
-    emit_json "$(jq -cn --arg e "$message" --arg h "$(host_label)" \
-      '{status: "failed", from: null, to: null, durationMs: 0, error: $e, host: $h}')"
+    emit_failed "$message"
   else
     emit_without_jq "bad input"
   fi
@@ -135,16 +147,14 @@ load_host_settings() {
 
 # A broken fleet.env is a host problem, not bad input from the caller: exit 1.
 settings_problem() {
-  emit_json "$(jq -cn --arg e "etc/fleet.env: $1" --arg h "$(host_label)" \
-    '{status: "failed", from: null, to: null, durationMs: 0, error: $e, host: $h}')"
+  emit_failed "etc/fleet.env: $1"
   log "etc/fleet.env: $1"
   exit 1
 }
 
 # A host that cannot run an upgrade at all (before anything was touched): exit 1, the cause named.
 host_problem() {
-  emit_json "$(jq -cn --arg e "$1" --arg h "$(host_label)" \
-    '{status: "failed", from: null, to: null, durationMs: 0, error: $e, host: $h}')"
+  emit_failed "$1"
   log "$1"
   exit 1
 }
@@ -678,11 +688,7 @@ parse_upgrade_args() {
   [[ -n $TO_RS ]] || bad_input "missing --runtime-service"
   is_release_tag "$TO_OC" || bad_input "openclaw: $(quote_value "$TO_OC") is not a release tag (expected vMAJOR.MINOR.PATCH)"
   is_release_tag "$TO_RS" || bad_input "runtimeService: $(quote_value "$TO_RS") is not a release tag (expected vMAJOR.MINOR.PATCH)"
-  if [[ -n $HEALTH_TIMEOUT_ARG ]]; then
-    [[ $HEALTH_TIMEOUT_ARG =~ ^[0-9]{1,4}$ ]] && ((HEALTH_TIMEOUT_ARG >= 1 && HEALTH_TIMEOUT_ARG <= 3600)) ||
-      bad_input "--health-timeout must be whole seconds 1..3600"
-    HEALTH_TIMEOUT=$HEALTH_TIMEOUT_ARG
-  fi
+  apply_health_timeout_arg
 }
 
 cmd_upgrade() {
@@ -786,11 +792,7 @@ cmd_restart() {
       *) bad_input "unknown argument $(quote_value "$1")" ;;
     esac
   done
-  if [[ -n $HEALTH_TIMEOUT_ARG ]]; then
-    [[ $HEALTH_TIMEOUT_ARG =~ ^[0-9]{1,4}$ ]] && ((HEALTH_TIMEOUT_ARG >= 1 && HEALTH_TIMEOUT_ARG <= 3600)) ||
-      bad_input "--health-timeout must be whole seconds 1..3600"
-    HEALTH_TIMEOUT=$HEALTH_TIMEOUT_ARG
-  fi
+  apply_health_timeout_arg
   ACTION=restart
   STARTED_MS=$(now_ms)
   trap '' HUP
@@ -860,8 +862,7 @@ on_exit() {
   if ((RESULT_EMITTED == 0)) && [[ ${SUBCOMMAND:-} != logs ]]; then
     if command -v jq >/dev/null 2>&1; then
       # The failing command is named: "internal error (exit 1)" alone tells an operator nothing.
-      emit_json "$(jq -cn --arg e "internal error (exit $code${ERR_LINE:+, line $ERR_LINE}${ERR_COMMAND:+: ${ERR_COMMAND:0:200}})" --arg h "$(host_label)" \
-        '{status: "failed", from: null, to: null, durationMs: 0, error: $e, host: $h}')"
+      emit_failed "internal error (exit $code${ERR_LINE:+, line $ERR_LINE}${ERR_COMMAND:+: ${ERR_COMMAND:0:200}})"
     else
       emit_without_jq "internal error"
     fi
