@@ -19,7 +19,7 @@ import { agentKeyId, agentSecret } from "../../protocol/credential";
 import { startEndpoint } from "../../store/endpoint";
 import { LocalFleetStore } from "../../store/local";
 import { fleet } from "../support/cli";
-import { yamlAliasBomb } from "../support/fixtures";
+import { yamlAliasBomb, unitRuntimes, unitStackYaml } from "../support/fixtures";
 
 interface Tried {
   surface: string;
@@ -33,29 +33,7 @@ function note(surface: string, input: string, expected: string | number, got: st
   tried.push({ surface, input, expected: String(expected), got: String(got), ok: String(expected) === String(got) });
 }
 
-const STACK = `config:
-  fleet:release:
-    openclaw: v1.2.3
-    runtimeService: v0.5.0
-  fleet:policy:
-    minSupportedOpenclaw: v1.1.0
-    strategy: rolling
-    batchPercent: 50
-  fleet:defaults:
-    provider: existing
-  fleet:sshPrivateKey:
-    secure: v1:abc
-  fleet:runtimes:
-    - accountId: acme
-      host: 127.0.0.1
-      openclaw: v1.2.3
-      runtimeService: v0.5.0
-      canary: true
-    - accountId: globex
-      host: 127.0.0.2
-      openclaw: v1.2.3
-      runtimeService: v0.5.0
-`;
+const STACK = unitStackYaml(unitRuntimes(["acme", "globex"]));
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "fleet-adversarial-"));
 const project = path.join(dir, "project");

@@ -11,40 +11,13 @@ import { makeOutput, type CommandContext } from "../../cli/cli";
 import { stackContext } from "../../control/context";
 import { LocalFleetStore } from "../../store/local";
 import type { IncomingMessage } from "node:http";
+import { unitRuntimes, unitStackYaml } from "../support/fixtures";
 
 const TOKEN = "unit-test-token-0123456789abcdef";
 
-function stackYaml(runtimes: string) {
-  return `config:
-  fleet:release:
-    openclaw: v1.2.3
-    runtimeService: v0.5.0
-  fleet:policy:
-    minSupportedOpenclaw: v1.1.0
-    strategy: rolling
-    batchPercent: 50
-  fleet:defaults:
-    provider: existing
-  fleet:sshPrivateKey:
-    secure: v1:abc
-  fleet:runtimes:${runtimes}
-`;
-}
+const stackYaml = (runtimes: string) => unitStackYaml(runtimes);
 
-const RUNTIMES = `
-    - accountId: acme
-      host: 127.0.0.1
-      openclaw: v1.2.3
-      runtimeService: v0.5.0
-      canary: true
-    - accountId: globex
-      host: 127.0.0.2
-      openclaw: v1.2.3
-      runtimeService: v0.5.0
-    - accountId: initech
-      host: 127.0.0.3
-      openclaw: v1.2.3
-      runtimeService: v0.5.0`;
+const RUNTIMES = unitRuntimes(["acme", "globex", "initech"]);
 
 describe("dashboard auth helpers", () => {
   it("compares secrets of any length", () => {

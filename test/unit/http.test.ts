@@ -16,25 +16,11 @@ import { startEndpoint, type Endpoint } from "../../store/endpoint";
 import { MAX_BODY_BYTES } from "../../store/http";
 import { LocalFleetStore, StoreError } from "../../store/local";
 import type { FleetStore } from "../../store/types";
+import { unitStackYaml } from "../support/fixtures";
 
 const TOKEN = "unit-test-token-0123456789abcdef";
 const SECRET = "unit-fleet-hmac-secret-not-real";
-const STACK_YAML = `config:
-  fleet:release:
-    openclaw: v1.2.3
-    runtimeService: v0.5.0
-  fleet:policy:
-    minSupportedOpenclaw: v1.1.0
-  fleet:defaults:
-    provider: existing
-  fleet:sshPrivateKey:
-    secure: v1:abc
-  fleet:runtimes:
-    - accountId: acme
-      host: 127.0.0.1
-      openclaw: v1.2.3
-      runtimeService: v0.5.0
-`;
+const STACK_YAML = unitStackYaml(`\n    - accountId: acme\n      host: 127.0.0.1\n      openclaw: v1.2.3\n      runtimeService: v0.5.0`, "");
 
 let dir: string;
 let store: LocalFleetStore;
