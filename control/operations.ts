@@ -16,7 +16,10 @@ import type { FleetStore, Release, RolloutRecord } from "../store/types";
 import { createEngine, engineEnv, probe, type StackContext, type Where } from "./context";
 import { processAlive, type ChangeSummary } from "./engine";
 import { OperationError, UsageError } from "./errors";
-import { currentHolder, heldBy, newRolloutId, Orchestrator, refuseActiveRollout, type ProgressEvent, type RolloutOutcome, type RolloutSettings } from "./orchestrator";
+import { newRolloutId, Orchestrator, refuseActiveRollout, type ProgressEvent, type RolloutOutcome, type RolloutSettings } from "./orchestrator";
+import { currentHolder, heldBy, Lease, leaseSeconds } from "./lease";
+import { leaseExpired } from "../store/domain/lease";
+import type { Analyzer } from "./analysis";
 import { resolveRolloutOptions, settingsFor, type ResolvedRolloutOptions, type RolloutCliOptions } from "./options";
 import { lsRemoteTags, openclawReleases, redactRemote } from "./releases";
 import { writeRuntimeVersions } from "./stackConfig";
@@ -36,6 +39,8 @@ export interface Operator {
   progress?: (e: ProgressEvent) => void;
   /** The openclaw release tags of a source (the dashboard passes its cache); default `git ls-remote`. */
   releaseTags?: (source: string) => Promise<string[]>;
+  /** The canary analysis a rollout with --analysis observe|enforce asks (none: its steps are skipped). */
+  analyze?: Analyzer;
 }
 
 /** A rollout id, or the rollout given, that is not on this stack: the dashboard answers 404. */
@@ -118,21 +123,23 @@ function makeOrchestrator(op: Operator, store: FleetStore): Orchestrator {
     loadFleet: op.sc.loadFleet,
     probe,
     engineEnv: engineEnv(op.where.projectDir),
+    leaseSeconds: leaseSeconds(),
     ...(op.progress ? { progress: op.progress } : {}),
+    ...(op.analyze ? { analyze: op.analyze } : {}),
   });
 }
 
 /** The settings a recorded rollout runs with when resumed (missing options at their defaults). */
 function settingsFromRecord(record: RolloutRecord): RolloutSettings {
   const o = record.options;
-  return settingsFor(o.waitSeconds ?? 60, o.bakeMinutes ?? 30, thresholdsOf(o));
+  return settingsFor(o.waitSeconds ?? 60, o.bakeMinutes ?? 30, thresholdsOf(o), { analysis: o.analysis ?? "off", analysisWindowSeconds: o.analysisWindowSeconds ?? 0 });
 }
 
-/** Refuses (OperationError) while another rollout or a lock holds the stack. */
+/** Refuses (OperationError) while another rollout or a live lease holds the stack. */
 async function refuseIfBusy(store: FleetStore, stack: string): Promise<void> {
   await refuseActiveRollout(store, stack);
   const holder = await store.getLock(stack);
-  if (holder) throw new OperationError(heldBy(stack, holder));
+  if (holder && !leaseExpired(holder, Date.now())) throw new OperationError(heldBy(stack, holder));
 }
 
 export interface StartRequest {
@@ -154,6 +161,7 @@ export interface Started {
 
 /** Checks everything (options, plan, release), then records the rollout and runs it. */
 export async function startRollout(op: Operator, req: StartRequest): Promise<Started> {
+  leaseSeconds();
   const prepared = planRollout(op.sc, req.options);
   await checkTargetRelease(prepared.fleet, prepared.plan.target.openclaw, req.field ?? "--to", op.releaseTags);
   await req.before?.(prepared);
@@ -213,9 +221,14 @@ async function requestStop(op: Operator, id: string | undefined, action: "pause"
 export const pauseRollout = (op: Operator, id?: string) => requestStop(op, id, "pause");
 export const abortRollout = (op: Operator, id?: string) => requestStop(op, id, "abort");
 
-/** Continues a paused or crashed rollout from its record; a dead local holder's lock only with breakLock. */
+/**
+ * Continues a paused or crashed rollout from its record. The stack's lease is taken over without
+ * flags when its holder is provably gone (this host, its pid not alive) or its lease expired;
+ * a live holder elsewhere only with breakLock (a person who knows it is gone).
+ */
 export async function resumeRollout(op: Operator, id: string | undefined, opts: { breakLock?: boolean } = {}): Promise<{ rolloutId: string; outcome: Promise<RolloutOutcome> }> {
   if (id !== undefined) checkRolloutId(id);
+  leaseSeconds();
   const store = await op.store();
   const record = await findRollout(store, op.sc.stack, id);
   guard(record, "resume");
@@ -223,14 +236,16 @@ export async function resumeRollout(op: Operator, id: string | undefined, opts: 
   if (holder) {
     const here = holder.host === os.hostname();
     const dead = here && !processAlive(holder.pid);
-    if (!dead || !opts.breakLock) {
-      const why = dead ? "its process is gone; take over with `fleet rollout resume --break-lock`" : here ? "it is still running" : "it runs on another host";
-      throw new OperationError(`${heldBy(op.sc.stack, holder)}: ${why}`);
+    const expired = leaseExpired(holder, Date.now());
+    if (here && !dead && !expired) throw new OperationError(`${heldBy(op.sc.stack, holder)}: it is still running`);
+    if (!dead && !expired && !opts.breakLock) {
+      throw new OperationError(`${heldBy(op.sc.stack, holder)}: it runs on another host and its lease has not expired; if it is gone, take over with \`fleet rollout resume ${record.rolloutId} --break-lock\``);
     }
     await store.breakLock(op.sc.stack, holder);
-    // The dead orchestrator's `pulumi up` may have left the stack locked too.
+    // The gone orchestrator's `pulumi up` may have left the stack locked too.
     await createEngine(op.where.projectDir, op.sc.stack).clearStaleLock();
-    await store.appendActivity({ actor: op.actor, action: "rollout.lock-broken", stack: op.sc.stack, rolloutId: record.rolloutId, message: `broke the lock of dead pid ${holder.pid}` });
+    const why = dead ? `its process is gone` : expired ? `its lease expired at ${new Date(holder.expiresAt!).toISOString()}` : "--break-lock";
+    await store.appendActivity({ actor: op.actor, action: "rollout.lock-broken", stack: op.sc.stack, rolloutId: record.rolloutId, message: `took over the lease of pid ${holder.pid} on ${holder.host} (${why})` });
   }
   await store.appendActivity({ actor: op.actor, action: "rollout.resumed", stack: op.sc.stack, rolloutId: record.rolloutId, message: `resumed ${op.via}` });
   return { rolloutId: record.rolloutId, outcome: makeOrchestrator(op, store).resume(record.rolloutId, settingsFromRecord(record)) };
@@ -303,9 +318,8 @@ export async function rollbackRuntime(op: Operator, req: RollbackRequest): Promi
   const crosses = migratingCrossings({ [runtime.accountId]: { from: runtime, to: target } }, fleet.policy.migratingReleases)
     .filter((c) => c.direction === "back")
     .map((c) => c.release);
-  const holder = { ...currentHolder(), startedAt: Date.now() };
-  const lock = await store.acquireLock(op.sc.stack, holder);
-  if (!lock.ok) throw new OperationError(heldBy(op.sc.stack, lock.holder));
+  const lease = await Lease.take(store, op.sc.stack, currentHolder(), { seconds: leaseSeconds(), now: Date.now() });
+  const holder = lease.holder;
   let failure: unknown;
   try {
     const snapshotNote = crosses.length > 0 ? ` (across migrating ${crosses.join(", ")}: restoring the snapshot of the ${target.openclaw}/${target.runtimeService} state)` : "";
@@ -331,17 +345,17 @@ export async function rollbackRuntime(op: Operator, req: RollbackRequest): Promi
     failure = e;
     throw e;
   } finally {
-    await releaseOrSay(store, op.sc.stack, holder, failure);
+    await releaseOrSay(lease, op.sc.stack, holder, failure);
   }
 }
 
 /**
- * Releases a lock taken here; when the store cannot be written, says so, with why the operation
+ * Releases a lease taken here; when the store cannot be written, says so, with why the operation
  * stopped if it did, rather than hiding that behind the failed release.
  */
-async function releaseOrSay(store: FleetStore, stack: string, holder: { pid: number; host: string }, cause?: unknown): Promise<void> {
+async function releaseOrSay(lease: Lease, stack: string, holder: { pid: number; host: string }, cause?: unknown): Promise<void> {
   try {
-    await store.releaseLock(stack, holder);
+    await lease.release();
   } catch (e) {
     const why = cause !== undefined ? `${cause instanceof Error ? cause.message : String(cause)}; ` : "";
     throw new OperationError(`${why}the lock of stack ${stack} could not be released (${e instanceof Error ? e.message : String(e)}): the stack stays locked by pid ${holder.pid} on ${holder.host} until the store is writable again and that lock is broken`);

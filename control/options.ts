@@ -7,6 +7,7 @@ import { parseRamp, parseSizeStep, type PlanOptions, type SizeStep } from "../fl
 import { parseDuration, parsePercent } from "../fleet/units";
 import { isReleaseTag, releaseTagProblem } from "../fleet/versions";
 import type { GateThresholds } from "../fleet/gates";
+import { ANALYSIS_MODES, type AnalysisMode } from "../protocol/analysis";
 import { UsageError } from "./errors";
 import type { RolloutSettings } from "./orchestrator";
 
@@ -29,6 +30,10 @@ export interface RolloutCliOptions {
   reason?: string;
   canary?: string;
   runtime?: string[];
+  /** The canary analysis: off (default), observe or enforce. */
+  analysis?: string;
+  /** Its window for batches without a bake (a duration; default 0: none). */
+  analysisWindow?: string;
 }
 
 const MAX_REASON = 500;
@@ -63,6 +68,9 @@ export function resolveRolloutOptions(cli: RolloutCliOptions, fleet: FleetConfig
   if (cli.reason !== undefined && (cli.reason.length > MAX_REASON || [...cli.reason].some((c) => c < " "))) {
     throw new UsageError(`--reason: expected one line of at most ${MAX_REASON} characters`);
   }
+  const analysis = (cli.analysis ?? "off") as AnalysisMode;
+  if (!ANALYSIS_MODES.includes(analysis)) throw new UsageError(`--analysis: ${JSON.stringify(cli.analysis)} is not an analysis mode (expected ${ANALYSIS_MODES.join(", ")})`);
+  const analysisWindowSeconds = cli.analysisWindow !== undefined ? parseDuration(cli.analysisWindow, "--analysis-window", 86_400) : 0;
   const waitSeconds = cli.wait !== undefined ? parseDuration(cli.wait, "--wait", 86_400) : policy.waitSeconds;
   const bakeMinutes = cli.bake !== undefined ? parseDuration(cli.bake, "--bake", 86_400) / 60 : policy.bakeMinutes;
   const thresholds = {
@@ -87,7 +95,7 @@ export function resolveRolloutOptions(cli: RolloutCliOptions, fleet: FleetConfig
   };
   return {
     plan,
-    settings: settingsFor(waitSeconds, bakeMinutes, thresholds),
+    settings: settingsFor(waitSeconds, bakeMinutes, thresholds, { analysis, analysisWindowSeconds }),
     ...(cli.reason ? { reason: cli.reason } : {}),
     recorded: {
       ...(cli.batch ? { batch: cli.batch } : {}),
@@ -99,8 +107,8 @@ export function resolveRolloutOptions(cli: RolloutCliOptions, fleet: FleetConfig
   };
 }
 
-/** A rollout's settings from its wait, bake and thresholds (new, or read back from its record). */
-export function settingsFor(waitSeconds: number, bakeMinutes: number, thresholds: GateThresholds): RolloutSettings {
+/** A rollout's settings from its wait, bake, thresholds and analysis (new, or read back from its record). */
+export function settingsFor(waitSeconds: number, bakeMinutes: number, thresholds: GateThresholds, analysis: { analysis: AnalysisMode; analysisWindowSeconds: number } = { analysis: "off", analysisWindowSeconds: 0 }): RolloutSettings {
   return {
     waitSeconds,
     bakeMinutes,
@@ -108,6 +116,7 @@ export function settingsFor(waitSeconds: number, bakeMinutes: number, thresholds
     bakeProbeSeconds: Math.max(1, Math.min(30, (bakeMinutes * 60) / 10)),
     healthRecheckSeconds: Math.max(1, Math.min(30, waitSeconds || 5)),
     maxHealthWaits: 10,
+    ...analysis,
   };
 }
 

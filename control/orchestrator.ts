@@ -1,19 +1,27 @@
 // The rollout orchestrator: a fleet upgrade as a series of targeted `pulumi up` runs, one per
-// batch, with the stack config as desired state and the store as the record. Every step is
-// recorded before it is acted on, so a crashed or paused rollout resumes from the record.
-import os from "node:os";
+// batch, with the stack config as desired state and the store as the record. It takes the
+// stack's lease, records the run, and hands it to the step machine (control/steps.ts), which
+// reads the record, does the next step and records it, so a crashed or paused rollout continues
+// from the record. The host work (deploy, restore, probe) lives here, in Hosts.
 import type { FleetConfig, ResolvedRuntime } from "../fleet/config";
-import { bakeGate, batchGate, failureReason, healthGate, runtimeFailed, thresholdsOf, type BakeProbe, type GateDecision as FleetGateDecision, type GateThresholds, type RuntimeOutcome } from "../fleet/gates";
+import { runtimeFailed, type GateThresholds, type RuntimeOutcome } from "../fleet/gates";
 import type { RolloutPlan } from "../fleet/plan";
-import { assessHealth, isOnTarget, judgeHealth, type HealthVerdict } from "../fleet/health";
+import { assessHealth, judgeHealth, type HealthVerdict } from "../fleet/health";
+import { resumedUntil, TIMED_STEPS } from "../fleet/steps";
+import type { AnalysisMode } from "../protocol/analysis";
 import { isTerminal } from "../store/domain/lifecycle";
-import type { FleetStore, LockHolder, Release, RolloutDetail, RolloutRecord, RolloutStatus, RuntimeObservation, RuntimeRolloutState } from "../store/types";
+import type { FleetStore, Release, RolloutDetail, RolloutStatus, RuntimeObservation, RuntimeRolloutState } from "../store/types";
+import type { Analyzer } from "./analysis";
 import type { EngineRunResult, StackEngine } from "./engine";
 import { OperationError } from "./errors";
+import { currentHolder, DEFAULT_LEASE_SECONDS, heldBy, Lease, LeaseLostError, type HolderId } from "./lease";
 import { healthProbeOf, type ProbeResult, type ProbeTarget } from "./probe";
-import { writeRelease, writeRuntimeVersions, type VersionUpdate } from "./stackConfig";
+import { StepMachine } from "./steps";
+import { writeRuntimeVersions, type VersionUpdate } from "./stackConfig";
 import { deployViaAgents } from "./agentExecutor";
 import { describeDeployFailure } from "../components/hooks";
+
+export { currentHolder, heldBy };
 
 export interface Clock {
   now(): number;
@@ -30,11 +38,14 @@ export interface RolloutSettings {
   waitSeconds: number;
   bakeMinutes: number;
   thresholds: GateThresholds;
-  /** Seconds between the canary's probes during the bake. */
+  /** Seconds between the canary's probes during the bake (and between stop checks in a wait). */
   bakeProbeSeconds: number;
   /** Health gate: seconds between re-checks, and how many before halting. */
   healthRecheckSeconds: number;
   maxHealthWaits: number;
+  /** The canary analysis (off unless given) and its window for batches without a bake. */
+  analysis?: AnalysisMode;
+  analysisWindowSeconds?: number;
 }
 
 export type ProgressEvent =
@@ -60,7 +71,11 @@ export interface OrchestratorDeps {
   engineEnv?: Record<string, string>;
   /** How long agent-run runtimes get to report their upgrade (default 600 s). */
   agentTimeoutSeconds?: number;
-  holder?: Omit<LockHolder, "startedAt" | "rolloutId">;
+  holder?: HolderId;
+  /** The lease's length (FLEET_LEASE_SECONDS; default 60); the heartbeat renews it every third. */
+  leaseSeconds?: number;
+  /** The canary analysis (issue 15); without it no analysis step runs. */
+  analyze?: Analyzer;
 }
 
 export interface StartRequest {
@@ -79,10 +94,6 @@ export interface RolloutOutcome {
   failed: string[];
 }
 
-export function currentHolder(): Omit<LockHolder, "startedAt" | "rolloutId"> {
-  return { pid: process.pid, host: os.hostname(), user: os.userInfo().username };
-}
-
 /** Refuses (OperationError) while the stack has a rollout that is not over. */
 export async function refuseActiveRollout(store: FleetStore, stack: string): Promise<void> {
   const active = await store.activeRollout(stack);
@@ -93,11 +104,6 @@ export async function refuseActiveRollout(store: FleetStore, stack: string): Pro
   }
 }
 
-/** Who holds the stack's lock and since when, as every refusal says it. */
-export function heldBy(stack: string, h: LockHolder): string {
-  return `stack ${stack} is held by ${h.user}@${h.host} (pid ${h.pid}${h.rolloutId ? `, rollout ${h.rolloutId}` : ""}) since ${new Date(h.startedAt).toISOString()}`;
-}
-
 export function newRolloutId(now = Date.now()): string {
   return `ro_${now.toString(36)}${Math.random().toString(36).slice(2, 10)}`;
 }
@@ -105,10 +111,12 @@ export function newRolloutId(now = Date.now()): string {
 export class Orchestrator {
   private readonly clock: Clock;
   private readonly emit: (e: ProgressEvent) => void;
+  readonly hosts: Hosts;
 
   constructor(private readonly deps: OrchestratorDeps) {
     this.clock = deps.clock ?? systemClock;
     this.emit = deps.progress ?? (() => undefined);
+    this.hosts = new Hosts(deps, this.clock);
   }
 
   /** Records a new rollout and runs it. Refused (OperationError) while another holds the stack. */
@@ -117,8 +125,8 @@ export class Orchestrator {
     await refuseActiveRollout(store, stack);
     const runtimeService = req.plan.target.runtimeService;
     if (runtimeService === undefined) throw new OperationError("a rollout needs a target runtime service release");
-    const holder = await this.lock(req.rolloutId);
-    try {
+    const lease = await this.takeLease(req.rolloutId);
+    return this.holding(lease, req.rolloutId, async () => {
       const fleet = this.deps.loadFleet();
       const byId = new Map(fleet.runtimes.map((r) => [r.accountId, r]));
       const batches = req.plan.batches.map((b) => b.accountIds);
@@ -143,6 +151,7 @@ export class Orchestrator {
         ),
         status: "running",
         createdAt: this.clock.now(),
+        generation: lease.generation,
       });
       await store.appendActivity({
         actor: req.initiatedBy,
@@ -151,42 +160,67 @@ export class Orchestrator {
         rolloutId: req.rolloutId,
         message: `${req.plan.strategy} rollout to ${req.plan.target.openclaw} over ${batches.flat().length} runtimes in ${batches.length} batches${req.reason ? `: ${req.reason}` : ""}`,
       });
-      return await this.run(req.rolloutId, req.settings, false);
-    } catch (e) {
-      await this.unlock(holder, req.rolloutId, e);
-      throw e;
-    } finally {
-      await this.unlock(holder, req.rolloutId);
-    }
+      return await this.machine(lease, req.settings, req.rolloutId).run(false);
+    });
   }
 
-  /** Continues a paused or crashed rollout from its record. */
+  /**
+   * Continues a paused or crashed rollout from its record. A timed step a pause stopped runs what
+   * it had left at the pause; one a crash stopped keeps its recorded end.
+   */
   async resume(rolloutId: string, settings: RolloutSettings): Promise<RolloutOutcome> {
     const record = await this.deps.store.getRollout(rolloutId);
     if (!record) throw new OperationError(`no rollout ${rolloutId}`);
     if (isTerminal(record.status)) throw new OperationError(`rollout ${rolloutId} already ended (${record.status})`);
-    const holder = await this.lock(rolloutId);
+    const lease = await this.takeLease(rolloutId);
+    return this.holding(lease, rolloutId, async () => {
+      const machine = this.machine(lease, settings, rolloutId);
+      const now = this.clock.now();
+      const pausedAt = record.status === "paused" ? record.pausedAt : undefined;
+      await machine.write({ status: "running", statusReason: "resumed", at: now });
+      for (const s of record.steps ?? []) {
+        if (s.state !== "running" || !TIMED_STEPS.includes(s.kind)) continue;
+        const until = resumedUntil(s, now, pausedAt);
+        if (until !== undefined && until !== s.until) await machine.write({ step: { ...s, until }, at: now });
+      }
+      return await machine.run(true);
+    });
+  }
+
+  private machine(lease: Lease, settings: RolloutSettings, rolloutId: string): StepMachine {
+    return new StepMachine({ ...this.deps, clock: this.clock, emit: this.emit, hosts: this.hosts, lease, settings, rolloutId });
+  }
+
+  private async takeLease(rolloutId: string): Promise<Lease> {
+    return Lease.take(this.deps.store, this.deps.stack, this.deps.holder ?? currentHolder(), {
+      rolloutId,
+      seconds: this.deps.leaseSeconds ?? DEFAULT_LEASE_SECONDS,
+      now: this.clock.now(),
+    });
+  }
+
+  /** Runs `fn` under the lease and releases it after, whatever happened. */
+  private async holding(lease: Lease, rolloutId: string, fn: () => Promise<RolloutOutcome>): Promise<RolloutOutcome> {
+    let out: RolloutOutcome;
     try {
-      await this.deps.store.updateRollout(rolloutId, { status: "running", statusReason: "resumed", at: this.clock.now() });
-      return await this.run(rolloutId, settings, true);
+      out = await fn();
     } catch (e) {
-      await this.unlock(holder, rolloutId, e);
+      await this.unlock(lease, rolloutId, e);
       throw e;
-    } finally {
-      await this.unlock(holder, rolloutId);
     }
+    await this.unlock(lease, rolloutId);
+    return out;
   }
 
   /**
-   * Releases the stack's lock once (a second call does nothing). When the store cannot be written
-   * (read-only, gone), the lock stays behind: the error says so, why the rollout stopped if it
-   * did, and the one command that takes the lock over once the store is writable again.
+   * Releases the stack's lease. When the store cannot be written (read-only, gone), the lease
+   * stays behind until it expires: the error says so, why the rollout stopped if it did, and the
+   * one command that takes it over once the store is writable again.
    */
-  private async unlock(holder: LockHolder, rolloutId: string, cause?: unknown): Promise<void> {
-    if (this.released.has(holder)) return;
-    this.released.add(holder);
+  private async unlock(lease: Lease, rolloutId: string, cause?: unknown): Promise<void> {
+    if (cause instanceof LeaseLostError) return;
     try {
-      await this.deps.store.releaseLock(this.deps.stack, holder);
+      await lease.release();
     } catch (e) {
       const why = cause !== undefined ? `${cause instanceof Error ? cause.message : String(cause)}; ` : "";
       throw new OperationError(
@@ -195,73 +229,30 @@ export class Orchestrator {
     }
   }
 
-  private readonly released = new WeakSet<LockHolder>();
-
-  private async lock(rolloutId: string): Promise<LockHolder> {
-    const holder: LockHolder = { ...(this.deps.holder ?? currentHolder()), startedAt: this.clock.now(), rolloutId };
-    const got = await this.deps.store.acquireLock(this.deps.stack, holder);
-    if (!got.ok) throw new OperationError(heldBy(this.deps.stack, got.holder));
-    return holder;
+  /** Sets runtimes back to their previous versions in the stack config and applies that. */
+  async restore(record: { rolloutId: string; previous: Record<string, Release> }, ids: readonly string[], reason?: string): Promise<Set<string>> {
+    return this.hosts.restore(record, ids, reason);
   }
+}
 
-  private async run(rolloutId: string, settings: RolloutSettings, resumed: boolean): Promise<RolloutOutcome> {
-    const { store } = this.deps;
-    let record = await this.detail(rolloutId);
-    this.emit({ type: "start", rolloutId, stack: record.stack, target: record.target, strategy: record.strategy, batches: record.batches, resumed });
-    const failedAll = new Set(record.runtimes.filter((r) => r.state === "failed" || r.state === "rolled_back").map((r) => r.accountId));
+/** The orchestrator's hands: what touches the stack config, the engine, the agents and the probes. */
+export class Hosts {
+  private readonly lastProbes = new Map<string, ProbeResult>();
+  private cachedOutputs?: Record<string, unknown>;
 
-    for (let b = record.currentBatch; b < record.batches.length; b++) {
-      const stop = await this.requestedStop(rolloutId);
-      if (stop) return this.finish(rolloutId, stop.status, stop.reason, [...failedAll]);
-      const ids = record.batches[b]!;
-      const kind: "canary" | "batch" = b === 0 && record.strategy === "canary" ? "canary" : "batch";
-      await store.updateRollout(rolloutId, {
-        currentBatch: b,
-        runtimeStates: ids.map((accountId) => ({ accountId, state: "upgrading" as const })),
-        at: this.clock.now(),
-      });
-      this.emit({ type: "batch", rolloutId, batch: b, batches: record.batches.length, kind, accountIds: ids });
-      for (const id of ids) this.emit({ type: "runtime", rolloutId, accountId: id, state: "upgrading" });
+  constructor(
+    private readonly deps: OrchestratorDeps,
+    private readonly clock: Clock,
+  ) {}
 
-      const outcomes = await this.deployBatch(record, ids);
-      const processed = record.batches.slice(0, b + 1).flat().length;
-      for (const o of outcomes) if (runtimeFailed(o)) failedAll.add(o.accountId);
-      let decision = batchGate({ kind, outcomes, processed, failedSoFar: failedAll.size }, settings.thresholds);
-
-      if (decision.action === "continue" && kind === "canary" && settings.bakeMinutes > 0) {
-        const healthyIds = outcomes.filter((o) => !runtimeFailed(o)).map((o) => o.accountId);
-        decision = await this.bake(record, healthyIds, settings);
-        for (const id of decision.failed) failedAll.add(id);
-      }
-      await this.recordGate(rolloutId, b, decision);
-      await this.settleBatch(record, outcomes, decision);
-      await this.observe(outcomes);
-
-      if (decision.action === "halt") return this.finish(rolloutId, "halted", decision.reason, [...failedAll]);
-      if (decision.action === "pause") return this.finish(rolloutId, "paused", decision.reason, [...failedAll]);
-
-      const last = b === record.batches.length - 1;
-      await store.updateRollout(rolloutId, { currentBatch: b + 1, at: this.clock.now() });
-      if (!last) {
-        const held = await this.betweenBatches(rolloutId, b, settings);
-        if (held) return this.finish(rolloutId, held.status, held.reason, [...failedAll]);
-      }
-      record = await this.detail(rolloutId);
-    }
-    const failures = failedAll.size;
-    // Once every unpinned runtime runs the target, it is the stack's release: the config says
-    // what the fleet runs (a rollout of a few runtimes leaves the release alone).
-    const target = record.target;
-    const onTarget = (r: ResolvedRuntime) => r.pin !== undefined || isOnTarget(r, target);
-    if (failures === 0 && this.deps.loadFleet().runtimes.every(onTarget)) writeRelease(this.deps.configFile, target);
-    const reason = failures === 0 ? "every runtime upgraded" : `completed with ${failures} failed: ${[...failedAll].join(", ")}`;
-    return this.finish(rolloutId, "completed", reason, [...failedAll]);
+  loadFleet(): FleetConfig {
+    return this.deps.loadFleet();
   }
 
   /** Writes the batch's target versions into the stack config, then `pulumi up` on the batch. */
-  private async deployBatch(record: RolloutDetail, ids: readonly string[]): Promise<RuntimeOutcome[]> {
+  async deployBatch(record: RolloutDetail, ids: readonly string[]): Promise<DeployOutcome[]> {
     const fleet = this.deps.loadFleet();
-    const runtimes = ids.map((id) => this.runtimeOf(fleet, id));
+    const runtimes = ids.map((id) => runtimeOf(fleet, id));
     const to = (r: ResolvedRuntime): Release => ({
       openclaw: record.target.openclaw,
       runtimeService: record.target.runtimeService || r.runtimeService,
@@ -281,7 +272,7 @@ export class Orchestrator {
     want: (r: ResolvedRuntime) => Release,
     env: Record<string, string>,
     initiatedBy: string,
-  ): Promise<RuntimeOutcome[]> {
+  ): Promise<DeployOutcome[]> {
     writeRuntimeVersions(this.deps.configFile, runtimes.map((r) => versionUpdate(r, want(r))));
     const viaPulumi = runtimes.filter((r) => r.executor !== "agent");
     const viaAgent = runtimes.filter((r) => r.executor === "agent");
@@ -322,79 +313,19 @@ export class Orchestrator {
     return out;
   }
 
-  /** The canary's bake: probed at intervals; the first bad probe ends it. */
-  private async bake(record: RolloutDetail, ids: readonly string[], settings: RolloutSettings): Promise<FleetGateDecision> {
-    const until = this.clock.now() + settings.bakeMinutes * 60_000;
-    const probes = new Map<string, BakeProbe[]>(ids.map((id) => [id, []]));
-    const fleet = this.deps.loadFleet();
-    const runtimes = ids.map((id) => this.runtimeOf(fleet, id));
-    for (;;) {
-      const results = await this.probeRuntimes(fleet, runtimes);
-      let healthy = true;
-      for (const r of runtimes) {
-        const p = results.get(r.accountId);
-        // On target means both versions, as after the deploy (not openclaw alone).
-        const v = verdict(p, record.target);
-        healthy &&= v.healthy;
-        probes.get(r.accountId)!.push({ at: this.clock.now(), healthy: v.online, versionMatches: v.onTarget, ...(p?.error ? { error: p.error } : {}) });
-      }
-      this.emit({ type: "bake", rolloutId: record.rolloutId, accountIds: [...ids], untilMs: until, healthy });
-      const decision = bakeGate(ids, probes, { ...settingsThresholds(record), autoRollback: settings.thresholds.autoRollback });
-      if (decision.action !== "continue" || this.clock.now() >= until) return decision;
-      const stop = await this.requestedStop(record.rolloutId);
-      if (stop) return decision; // the loop in run() sees the stop before the next batch
-      await this.clock.sleep(Math.min(settings.bakeProbeSeconds * 1000, Math.max(0, until - this.clock.now())));
-    }
-  }
-
   /** What the batch showed of each runtime goes to the store as observed state. */
-  private async observe(outcomes: readonly RuntimeOutcome[]): Promise<void> {
-    const seen = this.lastProbes;
-    const observations = outcomes
-      .map((o) => seen.get(o.accountId))
+  async observe(ids: readonly string[]): Promise<void> {
+    const observations = ids
+      .map((id) => this.lastProbes.get(id))
       .filter((p): p is ProbeResult => p !== undefined)
       .map((p) => observationOf(this.deps.stack, p));
     if (observations.length > 0) await this.deps.store.upsertRuntimes(observations);
   }
 
-  /** Restores failed runtimes (when the gate says so) and records every runtime's state. */
-  private async settleBatch(record: RolloutDetail, outcomes: readonly RuntimeOutcome[], decision: FleetGateDecision): Promise<void> {
-    const { store } = this.deps;
-    const states: { accountId: string; state: RuntimeRolloutState; error?: string }[] = [];
-    for (const o of outcomes) {
-      if (!decision.failed.includes(o.accountId) && !runtimeFailed(o)) states.push({ accountId: o.accountId, state: "succeeded" });
-    }
-    const failed = outcomes.filter((o) => runtimeFailed(o) || decision.failed.includes(o.accountId));
-    for (const o of failed) {
-      const error = failureReason(o) ?? decision.reason;
-      states.push({ accountId: o.accountId, state: "failed", error });
-    }
-    await store.updateRollout(record.rolloutId, { runtimeStates: states, at: this.clock.now() });
-    for (const s of states) this.emit({ type: "runtime", rolloutId: record.rolloutId, accountId: s.accountId, state: s.state, ...(s.error ? { detail: s.error } : {}) });
-    if (decision.rollback.length > 0) {
-      const restored = await this.restore({ rolloutId: record.rolloutId, previous: previousVersions(record) }, decision.rollback);
-      // A host whose deploy failed without its script restoring anything (unreachable, refused
-      // before it changed anything) was never touched: it stays "failed" with its own cause.
-      const untouched = new Set(outcomes.filter((o) => (o as DeployOutcome).rolledBackOnHost === false).map((o) => o.accountId));
-      const marked = decision.rollback.filter((id) => !untouched.has(id));
-      await store.updateRollout(record.rolloutId, {
-        runtimeStates: marked.map((accountId) =>
-          restored.has(accountId)
-            ? { accountId, state: "rolled_back" as const }
-            : { accountId, state: "failed" as const, error: "rollback did not restore the previous version" },
-        ),
-        at: this.clock.now(),
-      });
-      for (const id of marked) {
-        this.emit({ type: "runtime", rolloutId: record.rolloutId, accountId: id, state: restored.has(id) ? "rolled_back" : "failed" });
-      }
-    }
-  }
-
   /** Sets runtimes back to their previous versions in the stack config and applies that. */
   async restore(record: { rolloutId: string; previous: Record<string, Release> }, ids: readonly string[], reason?: string): Promise<Set<string>> {
     const fleet = this.deps.loadFleet();
-    const runtimes = ids.map((id) => this.runtimeOf(fleet, id));
+    const runtimes = ids.map((id) => runtimeOf(fleet, id));
     const previous = (r: ResolvedRuntime): Release => {
       const p = record.previous[r.accountId];
       if (!p || !p.openclaw) throw new OperationError(`no previous version recorded for ${r.accountId}`);
@@ -402,75 +333,8 @@ export class Orchestrator {
     };
     const env = this.engineEnv(record.rolloutId, "rollback", reason ?? "automatic rollback");
     const outcomes = await this.apply(record.rolloutId, fleet, runtimes, previous, env, "fleet rollback");
-    await this.observe(outcomes);
+    await this.observe(outcomes.map((o) => o.accountId));
     return new Set(outcomes.filter((o) => !runtimeFailed(o)).map((o) => o.accountId));
-  }
-
-  /** Waits between batches, then holds the next batch until the fleet is healthy enough. */
-  private async betweenBatches(rolloutId: string, batch: number, settings: RolloutSettings): Promise<{ status: RolloutStatus; reason: string } | undefined> {
-    if (settings.waitSeconds > 0) {
-      this.emit({ type: "wait", rolloutId, seconds: settings.waitSeconds, why: "between batches" });
-      await this.clock.sleep(settings.waitSeconds * 1000);
-    }
-    for (let waits = 0; ; waits++) {
-      const stop = await this.requestedStop(rolloutId);
-      if (stop) return stop;
-      const fleet = this.deps.loadFleet();
-      const results = await this.probeRuntimes(fleet, fleet.runtimes);
-      // Healthy = online and on the versions the stack config says it should run now: the target
-      // for the batches done, its old versions for the runtimes not reached yet.
-      const healthy = fleet.runtimes.filter((r) => verdict(results.get(r.accountId), r).healthy).length;
-      const decision = healthGate({ healthy, total: fleet.runtimes.length, waits, maxWaits: settings.maxHealthWaits }, settings.thresholds);
-      if (decision.action !== "continue") await this.recordGate(rolloutId, batch, decision);
-      if (decision.action === "continue") return undefined;
-      if (decision.action === "halt") return { status: "halted", reason: decision.reason };
-      this.emit({ type: "wait", rolloutId, seconds: settings.healthRecheckSeconds, why: decision.reason });
-      await this.clock.sleep(settings.healthRecheckSeconds * 1000);
-    }
-  }
-
-  /** A pause or abort asked for by another process (`fleet rollout pause|abort`, the dashboard). */
-  private async requestedStop(rolloutId: string): Promise<{ status: RolloutStatus; reason: string } | undefined> {
-    const r = await this.deps.store.getRollout(rolloutId);
-    if (r?.status === "paused") return { status: "paused", reason: "paused on request" };
-    if (r?.status === "aborted") return { status: "aborted", reason: "aborted on request" };
-    return undefined;
-  }
-
-  private async recordGate(rolloutId: string, batch: number, d: FleetGateDecision): Promise<void> {
-    await this.deps.store.updateRollout(rolloutId, {
-      gate: { at: this.clock.now(), batch, decision: d.action === "continue" ? "go" : d.action, reason: d.reason, measures: { failed: d.failed.length, rollback: d.rollback.length } },
-      at: this.clock.now(),
-    });
-    this.emit({ type: "gate", rolloutId, batch, action: d.action === "continue" ? "go" : d.action, reason: d.reason });
-  }
-
-  private async finish(rolloutId: string, status: RolloutStatus, reason: string, failed: string[]): Promise<RolloutOutcome> {
-    const current = await this.deps.store.getRollout(rolloutId);
-    // An abort requested meanwhile wins over a pause or completion we were about to record.
-    const final = current?.status === "aborted" ? "aborted" : status;
-    await this.deps.store.updateRollout(rolloutId, { status: final, statusReason: reason, at: this.clock.now() });
-    await this.deps.store.appendActivity({
-      actor: current?.initiatedBy ?? "fleet",
-      action: `rollout.${final}`,
-      stack: this.deps.stack,
-      rolloutId,
-      message: reason,
-    });
-    this.emit({ type: "end", rolloutId, status: final, reason });
-    return { rolloutId, status: final, reason, failed };
-  }
-
-  private async detail(rolloutId: string): Promise<RolloutDetail> {
-    const d = await this.deps.store.getRollout(rolloutId);
-    if (!d) throw new OperationError(`rollout ${rolloutId} is not in the store`);
-    return d;
-  }
-
-  private runtimeOf(fleet: FleetConfig, id: string): ResolvedRuntime {
-    const r = fleet.runtimes.find((x) => x.accountId === id);
-    if (!r) throw new OperationError(`runtime ${id} is no longer in the stack config`);
-    return r;
   }
 
   /** What the post-deploy hooks in the program record with each result: which rollout, what, why. */
@@ -483,7 +347,7 @@ export class Orchestrator {
     };
   }
 
-  private async probeRuntimes(fleet: FleetConfig, runtimes: readonly ResolvedRuntime[], run?: EngineRunResult): Promise<Map<string, ProbeResult>> {
+  async probeRuntimes(fleet: FleetConfig, runtimes: readonly ResolvedRuntime[], run?: EngineRunResult): Promise<Map<string, ProbeResult>> {
     const addresses = await this.addresses(fleet, run);
     const targets: ProbeTarget[] = [];
     for (const r of runtimes) {
@@ -495,9 +359,6 @@ export class Orchestrator {
     return new Map(results.map((p) => [p.accountId, p]));
   }
 
-  private readonly lastProbes = new Map<string, ProbeResult>();
-
-  private cachedOutputs?: Record<string, unknown>;
   private async addresses(fleet: FleetConfig, run?: EngineRunResult): Promise<Map<string, string>> {
     if (run) this.cachedOutputs = run.outputs;
     const out = new Map<string, string>();
@@ -512,8 +373,14 @@ export class Orchestrator {
   }
 }
 
+export function runtimeOf(fleet: FleetConfig, id: string): ResolvedRuntime {
+  const r = fleet.runtimes.find((x) => x.accountId === id);
+  if (!r) throw new OperationError(`runtime ${id} is no longer in the stack config`);
+  return r;
+}
+
 /** Each batched runtime's versions before the rollout, as recorded when it was created. */
-function previousVersions(record: RolloutDetail): Record<string, Release> {
+export function previousVersions(record: RolloutDetail): Record<string, Release> {
   const out: Record<string, Release> = {};
   for (const r of record.runtimes) if (r.from) out[r.accountId] = r.from;
   return out;
@@ -551,7 +418,7 @@ function withProbe(agent: RuntimeOutcome, want: Release, probe: ProbeResult | un
 }
 
 /** What a Pulumi deploy showed; `rolledBackOnHost` is known only for a failed deploy. */
-type DeployOutcome = RuntimeOutcome & { rolledBackOnHost?: boolean };
+export type DeployOutcome = RuntimeOutcome & { rolledBackOnHost?: boolean };
 
 function outcomeOf(r: ResolvedRuntime, want: Release, run: EngineRunResult, probe: ProbeResult | undefined): DeployOutcome {
   const engine = run.runtimes.get(r.accountId);
@@ -585,14 +452,11 @@ function settingsToOptions(s: RolloutSettings) {
     pauseOnFailurePercent: s.thresholds.pauseOnFailurePercent,
     minHealthyPercent: s.thresholds.minHealthyPercent,
     autoRollback: s.thresholds.autoRollback,
+    ...(s.analysis !== undefined && s.analysis !== "off" ? { analysis: s.analysis, analysisWindowSeconds: s.analysisWindowSeconds ?? 0 } : {}),
   };
 }
 
-function settingsThresholds(record: RolloutRecord): GateThresholds {
-  return thresholdsOf(record.options);
-}
-
 /** A probe judged by fleet/health against what the runtime should run (no probe: not healthy). */
-function verdict(p: ProbeResult | undefined, want: Release): HealthVerdict {
+export function verdict(p: ProbeResult | undefined, want: Release): HealthVerdict {
   return judgeHealth(p ? healthProbeOf(p) : undefined, want);
 }

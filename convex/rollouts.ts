@@ -94,7 +94,8 @@ export async function applyRolloutState(ctx: MutationCtx, write: domain.RolloutS
 export async function updateRollout(ctx: MutationCtx, rolloutId: string, patch: Infer<typeof vRolloutPatch>, now: number): Promise<RolloutDoc> {
   const row = await findRollout(ctx, rolloutId);
   const rows = await runtimeRows(ctx, rolloutId, (patch.runtimeStates ?? []).map((s) => s.accountId));
-  const out = fromDomain(() => domain.updateRollout(row === null ? null : toRollout(row), rolloutId, statesOf(rows), patch as RolloutPatch, now));
+  const lease = row !== null && patch.generation !== undefined ? leaseRow(await getLockRow(ctx, row.stack)) : null;
+  const out = fromDomain(() => domain.updateRollout(row === null ? null : toRollout(row), rolloutId, statesOf(rows), patch as RolloutPatch, now, lease));
   await writeRuntimeRows(ctx, rolloutId, rows, out.runtimes);
   await ctx.db.replace(row!._id, out.rollout as RolloutDoc);
   return out.rollout as RolloutDoc;
@@ -133,7 +134,7 @@ export async function activeRollout(ctx: QueryCtx, stack: string): Promise<Rollo
   return best === null ? null : toRollout(best);
 }
 
-// The per-stack lock --------------------------------------------------------------------------
+// The per-stack lease -------------------------------------------------------------------------
 
 type Holder = Infer<typeof vLockHolder>;
 
@@ -144,20 +145,29 @@ export async function getLockRow(ctx: QueryCtx, stack: string) {
     .unique();
 }
 
-/** Compare-and-set (domain.acquireLock): takes the lock if free (or already ours), else reports the holder. */
+/** The row kept per stack (a released lease keeps its generation) as the domain reads it. */
+const leaseRow = (row: Doc<"rolloutLocks"> | null): domain.LeaseRow => domain.leaseRowOf(row?.holder ?? null, row?.generation);
+
+async function writeLease(ctx: MutationCtx, stack: string, row: Doc<"rolloutLocks"> | null, lease: domain.LeaseRow, now: number) {
+  const doc = { stack, generation: lease.generation, acquiredAt: row?.acquiredAt ?? now, ...(lease.holder !== null ? { holder: lease.holder } : {}) };
+  if (row === null) await ctx.db.insert("rolloutLocks", doc);
+  else await ctx.db.replace(row._id, doc);
+}
+
+/** Compare-and-set (domain.acquireLock): takes the lease if free or expired (or renews ours), else reports the holder. */
 export async function acquireLock(ctx: MutationCtx, stack: string, holder: Holder, now: number) {
   const row = await getLockRow(ctx, stack);
-  const { result, write, activity } = domain.acquireLock(row?.holder ?? null, stack, holder, now);
-  if (write !== null) await ctx.db.insert("rolloutLocks", { stack, holder: write, acquiredAt: now });
+  const { result, write, activity } = domain.acquireLock(leaseRow(row), stack, holder, now);
+  if (write !== null) await writeLease(ctx, stack, row, write, now);
   if (activity !== null) await appendActivityRecord(ctx, activity);
   return result;
 }
 
-/** Removes the lock if `expected` holds it (release by its holder, or break of a stale one). */
+/** Removes the holder if `expected` holds it (release by its holder, or break of a stale one); the generation stays. */
 export async function releaseLock(ctx: MutationCtx, stack: string, expected: Pick<Holder, "pid" | "host">, mode: "release" | "break" = "release", now: number = Date.now()) {
   const row = await getLockRow(ctx, stack);
-  const { removed, activity } = domain.removeLock(row?.holder ?? null, stack, expected, mode, now);
-  if (removed && row !== null) await ctx.db.delete(row._id);
+  const { removed, write, activity } = domain.removeLock(leaseRow(row), stack, expected, mode, now);
+  if (write !== null) await writeLease(ctx, stack, row, write, now);
   if (activity !== null) await appendActivityRecord(ctx, activity);
   return removed;
 }

@@ -100,8 +100,11 @@ export default defineSchema({
     .index("by_stack_at", ["stack", "at"])
     .index("by_account_at", ["accountId", "at"]),
 
-  /** The per-stack rollout lock: at most one row per stack. */
-  rolloutLocks: defineTable({ stack: v.string(), holder: vLockHolder, acquiredAt: v.number() }).index("by_stack", ["stack"]),
+  /**
+   * The per-stack lease: at most one row per stack. The row stays once released (no holder) so
+   * the generation keeps rising; rows of an older version have a holder and no generation (0).
+   */
+  rolloutLocks: defineTable({ stack: v.string(), holder: v.optional(vLockHolder), generation: v.optional(v.number()), acquiredAt: v.number() }).index("by_stack", ["stack"]),
 
   /** Machine events already applied, by event id, with the result returned to the first post. */
   processedEvents: defineTable({

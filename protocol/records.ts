@@ -7,6 +7,8 @@ import { ALERT_RULES, ALERT_SEVERITIES } from "../fleet/alerts";
 import { STRATEGIES } from "../fleet/config";
 import { RUNTIME_STATUSES } from "../fleet/health";
 import { parseRamp, parseSizeStep } from "../fleet/plan";
+import { STEP_KINDS, STEP_STATES } from "../fleet/steps";
+import { analysisMode, analysisResult } from "./analysis";
 import { MAX_ERROR, MAX_MESSAGE, MAX_NAME, MAX_REASON, accountId, eventId, name, nonNegative, num, percent, releaseTag, rolloutId, stackName, text } from "./fields";
 
 // Enumerations -------------------------------------------------------------------------------
@@ -26,6 +28,11 @@ export const SYSTEM_CONFIG_KEYS = [
   "upgrade_batch_percent",
 ] as const;
 export const MAX_GATE_DECISIONS = 500;
+/** Steps a rollout record keeps (the newest; a running one always): Convex documents stay small. */
+export const MAX_RECORDED_STEPS = 64;
+/** Analysis results a record keeps in full (the newest); older analysis steps keep their outcome line. */
+export const MAX_RECORDED_ANALYSES = 3;
+export { STEP_KINDS, STEP_STATES };
 
 export const runtimeStatus = z.enum(RUNTIME_STATUSES);
 export const provider = z.enum(RUNTIME_PROVIDERS);
@@ -194,6 +201,10 @@ export const rolloutOptionsFields = {
   ramp: ramp.optional(),
   canary: accountId.optional(),
   source: label.optional(),
+  /** The canary analysis (issue 15): off, observe (recorded only) or enforce (its decision acts). */
+  analysis: analysisMode.optional(),
+  /** The analysis window of a batch without a bake (seconds; 0: none). */
+  analysisWindowSeconds: nonNegative.optional(),
 };
 export const rolloutOptions = z.strictObject(rolloutOptionsFields);
 
@@ -214,6 +225,22 @@ export const rolloutCounts = z.strictObject({
   failed: num,
   rolledBack: num,
   skipped: num,
+});
+
+/** One step of the rollout's plan as it ran (fleet/steps.ts): its state, times and outcome. */
+export const rolloutStep = z.strictObject({
+  kind: z.enum(STEP_KINDS),
+  batch: nonNegative,
+  state: z.enum(STEP_STATES),
+  startedAt: num,
+  /** A timed step's end (bake, analysis, wait): a resumed step keeps it. */
+  until: num.optional(),
+  endedAt: num.optional(),
+  outcome: text(MAX_MESSAGE).optional(),
+  /** The runtimes a rollback step restores (recorded before it touches them). */
+  accountIds: z.array(accountId).max(8192).optional(),
+  /** What an analysis step's analyzer returned. */
+  analysis: analysisResult.optional(),
 });
 
 /** Account ids per batch, in order (the canary batch first); Convex arrays hold at most 8192. */
@@ -238,6 +265,8 @@ export const rolloutInputFields = {
   previous: z.array(z.array(release)).optional(),
   status: rolloutStatus.optional(),
   createdAt: num.optional(),
+  /** The lease generation of the orchestrator that records it. */
+  generation: nonNegative.optional(),
 };
 export const rolloutInput = z.strictObject(rolloutInputFields);
 
@@ -255,6 +284,13 @@ export const rolloutFields = {
   completedAt: num.optional(),
   /** Last time a batch advanced or a runtime state changed; the stalled-rollout alert reads it. */
   lastProgressAt: num,
+  /** The steps as they ran (the newest MAX_RECORDED_STEPS) and the plan index of the next one. */
+  steps: z.array(rolloutStep).max(MAX_RECORDED_STEPS).optional(),
+  stepIndex: nonNegative.optional(),
+  /** The lease generation of the newest orchestrator that wrote it: an older one is refused. */
+  generation: nonNegative.optional(),
+  /** When it was paused (cleared when it runs again): what `fleet status` measures a pause from. */
+  pausedAt: num.optional(),
 };
 export const rolloutRecord = z.strictObject(rolloutFields);
 
@@ -276,10 +312,31 @@ export const rolloutPatch = z.strictObject({
   gate: gateDecision.optional(),
   /** Why the status is what it is now (the start reason stays as it was). */
   statusReason: text(MAX_MESSAGE).optional(),
+  /** A step started or ended (replaces the recorded step of the same kind and batch). */
+  step: rolloutStep.optional(),
+  /** The plan index of the next step. */
+  stepIndex: nonNegative.optional(),
+  /** The writer's lease generation (orchestrators only): an older one than the record's or the stack lease's is refused. */
+  generation: nonNegative.optional(),
   at: num.optional(),
 });
 
-export const lockHolder = z.strictObject({ pid: num, host: name, user: name, startedAt: num, rolloutId: rolloutId.optional() });
+/**
+ * The stack's lease: who holds it, since when, until when (renewed by the holder's heartbeat) and
+ * its generation (one more for each new holder; the store assigns it). `leaseSeconds` is asked
+ * for by the taker; a holder without one never expires (a lock of an older version). Taking it
+ * with `generation` set is a renewal: it succeeds only while that generation still holds it.
+ */
+export const lockHolder = z.strictObject({
+  pid: num,
+  host: name,
+  user: name,
+  startedAt: num,
+  rolloutId: rolloutId.optional(),
+  leaseSeconds: z.number().positive().max(86_400).optional(),
+  generation: nonNegative.optional(),
+  expiresAt: num.optional(),
+});
 export const lockRef = z.strictObject({ pid: num, host: name });
 
 // System config, alerts, activities ----------------------------------------------------------
@@ -344,4 +401,4 @@ export const fleetOverview = z.strictObject({
   recentRollouts: z.array(recentRolloutRow),
   openAlerts: z.strictObject({ critical: num, high: num, medium: num }),
 });
-export const lockResult = z.strictObject({ ok: z.boolean(), holder: lockHolder });
+export const lockResult = z.strictObject({ ok: z.boolean(), holder: lockHolder.nullable() });

@@ -260,18 +260,70 @@ export function storeContract(name: string, make: () => Promise<ContractHarness>
     it("guards the per-stack rollout lock with compare-and-set", async () => {
       const me = { pid: 100, host: "ci-1", user: "alice", startedAt: T0, rolloutId: "ro_lock0001" };
       const other = { pid: 200, host: "ci-2", user: "bob", startedAt: T0 + 1 };
-      expect(await s.acquireLock(STACK, me)).toEqual({ ok: true, holder: me });
-      expect(await s.acquireLock(STACK, me)).toEqual({ ok: true, holder: me });
-      expect(await s.acquireLock(STACK, other)).toEqual({ ok: false, holder: me });
-      expect(await s.acquireLock("staging", other)).toEqual({ ok: true, holder: other });
-      expect(await s.getLock(STACK)).toEqual(me);
+      expect(await s.acquireLock(STACK, me)).toEqual({ ok: true, holder: { ...me, generation: 1 } });
+      expect(await s.acquireLock(STACK, me)).toEqual({ ok: true, holder: { ...me, generation: 1 } });
+      expect(await s.acquireLock(STACK, other)).toEqual({ ok: false, holder: { ...me, generation: 1 } });
+      expect(await s.acquireLock("staging", other)).toEqual({ ok: true, holder: { ...other, generation: 1 } });
+      expect(await s.getLock(STACK)).toEqual({ ...me, generation: 1 });
       expect(await s.releaseLock(STACK, other)).toBe(false);
       expect(await s.breakLock(STACK, { pid: 1, host: "ci-1" })).toBe(false);
       expect(await s.breakLock(STACK, me)).toBe(true);
       expect(await s.getLock(STACK)).toBeNull();
-      expect(await s.acquireLock(STACK, other)).toEqual({ ok: true, holder: other });
+      // The generation keeps rising across holders, a released lease included.
+      expect(await s.acquireLock(STACK, other)).toEqual({ ok: true, holder: { ...other, generation: 2 } });
       expect(await s.releaseLock(STACK, other)).toBe(true);
       expect(await s.releaseLock(STACK, other)).toBe(false);
+    });
+
+    it("fences the lease: a heartbeat renews it, a successor gets the next generation, and a stale orchestrator's write is refused", async () => {
+      const id = "ro_fence0001";
+      await s.createRollout({ rolloutId: id, stack: STACK, target: { openclaw: "v1.2.5", runtimeService: "v0.5.2" }, strategy: "rolling", options: {}, initiatedBy: "alice", batches: [["a"]], status: "running" });
+      const a = { pid: 100, host: "ci-1", user: "alice", startedAt: T0, rolloutId: id, leaseSeconds: 60 };
+      const b = { pid: 200, host: "ci-2", user: "bob", startedAt: T0, rolloutId: id, leaseSeconds: 60 };
+      const before = Date.now();
+      const first = await s.acquireLock(STACK, a);
+      expect(first).toMatchObject({ ok: true, holder: { ...a, generation: 1 } });
+      expect(first.holder!.expiresAt).toBeGreaterThanOrEqual(before + 60_000);
+      await s.updateRollout(id, { stepIndex: 1, generation: 1 });
+      expect(await s.acquireLock(STACK, b)).toMatchObject({ ok: false, holder: { pid: 100, generation: 1 } });
+      // The heartbeat: the same generation extends its lease.
+      const renewed = await s.acquireLock(STACK, first.holder!);
+      expect(renewed).toMatchObject({ ok: true, holder: { generation: 1 } });
+      expect(renewed.holder!.expiresAt).toBeGreaterThanOrEqual(first.holder!.expiresAt!);
+      // Its holder found gone, the lease is taken over one generation up.
+      expect(await s.breakLock(STACK, a)).toBe(true);
+      expect(await s.acquireLock(STACK, b)).toMatchObject({ ok: true, holder: { ...b, generation: 2 } });
+      // The old holder's heartbeat is refused, naming its successor...
+      expect(await s.acquireLock(STACK, first.holder!)).toMatchObject({ ok: false, holder: { pid: 200, generation: 2 } });
+      // ...and so is its write, before and after the successor wrote, with the lease released too.
+      await expect(s.updateRollout(id, { status: "paused", generation: 1 })).rejects.toThrow(`stale write to rollout ${id}: generation 1 was taken over by generation 2 (held by bob@ci-2, pid 200)`);
+      await s.updateRollout(id, { stepIndex: 2, generation: 2 });
+      expect(await s.releaseLock(STACK, b)).toBe(true);
+      await expect(s.updateRollout(id, { stepIndex: 9, runtimeStates: [{ accountId: "a", state: "failed" }], generation: 1 })).rejects.toThrow(`stale write to rollout ${id}: generation 1 was taken over by generation 2`);
+      expect(await s.getRollout(id)).toMatchObject({ status: "running", stepIndex: 2, generation: 2, counts: { failed: 0 } });
+      // A person's pause carries no generation: it is not an orchestrator's write.
+      expect(await s.updateRollout(id, { status: "paused" })).toMatchObject({ status: "paused" });
+      expect(await s.acquireLock(STACK, a)).toMatchObject({ ok: true, holder: { generation: 3 } });
+    });
+
+    it("records the rollout's steps (bounded), its step index and since when it is paused", async () => {
+      const id = "ro_steps0001";
+      await s.createRollout({ rolloutId: id, stack: STACK, target: { openclaw: "v1.2.5", runtimeService: "v0.5.2" }, strategy: "canary", options: { analysis: "observe", analysisWindowSeconds: 60 }, initiatedBy: "alice", batches: [["a"], ["b"]], status: "running", generation: 4 });
+      const bake = { kind: "bake" as const, batch: 0, state: "running" as const, startedAt: T0, until: T0 + 40_000 };
+      await s.updateRollout(id, { step: bake, stepIndex: 1, at: T0, generation: 4 });
+      expect(await s.getRollout(id)).toMatchObject({ steps: [bake], stepIndex: 1, generation: 4, options: { analysis: "observe", analysisWindowSeconds: 60 } });
+      await s.updateRollout(id, { status: "paused", statusReason: "paused by alice", at: T0 + 20_000 });
+      expect(await s.getRollout(id)).toMatchObject({ status: "paused", pausedAt: T0 + 20_000, statusReason: "paused by alice" });
+      const resumed = await s.updateRollout(id, { status: "running", at: T0 + 60_000, step: { ...bake, until: T0 + 80_000 } });
+      expect(resumed.pausedAt).toBeUndefined();
+      expect(resumed.steps).toEqual([{ ...bake, until: T0 + 80_000 }]);
+      // The list keeps the newest steps (a running one always) so the record stays small.
+      for (let b = 1; b <= 70; b++) await s.updateRollout(id, { step: { kind: "deploy", batch: b, state: "done", startedAt: T0 + b, endedAt: T0 + b }, stepIndex: b });
+      const steps = (await s.getRollout(id))!.steps!;
+      expect(steps).toHaveLength(64);
+      expect(steps[0]).toEqual({ ...bake, until: T0 + 80_000 });
+      expect(steps.at(-1)).toMatchObject({ kind: "deploy", batch: 70 });
+      expect(steps[1]).toMatchObject({ kind: "deploy", batch: 8 });
     });
 
     it("gets and sets system config with fleet/ validation", async () => {

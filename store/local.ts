@@ -76,6 +76,7 @@ CREATE TABLE IF NOT EXISTS rollout_runtimes (
   rollout_id TEXT NOT NULL, account_id TEXT NOT NULL, state TEXT NOT NULL, error TEXT,
   updated_at INTEGER NOT NULL, from_openclaw TEXT, from_runtime_service TEXT, PRIMARY KEY (rollout_id, account_id));
 CREATE TABLE IF NOT EXISTS locks (stack TEXT PRIMARY KEY, holder TEXT NOT NULL, acquired_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS lease_generations (stack TEXT PRIMARY KEY, generation INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS system_config (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL, updated_by TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS alerts (
   id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, status TEXT NOT NULL, stack TEXT,
@@ -150,7 +151,8 @@ export class LocalFleetStore implements FleetStore {
 
   constructor(opts: LocalStoreOptions) {
     this.path = opts.path;
-    this.now = opts.now ?? Date.now;
+    // Read at each call (not captured): a test that sets the system clock moves the store with it.
+    this.now = opts.now ?? (() => Date.now());
     try {
       mkdirSync(dirname(opts.path), { recursive: true });
     } catch (e) {
@@ -405,7 +407,9 @@ export class LocalFleetStore implements FleetStore {
     const now = this.now();
     return this.tx(() => {
       // One read, one transition (its runtime states included), one write.
-      const out = domain.updateRollout(this.readRollout(rolloutId), rolloutId, this.runtimeStatesOf(rolloutId, (patch.runtimeStates ?? []).map((s) => s.accountId)), patch, now);
+      const rollout = this.readRollout(rolloutId);
+      const lease = rollout !== null && patch.generation !== undefined ? this.readLease(rollout.stack) : null;
+      const out = domain.updateRollout(rollout, rolloutId, this.runtimeStatesOf(rolloutId, (patch.runtimeStates ?? []).map((s) => s.accountId)), patch, now, lease);
       for (const s of out.runtimes) this.writeRolloutRuntime(rolloutId, s);
       this.writeRollout(out.rollout);
       return out.rollout;
@@ -443,11 +447,23 @@ export class LocalFleetStore implements FleetStore {
     return row ? (JSON.parse(row.holder as string) as LockHolder) : null;
   }
 
+  /** The holder (locks) and the newest generation given out (lease_generations, kept after a release). */
+  private readLease(stack: string): domain.LeaseRow {
+    const g = this.one("SELECT generation FROM lease_generations WHERE stack = ?", stack);
+    return domain.leaseRowOf(this.readLock(stack), g ? Number(g.generation) : 0);
+  }
+
+  private writeLease(stack: string, row: domain.LeaseRow, now: number) {
+    if (row.holder === null) this.run("DELETE FROM locks WHERE stack = ?", stack);
+    else this.run("INSERT INTO locks (stack, holder, acquired_at) VALUES (?, ?, ?) ON CONFLICT (stack) DO UPDATE SET holder = excluded.holder", stack, JSON.stringify(row.holder), now);
+    this.run("INSERT INTO lease_generations (stack, generation) VALUES (?, ?) ON CONFLICT (stack) DO UPDATE SET generation = excluded.generation", stack, row.generation);
+  }
+
   async acquireLock(stack: string, holder: LockHolder): Promise<LockResult> {
     const now = this.now();
     return this.tx(() => {
-      const { result, write, activity } = domain.acquireLock(this.readLock(stack), stack, holder, now);
-      if (write !== null) this.run("INSERT INTO locks (stack, holder, acquired_at) VALUES (?, ?, ?)", stack, JSON.stringify(write), now);
+      const { result, write, activity } = domain.acquireLock(this.readLease(stack), stack, holder, now);
+      if (write !== null) this.writeLease(stack, write, now);
       if (activity !== null) this.insertActivity(activity);
       return result;
     });
@@ -456,8 +472,8 @@ export class LocalFleetStore implements FleetStore {
   private removeLock(stack: string, expected: Pick<LockHolder, "pid" | "host">, mode: "release" | "break"): boolean {
     const now = this.now();
     return this.tx(() => {
-      const { removed, activity } = domain.removeLock(this.readLock(stack), stack, expected, mode, now);
-      if (removed) this.run("DELETE FROM locks WHERE stack = ?", stack);
+      const { removed, write, activity } = domain.removeLock(this.readLease(stack), stack, expected, mode, now);
+      if (write !== null) this.writeLease(stack, write, now);
       if (activity !== null) this.insertActivity(activity);
       return removed;
     });

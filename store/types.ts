@@ -10,7 +10,7 @@ import type * as p from "../protocol/records";
 
 export type { RuntimeMetrics, RuntimeStatus, AlertRule, AlertSeverity };
 // The record shapes are defined once, in protocol/records.ts; these are their types.
-export { RUNTIME_PROVIDERS, ROLLOUT_STATUSES, UPGRADE_RESULTS, RUNTIME_ROLLOUT_STATES, SYSTEM_CONFIG_KEYS, MAX_GATE_DECISIONS } from "../protocol/records";
+export { RUNTIME_PROVIDERS, ROLLOUT_STATUSES, UPGRADE_RESULTS, RUNTIME_ROLLOUT_STATES, SYSTEM_CONFIG_KEYS, MAX_GATE_DECISIONS, MAX_RECORDED_STEPS, MAX_RECORDED_ANALYSES } from "../protocol/records";
 
 // Which statuses are active is a lifecycle rule (store/domain/lifecycle.ts).
 export { ACTIVE_ROLLOUT_STATUSES } from "./domain/lifecycle";
@@ -46,6 +46,7 @@ export type RolloutCounts = z.infer<typeof p.rolloutCounts>;
 export type RolloutInput = z.infer<typeof p.rolloutInput>;
 export type RolloutRecord = z.infer<typeof p.rolloutRecord>;
 export type RolloutRuntimeState = z.infer<typeof p.rolloutRuntimeState>;
+export type RolloutStep = z.infer<typeof p.rolloutStep>;
 
 export interface RolloutDetail extends RolloutRecord {
   runtimes: RolloutRuntimeState[];
@@ -54,7 +55,8 @@ export interface RolloutDetail extends RolloutRecord {
 export type RolloutPatch = z.infer<typeof p.rolloutPatch>;
 export type LockHolder = z.infer<typeof p.lockHolder>;
 
-export type LockResult = { ok: true; holder: LockHolder } | { ok: false; holder: LockHolder };
+/** A refused renewal of a lease nobody holds any more has no holder to name. */
+export type LockResult = { ok: true; holder: LockHolder } | { ok: false; holder: LockHolder | null };
 
 export interface Page<T> {
   items: T[];
@@ -114,6 +116,7 @@ export interface FleetStore {
   // Rollouts -------------------------------------------------------------------------------
   /** Records a new run (status `planned` unless given); every batched runtime starts `pending`. Idempotent by rolloutId. */
   createRollout(input: RolloutInput): Promise<RolloutRecord>;
+  /** A patch with `generation` older than the record's or the stack lease's is refused (a stale orchestrator). */
   updateRollout(rolloutId: string, patch: RolloutPatch): Promise<RolloutRecord>;
   getRollout(rolloutId: string): Promise<RolloutDetail | null>;
   /** Newest first. */
@@ -121,8 +124,13 @@ export interface FleetStore {
   /** The newest planned/running/paused rollout of a stack, if any. */
   activeRollout(stack: string): Promise<RolloutRecord | null>;
 
-  // The per-stack rollout lock (compare-and-set) -------------------------------------------
-  /** Takes the stack's lock if free; otherwise returns who holds it. Re-acquiring by the same holder (same pid+host+rolloutId) succeeds. */
+  // The per-stack lease (compare-and-set, fenced by its generation) -------------------------
+  /**
+   * Takes the stack's lease if free or expired (the store assigns the next generation and the
+   * expiry from `leaseSeconds`); otherwise returns who holds it. The same holder (pid+host+
+   * rolloutId) taking it again renews it; with `generation` set it is a heartbeat, refused
+   * (ok: false) once another generation holds the lease.
+   */
   acquireLock(stack: string, holder: LockHolder): Promise<LockResult>;
   /** Releases the lock only if `holder` holds it (pid+host match). */
   releaseLock(stack: string, holder: Pick<LockHolder, "pid" | "host">): Promise<boolean>;

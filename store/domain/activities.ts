@@ -18,6 +18,9 @@ export const ACTIVITY_FOR = {
   lockTaken(stack: string, holder: LockHolder, at: number): ActivityRecord {
     return { at, actor: `${holder.user}@${holder.host}`, action: "lock.acquire", message: `rollout lock of ${stack} taken (pid ${holder.pid})`, stack };
   },
+  leaseTakenOver(stack: string, holder: LockHolder, was: LockHolder, at: number): ActivityRecord {
+    return { at, actor: `${holder.user}@${holder.host}`, action: "lock.takeover", message: `rollout lease of ${stack} taken over (pid ${holder.pid}, generation ${holder.generation ?? 0}) from expired pid ${was.pid} on ${was.host}`, stack };
+  },
   /** A release is done by its holder; a break by whoever found the holder stale (the store cannot tell who). */
   lockRemoved(stack: string, was: LockHolder, mode: "release" | "break", at: number): ActivityRecord {
     return {

@@ -1,7 +1,7 @@
 // The store domain's one error: a transition refused, with a message naming the field, the value
 // and what was expected. Each adapter maps it to its own (StoreError locally, ConvexError in
 // Convex) without changing the message, so both stores refuse alike.
-export type DomainErrorKind = "invalid" | "not_found";
+export type DomainErrorKind = "invalid" | "not_found" | "transition";
 
 export class DomainError extends Error {
   constructor(
@@ -19,6 +19,11 @@ export function invalid(message: string): never {
 
 export function notFound(message: string): never {
   throw new DomainError("not_found", message);
+}
+
+/** A refused transition other than the lifecycle's (a stale orchestrator's write): 409 on every server. */
+export function conflict(message: string): never {
+  throw new DomainError("transition", message);
 }
 
 /** Drops undefined fields: both stores write rows without them (Convex refuses explicit undefined). */

@@ -7,7 +7,7 @@ export * from "./errors";
 export * from "./validation";
 export * from "./activities";
 export * from "./config";
-export * from "./lock";
+export * from "./lease";
 export * from "./alerts";
 export * from "./runtimes";
 export * from "./rollouts";

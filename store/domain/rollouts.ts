@@ -1,8 +1,11 @@
 // The rollout record: created with one pending row per batched runtime, patched through the
 // lifecycle state machine (lifecycle.ts), its per-runtime states and counts kept in step.
 import { isRolloutId } from "../../fleet/ids";
+import { upsertStep } from "../../fleet/steps";
 import {
   MAX_GATE_DECISIONS,
+  MAX_RECORDED_ANALYSES,
+  MAX_RECORDED_STEPS,
   type ActivityRecord,
   type Release,
   type RolloutCounts,
@@ -15,6 +18,7 @@ import {
 } from "../types";
 import { ACTIVITY_FOR } from "./activities";
 import { clean, invalid, notFound } from "./errors";
+import { fenceRollout, type LeaseRow } from "./lease";
 import { isTerminal, nextStatus } from "./lifecycle";
 import { batchAccounts, checkAccountId, checkStackName, checkTag } from "./validation";
 
@@ -85,6 +89,7 @@ export function createRollout(input: RolloutInput, now: number): { rollout: Roll
     startedAt: status === "running" ? at : undefined,
     completedAt: isTerminal(status) ? at : undefined,
     lastProgressAt: at,
+    generation: input.generation,
   });
   const from = previousByAccount(input);
   const runtimes = accounts.map((accountId): RolloutRuntimeState => clean({ accountId, state: "pending" as const, updatedAt: at, from: from.get(accountId) }));
@@ -120,18 +125,24 @@ export function setRuntimeStates(
 /**
  * A patch of the record (its runtime states go through setRuntimeStates first): the status moves
  * only as the lifecycle allows (a finished rollout is final: RolloutTransitionError), the batch
- * stays within its bounds, the gate log keeps the newest MAX_GATE_DECISIONS.
+ * stays within its bounds, the gate log keeps the newest MAX_GATE_DECISIONS, the step list the
+ * newest MAX_RECORDED_STEPS. A pause records since when; running again clears it.
  */
 export function patchRollout(rollout: RolloutRecord | null, rolloutId: string, patch: Omit<RolloutPatch, "runtimeStates">, now: number): RolloutRecord {
   if (rollout === null) notFound(`no rollout ${rolloutId}`);
   const at = patch.at ?? now;
   const next: RolloutRecord = { ...rollout, updatedAt: Math.max(rollout.updatedAt, at) };
+  if (patch.generation !== undefined) next.generation = Math.max(rollout.generation ?? 0, patch.generation);
   if (patch.status !== undefined && patch.status !== rollout.status) {
     next.status = nextStatus(rollout, patch.status);
     next.lastProgressAt = Math.max(rollout.lastProgressAt, at);
     if (next.status === "running" && rollout.startedAt === undefined) next.startedAt = at;
     if (isTerminal(next.status)) next.completedAt = at;
+    if (next.status === "paused") next.pausedAt = at;
+    else delete next.pausedAt;
   }
+  if (patch.step !== undefined) next.steps = upsertStep(rollout.steps ?? [], clean(patch.step), MAX_RECORDED_STEPS, MAX_RECORDED_ANALYSES);
+  if (patch.stepIndex !== undefined) next.stepIndex = patch.stepIndex;
   if (patch.currentBatch !== undefined && patch.currentBatch !== rollout.currentBatch) {
     if (!(Number.isInteger(patch.currentBatch) && patch.currentBatch >= 0 && patch.currentBatch <= rollout.batches.length)) {
       invalid(`currentBatch ${patch.currentBatch} is outside 0..${rollout.batches.length}`);
@@ -155,7 +166,11 @@ export function updateRollout(
   current: ReadonlyMap<string, RolloutRuntimeState>,
   patch: RolloutPatch,
   now: number,
+  /** The lease of the rollout's stack (the fence reads its generation). */
+  lease: LeaseRow | null = null,
 ): { rollout: RolloutRecord; runtimes: RolloutRuntimeState[] } {
+  if (rollout === null) notFound(`no rollout ${rolloutId}`);
+  fenceRollout(rollout, lease, patch.generation);
   const { runtimeStates, ...rest } = patch;
   let record = rollout;
   let runtimes: RolloutRuntimeState[] = [];
