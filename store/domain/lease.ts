@@ -19,25 +19,20 @@ export function leaseExpired(h: LockHolder, now: number): boolean {
   return h.expiresAt !== undefined && h.expiresAt <= now;
 }
 
-const expiry = (h: LockHolder, now: number) => (h.leaseSeconds !== undefined ? now + h.leaseSeconds * 1000 : undefined);
-
 /** `write`: the row to store (null = leave it as it is). */
 export function acquireLock(row: LeaseRow, stack: string, holder: LockHolder, now: number): { result: LockResult; write: LeaseRow | null; activity: ActivityRecord | null } {
   const current = row.holder;
   const ours = current !== null && sameHolder(current, holder) && current.rolloutId === holder.rolloutId;
-  if (holder.generation !== undefined) {
-    // A heartbeat: only the generation that holds the lease may extend it.
-    if (!ours || current.generation !== holder.generation) return { result: { ok: false, holder: current }, write: null, activity: null };
-    const renewed = clean({ ...current, leaseSeconds: holder.leaseSeconds ?? current.leaseSeconds, expiresAt: expiry({ ...current, leaseSeconds: holder.leaseSeconds ?? current.leaseSeconds }, now) });
-    return { result: { ok: true, holder: renewed }, write: { holder: renewed, generation: row.generation }, activity: null };
-  }
+  // A heartbeat (generation given) extends the lease only while that generation holds it.
+  if (holder.generation !== undefined && (!ours || current.generation !== holder.generation)) return { result: { ok: false, holder: current }, write: null, activity: null };
   if (ours) {
-    const renewed = clean({ ...current, expiresAt: expiry({ ...current, leaseSeconds: holder.leaseSeconds ?? current.leaseSeconds }, now) });
+    const leaseSeconds = holder.leaseSeconds ?? current.leaseSeconds;
+    const renewed = clean({ ...current, leaseSeconds, expiresAt: leaseSeconds !== undefined ? now + leaseSeconds * 1000 : undefined });
     return { result: { ok: true, holder: renewed }, write: { holder: renewed, generation: row.generation }, activity: null };
   }
   if (current === null || leaseExpired(current, now)) {
     const generation = row.generation + 1;
-    const h = clean({ ...holder, generation, expiresAt: expiry(holder, now) });
+    const h = clean({ ...holder, generation, expiresAt: holder.leaseSeconds !== undefined ? now + holder.leaseSeconds * 1000 : undefined });
     const activity = current === null ? ACTIVITY_FOR.lockTaken(stack, h, now) : ACTIVITY_FOR.leaseTakenOver(stack, h, current, now);
     return { result: { ok: true, holder: h }, write: { holder: h, generation }, activity };
   }

@@ -61,6 +61,8 @@ class Model {
   rollouts = new Map<string, ModelRollout>();
   rolloutOrder: string[] = [];
   locks = new Map<string, LockHolder>();
+  /** The newest lease generation given out per stack (kept after a release). */
+  generations = new Map<string, number>();
   config = new Map<SystemConfigKey, SystemConfigEntry>();
   alerts: AlertRecord[] = [];
   activities: ActivityRecord[] = [];
@@ -74,6 +76,7 @@ class Model {
     m.rollouts = new Map([...this.rollouts].map(([k, v]) => [k, { rec: structuredClone(v.rec), runtimes: new Map(structuredClone([...v.runtimes])) }]));
     m.rolloutOrder = [...this.rolloutOrder];
     m.locks = new Map(structuredClone([...this.locks]));
+    m.generations = new Map(this.generations);
     m.config = new Map(structuredClone([...this.config]));
     m.alerts = structuredClone(this.alerts);
     m.activities = structuredClone(this.activities);
@@ -218,6 +221,7 @@ const modelOps = {
       startedAt: status === "running" ? at : undefined,
       completedAt: FINISHED.includes(status) ? at : undefined,
       lastProgressAt: at,
+      generation: input.generation,
     });
     const runtimes = new Map<string, RolloutRuntimeState>();
     input.batches.forEach((b, bi) => b.forEach((a, i) => runtimes.set(a, defined({ accountId: a, state: "pending" as const, updatedAt: at, from: input.previous?.[bi]?.[i] }))));
@@ -228,10 +232,19 @@ const modelOps = {
   },
   updateRollout(m: Model, rolloutId: string, patch: RolloutPatch) {
     const at = patch.at ?? m.now;
+    const existing = m.rollouts.get(rolloutId) ?? refuse();
+    // An orchestrator's write older than the record's or the stack lease's generation is refused.
+    if (patch.generation !== undefined) {
+      const newest = Math.max(existing.rec.generation ?? 0, m.generations.get(existing.rec.stack) ?? 0);
+      const lease = m.locks.get(existing.rec.stack);
+      const who = lease && lease.generation === newest ? ` (held by ${lease.user}@${lease.host}, pid ${lease.pid})` : "";
+      if (patch.generation < newest) refuse(`stale write to rollout ${rolloutId}: generation ${patch.generation} was taken over by generation ${newest}${who}`);
+    }
     if (patch.runtimeStates?.length) setStates(m, rolloutId, patch.runtimeStates, at, false);
     const r = m.rollouts.get(rolloutId) ?? refuse();
     const rec = r.rec;
     rec.updatedAt = Math.max(rec.updatedAt, at);
+    if (patch.generation !== undefined) rec.generation = Math.max(rec.generation ?? 0, patch.generation);
     if (patch.status !== undefined && patch.status !== rec.status) {
       if (!MAY_FOLLOW[rec.status].includes(patch.status)) {
         refuse(FINISHED.includes(rec.status) ? `rollout ${rolloutId} already ended (${rec.status}): cannot ${ACTION[patch.status]} it` : `rollout ${rolloutId} is ${rec.status}: cannot ${ACTION[patch.status]} it`);
@@ -240,7 +253,17 @@ const modelOps = {
       rec.lastProgressAt = Math.max(rec.lastProgressAt, at);
       if (patch.status === "running" && rec.startedAt === undefined) rec.startedAt = at;
       if (FINISHED.includes(patch.status)) rec.completedAt = at;
+      if (patch.status === "paused") rec.pausedAt = at;
+      else delete rec.pausedAt;
     }
+    if (patch.step) {
+      const steps = [...(rec.steps ?? [])];
+      const i = steps.findIndex((x) => x.kind === patch.step!.kind && x.batch === patch.step!.batch);
+      if (i >= 0) steps[i] = defined(patch.step);
+      else steps.push(defined(patch.step));
+      rec.steps = steps;
+    }
+    if (patch.stepIndex !== undefined) rec.stepIndex = patch.stepIndex;
     if (patch.currentBatch !== undefined && patch.currentBatch !== rec.currentBatch) {
       if (patch.currentBatch < 0 || patch.currentBatch > rec.batches.length) refuse();
       rec.currentBatch = patch.currentBatch;
@@ -252,12 +275,28 @@ const modelOps = {
   },
   acquireLock(m: Model, holder: LockHolder) {
     const cur = m.locks.get(STACK);
-    if (!cur) {
-      m.locks.set(STACK, holder);
-      m.activities.push({ at: m.now, actor: `${holder.user}@${holder.host}`, action: "lock.acquire", message: `rollout lock of ${STACK} taken (pid ${holder.pid})`, stack: STACK });
-      return { ok: true, holder };
+    const ours = cur !== undefined && cur.pid === holder.pid && cur.host === holder.host && cur.rolloutId === holder.rolloutId;
+    const until = (seconds: number | undefined) => (seconds === undefined ? undefined : m.now + seconds * 1000);
+    if (holder.generation !== undefined && (!ours || cur.generation !== holder.generation)) return { ok: false, holder: cur ?? null };
+    if (ours) {
+      const leaseSeconds = holder.leaseSeconds ?? cur.leaseSeconds;
+      const renewed = defined({ ...cur, leaseSeconds, expiresAt: until(leaseSeconds) });
+      m.locks.set(STACK, renewed);
+      return { ok: true, holder: renewed };
     }
-    return { ok: cur.pid === holder.pid && cur.host === holder.host && cur.rolloutId === holder.rolloutId, holder: cur };
+    if (!cur || (cur.expiresAt !== undefined && cur.expiresAt <= m.now)) {
+      const generation = (m.generations.get(STACK) ?? 0) + 1;
+      const taken = defined({ ...holder, generation, expiresAt: until(holder.leaseSeconds) });
+      m.locks.set(STACK, taken);
+      m.generations.set(STACK, generation);
+      m.activities.push(
+        cur
+          ? { at: m.now, actor: `${holder.user}@${holder.host}`, action: "lock.takeover", message: `rollout lease of ${STACK} taken over (pid ${holder.pid}, generation ${generation}) from expired pid ${cur.pid} on ${cur.host}`, stack: STACK }
+          : { at: m.now, actor: `${holder.user}@${holder.host}`, action: "lock.acquire", message: `rollout lock of ${STACK} taken (pid ${holder.pid})`, stack: STACK },
+      );
+      return { ok: true, holder: taken };
+    }
+    return { ok: false, holder: cur };
   },
   removeLock(m: Model, expected: Pick<LockHolder, "pid" | "host">, mode: "release" | "break") {
     const cur = m.locks.get(STACK);
@@ -495,6 +534,11 @@ const holders: LockHolder[] = [
   { pid: 10, host: "ci-1", user: "alice", startedAt: T0, rolloutId: "ro_model0001" },
   { pid: 10, host: "ci-1", user: "alice", startedAt: T0 },
   { pid: 20, host: "ci-2", user: "bob", startedAt: T0 },
+  // Leases that expire within a few commands (each command is a second), and heartbeats.
+  { pid: 10, host: "ci-1", user: "alice", startedAt: T0, rolloutId: "ro_model0001", leaseSeconds: 2 },
+  { pid: 20, host: "ci-2", user: "bob", startedAt: T0, rolloutId: "ro_model0001", leaseSeconds: 3 },
+  { pid: 10, host: "ci-1", user: "alice", startedAt: T0, rolloutId: "ro_model0001", leaseSeconds: 2, generation: 1 },
+  { pid: 20, host: "ci-2", user: "bob", startedAt: T0, rolloutId: "ro_model0001", leaseSeconds: 3, generation: 2 },
 ];
 const holder = fc.constantFrom(...holders);
 const rolloutState = fc.constantFrom<RuntimeRolloutState>("pending", "upgrading", "succeeded", "failed", "rolled_back", "skipped");
@@ -542,8 +586,22 @@ const options = fc.oneof(
 const batches = fc.shuffledSubarray([...ACCOUNTS], { minLength: 1 }).chain((ids) => fc.constantFrom([ids], [ids.slice(0, 1), ids.slice(1)].filter((b) => b.length > 0)));
 
 /** Mostly one thing at a time, as the orchestrator patches; sometimes several, some out of bounds. */
+const step = fc.record(
+  {
+    kind: fc.constantFrom("deploy" as const, "bake" as const, "gate" as const),
+    batch: fc.integer({ min: 0, max: 1 }),
+    state: fc.constantFrom("running" as const, "done" as const),
+    startedAt: time,
+    until: fc.option(time, { nil: undefined }),
+  },
+  { requiredKeys: ["kind", "batch", "state", "startedAt"] },
+).map((x) => defined(x));
+const generation = fc.integer({ min: 0, max: 3 });
 const patch: fc.Arbitrary<RolloutPatch> = fc.oneof(
   status.map((s) => ({ status: s })),
+  fc.record({ status, generation }),
+  fc.record({ step, stepIndex: fc.integer({ min: 0, max: 5 }), generation: fc.option(generation, { nil: undefined }) }).map((x) => defined(x)),
+  fc.record({ runtimeStates: fc.array(fc.record({ accountId: account, state: rolloutState }), { minLength: 1, maxLength: 1 }), generation }),
   fc.integer({ min: -1, max: 3 }).map((b) => ({ currentBatch: b })),
   fc.array(fc.record({ accountId: account, state: rolloutState, error: fc.constantFrom("boom", undefined) }), { minLength: 1, maxLength: 2 }).map((xs) => ({ runtimeStates: xs.map((x) => defined(x)) })),
   fc.record({ at: time, batch: fc.integer({ min: 0, max: 2 }), decision: fc.constantFrom("go" as const, "halt" as const), reason: fc.constant("gate"), measures: fc.constant({ healthyPercent: 100 }) }).map((g) => ({ gate: g })),

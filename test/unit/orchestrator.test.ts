@@ -313,7 +313,7 @@ describe("the rollout orchestrator", () => {
   it("refuses a second rollout on the stack, naming the holder and since when", async () => {
     await store.acquireLock("test", { pid: 999, host: "build-7", user: "ci", startedAt: 1_800_000_000_000, rolloutId: "ro_other0001" });
     await expect(start("ro_second001")).rejects.toThrow(
-      new OperationError("stack test is held by ci@build-7 (pid 999, rollout ro_other0001) since 2027-01-15T08:00:00.000Z"),
+      new OperationError("stack test is held by ci@build-7 (pid 999, rollout ro_other0001, generation 1) since 2027-01-15T08:00:00.000Z"),
     );
     expect(sim.ups).toEqual([]);
   });
