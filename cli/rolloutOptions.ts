@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { STRATEGIES } from "../fleet/config";
 import { DEFAULT_GATE_THRESHOLDS as D } from "../fleet/gates";
+import { ANALYSIS_MODES } from "../protocol/analysis";
 
 /** Adds the options shared by `fleet plan` and `fleet rollout`. */
 export function addRolloutOptions(cmd: Command): Command {
@@ -29,5 +30,7 @@ export function addRolloutOptions(cmd: Command): Command {
     .option("--allow-downgrade", "consent to moving runtimes to an older release")
     .option("--reason <text>", "why (recorded with the rollout)")
     .option("--canary <account>", "the canary (default: the runtimes marked canary: true)")
-    .option("--runtime <account...>", "only these runtimes");
+    .option("--runtime <account...>", "only these runtimes")
+    .option("--analysis <mode>", `canary analysis against runtimes still on the old release: ${ANALYSIS_MODES.join(" | ")} (default: off)`)
+    .option("--analysis-window <duration>", "analysis window of a batch without a bake (default: 0, none)");
 }

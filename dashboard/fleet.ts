@@ -10,6 +10,7 @@ import { ACCOUNT_ID_EXPECTED, isAccountId } from "../fleet/ids";
 import type { RolloutPlan } from "../fleet/plan";
 import { formatDuration } from "../fleet/units";
 import { rolloutSummary } from "../fleet/overview";
+import { currentStep, describeStep, pauseOf } from "../fleet/steps";
 import { isNewer, isReleaseTag, latestRelease, mostCommonVersion } from "../fleet/versions";
 import { checkHistoryCursor, defaultStorePath, engineEnv, type StackContext, type Where } from "../control/context";
 import { OperationError, UsageError } from "../control/errors";
@@ -248,8 +249,11 @@ export class DashboardFleet {
     const detail = await this.findRollout(store, rolloutId);
     const upgrades = await store.listUpgrades({ stack: this.stack, rolloutId, limit: 200 });
     const runner = this.runners.get(rolloutId);
+    const pause = pauseOf(detail);
+    const step = currentStep(detail.steps);
     return {
-      rollout: detail,
+      // Why it is paused, since when, and what is left of a timed step (fleet/steps.ts, as `fleet status` says it).
+      rollout: { ...detail, ...(pause ? { pause } : {}), ...(step ? { step: { ...step, text: describeStep(step, detail.batches.length) } } : {}) },
       upgrades: upgrades.items,
       events: runner?.events ?? [],
       runningHere: Boolean(runner?.running),

@@ -3,7 +3,8 @@
 import type { Command } from "commander";
 import { isAccountId, isRolloutId, ACCOUNT_ID_EXPECTED } from "../../fleet/ids";
 import { formatDuration } from "../../fleet/units";
-import type { FleetStore, UpgradeEvent } from "../../store/types";
+import { currentStep, describeStep, pauseOf } from "../../fleet/steps";
+import type { FleetStore, RolloutRecord, UpgradeEvent } from "../../store/types";
 import { flushOutbox } from "../../store/outbox";
 import type { CommandContext, Run } from "../cli";
 import { checkHistoryCursor, defaultStorePath, openFleetStore, stackContext } from "../../control/context";
@@ -50,7 +51,7 @@ async function statusCommand(ctx: CommandContext): Promise<number> {
     const overview = await store.overview({ stack: sc.stack, recentRollouts: 5 });
     const active = await store.activeRollout(sc.stack);
     if (ctx.out.json) {
-      ctx.out.emit({ stack: sc.stack, configured: fleet.runtimes.length, release: fleet.release, ...overview, activeRollout: active });
+      ctx.out.emit({ stack: sc.stack, configured: fleet.runtimes.length, release: fleet.release, ...overview, activeRollout: active ? rolloutView(active) : null });
       return EXIT_OK;
     }
     const lines = [`stack ${sc.stack}: ${overview.total} runtimes observed (${fleet.runtimes.length} configured), release ${fleet.release.openclaw} / ${fleet.release.runtimeService}`];
@@ -62,7 +63,7 @@ async function statusCommand(ctx: CommandContext): Promise<number> {
       const flag = r.belowMinimum ? "  <- below minimum supported" : "";
       lines.push(`  ${printable(r.label).padEnd(12)} ${String(r.count).padStart(5)} ${pct(r.percent).padStart(7)}  ${bar(r.percent)}${flag}`);
     }
-    if (active) lines.push(`rollout in progress: ${printable(active.rolloutId)} (${printable(active.status)}) to ${printable(active.target.openclaw)}, batch ${active.currentBatch + 1}/${active.batches.length}`);
+    if (active) lines.push(...rolloutLines(active, Date.now()));
     lines.push("recent rollouts:");
     if (overview.recentRollouts.length === 0) lines.push("  none");
     for (const r of overview.recentRollouts) {
@@ -75,6 +76,27 @@ async function statusCommand(ctx: CommandContext): Promise<number> {
     ctx.out.say(lines.join("\n"));
     return EXIT_OK;
   });
+}
+
+/** The active rollout as `--json` shows it: its record, why it is paused (if it is) and its current step. */
+export function rolloutView(r: RolloutRecord) {
+  const pause = pauseOf(r);
+  const step = currentStep(r.steps);
+  return { ...r, ...(pause ? { pause } : {}), ...(step ? { step } : {}) };
+}
+
+/** The active rollout in `fleet status`: where it is, and for a pause why, since when and what is left. */
+export function rolloutLines(r: RolloutRecord, now: number): string[] {
+  const batch = Math.min(r.currentBatch + 1, r.batches.length);
+  const lines = [`rollout in progress: ${printable(r.rolloutId)} (${printable(r.status)}) to ${printable(r.target.openclaw)}, batch ${batch}/${r.batches.length}`];
+  const pause = pauseOf(r);
+  if (pause) {
+    const left = pause.remainingSeconds !== undefined ? `; ${formatDuration(pause.remainingSeconds)} left of its ${printable(currentStep(r.steps)?.kind ?? "step")} when resumed` : "";
+    lines.push(`  paused since ${new Date(pause.since).toISOString()} (${formatDuration(Math.max(0, now - pause.since) / 1000)} ago): ${printable(pause.reason)}${left}`);
+  }
+  const step = currentStep(r.steps);
+  if (step) lines.push(`  step: ${printable(describeStep(step, r.batches.length))}`);
+  return lines;
 }
 
 async function historyCommand(ctx: CommandContext, opts: { runtime?: string; rollout?: string; limit: string; cursor?: string }): Promise<number> {

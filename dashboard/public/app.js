@@ -411,6 +411,18 @@ function rolloutPanel(d, refresh) {
     h("p", { id: "rollout-summary", role: "status", "aria-live": "polite" }, summary),
     r.reason ? h("p", { class: "note", id: "rollout-why" }, `Why: ${r.reason}`) : null,
     r.statusReason ? h("p", { class: "note", id: "rollout-reason" }, `${r.status[0].toUpperCase()}${r.status.slice(1)}: ${r.statusReason}`) : null,
+    // A pause says why, since when, and what is left of its timed step (the server's fleet/steps view).
+    r.pause
+      ? h(
+          "p",
+          { class: "alert warn", id: "rollout-pause", "data-remaining": r.pause.remainingSeconds ?? "" },
+          `Paused since ${new Date(r.pause.since).toISOString()} (`,
+          when(r.pause.since),
+          `): ${r.pause.reason}`,
+          r.pause.remainingSeconds !== undefined ? `; ${duration(r.pause.remainingSeconds * 1000)} left of its ${r.step?.kind ?? "step"} when resumed` : "",
+        )
+      : null,
+    r.step ? h("p", { class: "note", id: "rollout-step" }, `Step: ${r.step.text}`) : null,
     h("div", { class: "actions left" }, act("pause", "Pause", "", r.status === "running"), act("resume", "Resume", "", r.status === "paused" && !d.runningHere), act("abort", "Abort", "danger", ["running", "paused", "planned"].includes(r.status))),
     message,
     d.runnerError ? h("div", { class: "alert error", role: "alert" }, d.runnerError) : null,
