@@ -415,7 +415,7 @@ function rolloutPanel(d, refresh) {
     r.pause
       ? h(
           "p",
-          { class: "alert warn", id: "rollout-pause", "data-remaining": r.pause.remainingSeconds ?? "" },
+          { class: "alert info", id: "rollout-pause", "data-remaining": r.pause.remainingSeconds ?? "" },
           `Paused since ${new Date(r.pause.since).toISOString()} (`,
           when(r.pause.since),
           `): ${r.pause.reason}`,

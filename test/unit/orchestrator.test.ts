@@ -13,6 +13,11 @@ import type { EngineRunResult, StackEngine } from "../../control/engine";
 import { Orchestrator, type Clock, type ProgressEvent, type RolloutSettings } from "../../control/orchestrator";
 import type { ProbeResult, ProbeTarget } from "../../control/probe";
 import { OperationError } from "../../control/errors";
+import { LeaseLostError } from "../../control/lease";
+import type { AnalysisRequest, Analyzer } from "../../control/analysis";
+import type { AnalysisResult } from "../../protocol/analysis";
+import { pauseOf } from "../../fleet/steps";
+import { rolloutLines, rolloutView } from "../../cli/commands/status";
 
 const N = 10;
 
@@ -324,5 +329,201 @@ describe("the rollout orchestrator", () => {
     };
     await start("ro_first0001", {}, settings({}, { bakeMinutes: 0 }));
     await expect(start("ro_second002")).rejects.toThrow(/already has rollout ro_first0001 \(paused/);
+  });
+});
+
+describe("the step machine: resumed from the record, fenced by the lease, analysed", () => {
+  let dir: string;
+  let configFile: string;
+  let store: LocalFleetStore;
+  let sim: SimFleet;
+  let clock: FakeClock;
+
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), "fleet-steps-"));
+    configFile = path.join(dir, "Pulumi.test.yaml");
+    writeFileSync(configFile, stackYaml());
+    clock = new FakeClock();
+    // The store's clock is the rollout's clock: a pause is measured on the same time line.
+    store = new LocalFleetStore({ path: path.join(dir, "store.db"), now: () => clock.now() });
+    sim = new SimFleet(configFile);
+  });
+  afterEach(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const loadFleet = () => {
+    const r = parseFleetConfig((parse(readFileSync(configFile, "utf8")) as { config: Record<string, unknown> }).config);
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    return r.config;
+  };
+  const orchestrator = (over: Partial<ConstructorParameters<typeof Orchestrator>[0]> = {}, probe = sim.probe) =>
+    new Orchestrator({ store, engine: sim, stack: "test", configFile, loadFleet, probe, clock, holder: { pid: 4242, host: "ci", user: "test" }, ...over });
+  const plan = (o: Partial<PlanOptions> = {}) =>
+    planRollout(loadFleet().runtimes, { strategy: "canary", target: { openclaw: "v1.2.5", runtimeService: "v0.5.0" }, batchPercent: 25, minSupportedOpenclaw: "v1.1.0", ...o });
+  const stepOf = async (id: string, kind: string, batch = 0) => (await store.getRollout(id))!.steps!.find((s) => s.kind === kind && s.batch === batch)!;
+  const MIN = 60_000;
+
+  it("a rollout that died 20 minutes into a 30-minute bake bakes the 10 minutes left when resumed, from the recorded end", async () => {
+    let died = false;
+    let bakeStart = 0;
+    const dying = async (targets: ProbeTarget[]) => {
+      const bake = (await store.getRollout("ro_crash0001"))?.steps?.find((s) => s.kind === "bake");
+      if (bake) bakeStart = bake.startedAt;
+      if (bake && !died && clock.now() >= bake.startedAt + 20 * MIN) {
+        died = true;
+        throw new Error("killed");
+      }
+      return sim.probe(targets);
+    };
+    await expect(orchestrator({}, dying).start({ rolloutId: "ro_crash0001", plan: plan(), settings: settings(), initiatedBy: "ana" })).rejects.toThrow("killed");
+    expect(await store.getRollout("ro_crash0001")).toMatchObject({ status: "running", stepIndex: 1 });
+    expect(await stepOf("ro_crash0001", "bake")).toMatchObject({ state: "running", until: bakeStart + 30 * MIN });
+    clock.t = bakeStart + 20 * MIN;
+    const out = await orchestrator({ holder: { pid: 5151, host: "ci", user: "test" } }).resume("ro_crash0001", settings());
+    expect(out.status).toBe("completed");
+    const bake = await stepOf("ro_crash0001", "bake");
+    expect(bake).toMatchObject({ state: "done", startedAt: bakeStart, until: bakeStart + 30 * MIN, endedAt: bakeStart + 30 * MIN });
+    // the canary was deployed once: the resumed rollout went on with the bake, not the deploy
+    expect(sim.ups.filter((ids) => ids.includes("r01"))).toHaveLength(1);
+    expect(sim.hosts.get("r01")!.upgrades).toBe(1);
+  });
+
+  it("a pause stops a timed step's clock: status says why, since when and what is left; resumed, it runs that much more", async () => {
+    let asked = false;
+    const pausing = async (targets: ProbeTarget[]) => {
+      const bake = (await store.getRollout("ro_pause0002"))?.steps?.find((s) => s.kind === "bake");
+      if (bake && !asked && clock.now() >= bake.startedAt + 10 * MIN) {
+        asked = true;
+        await store.updateRollout("ro_pause0002", { status: "paused", statusReason: "paused by ana@laptop" });
+      }
+      return sim.probe(targets);
+    };
+    const first = await orchestrator({}, pausing).start({ rolloutId: "ro_pause0002", plan: plan(), settings: settings(), initiatedBy: "ana" });
+    expect(first).toMatchObject({ status: "paused", reason: "paused by ana@laptop" });
+    const paused = (await store.getRollout("ro_pause0002"))!;
+    const bake = await stepOf("ro_pause0002", "bake");
+    expect(paused.pausedAt).toBe(bake.startedAt + 10 * MIN);
+    expect(pauseOf(paused)).toEqual({ reason: "paused by ana@laptop", since: bake.startedAt + 10 * MIN, remainingSeconds: 20 * 60 });
+    const view = rolloutView(paused);
+    expect(view).toMatchObject({ pause: { reason: "paused by ana@laptop", since: bake.startedAt + 10 * MIN, remainingSeconds: 1200 }, step: { kind: "bake", state: "running" } });
+    const text = rolloutLines(paused, bake.startedAt + 70 * MIN).join("\n");
+    expect(text).toContain(`paused since ${new Date(bake.startedAt + 10 * MIN).toISOString()} (1h ago): paused by ana@laptop; 20m left of its bake when resumed`);
+    expect(text).toContain("step: bake batch 1/4 (running until");
+    // An hour later it is resumed: the bake runs the 20 minutes it had left, from then.
+    clock.t = bake.startedAt + 70 * MIN;
+    const out = await orchestrator().resume("ro_pause0002", settings());
+    expect(out.status).toBe("completed");
+    expect(await stepOf("ro_pause0002", "bake")).toMatchObject({ state: "done", until: bake.startedAt + 90 * MIN, endedAt: bake.startedAt + 90 * MIN });
+    expect((await store.getRollout("ro_pause0002"))!.pausedAt).toBeUndefined();
+  });
+
+  it("a wait between batches is not restarted by a resume: it ends at its recorded time", async () => {
+    let died = false;
+    sim.onUp = (ids) => {
+      if (ids.includes("r05") && !died) {
+        died = true;
+        throw new Error("killed");
+      }
+    };
+    const s = settings({}, { bakeMinutes: 0, waitSeconds: 600 });
+    await expect(orchestrator().start({ rolloutId: "ro_wait00001", plan: plan(), settings: s, initiatedBy: "ana" })).rejects.toThrow("killed");
+    // died in the deploy of batch 3: the wait after batch 2 ended at its recorded time
+    const wait = await stepOf("ro_wait00001", "wait", 1);
+    expect(wait.endedAt).toBe(wait.until);
+    expect(wait.until! - wait.startedAt).toBe(600_000);
+    expect(await stepOf("ro_wait00001", "deploy", 2)).toMatchObject({ state: "running" });
+    const out = await orchestrator({ holder: { pid: 5151, host: "ci", user: "test" } }).resume("ro_wait00001", s);
+    expect(out.status).toBe("completed");
+    // the half-applied batch was finished: every host upgraded exactly once
+    expect([...sim.hosts.values()].every((h) => h.upgrades === 1)).toBe(true);
+  });
+
+  it("a stale orchestrator stops at its next write after a takeover, with one line, and touches no host after it", async () => {
+    sim.onUp = async (ids) => {
+      if (!ids.includes("r02")) return;
+      // Meanwhile another process found this one gone and took the stack's lease over.
+      expect(await store.breakLock("test", { pid: 4242, host: "ci" })).toBe(true);
+      expect(await store.acquireLock("test", { pid: 5151, host: "other", user: "bob", startedAt: clock.now(), rolloutId: "ro_stale0001", leaseSeconds: 60 })).toMatchObject({ ok: true, holder: { generation: 2 } });
+    };
+    const s = settings({}, { bakeMinutes: 0 });
+    const stale = orchestrator().start({ rolloutId: "ro_stale0001", plan: plan(), settings: s, initiatedBy: "ana" });
+    await expect(stale).rejects.toThrow(LeaseLostError);
+    await expect(stale).rejects.toThrow(
+      "the lease of stack test (generation 1, pid 4242, rollout ro_stale0001) was taken over to generation 2 (bob@other, pid 5151): this orchestrator stopped and touched no host after that",
+    );
+    expect(sim.ups).toEqual([["r01"], ["r02", "r03", "r04"]]);
+    // Its refused write left the record as its successor found it, and the lease with the successor.
+    const record = (await store.getRollout("ro_stale0001"))!;
+    expect(record).toMatchObject({ status: "running", generation: 1 });
+    expect(record.steps!.find((x) => x.kind === "deploy" && x.batch === 1)).toMatchObject({ state: "running" });
+    expect(await store.getLock("test")).toMatchObject({ pid: 5151, generation: 2 });
+    // The successor finishes the rollout; nobody was upgraded twice.
+    sim.onUp = undefined;
+    const out = await orchestrator({ holder: { pid: 5151, host: "other", user: "bob" } }).resume("ro_stale0001", s);
+    expect(out.status).toBe("completed");
+    expect([...sim.hosts.values()].every((h) => h.upgrades === 1)).toBe(true);
+    expect((await store.getRollout("ro_stale0001"))!.generation).toBe(2);
+  });
+
+  describe("the canary analysis (a fake analyzer)", () => {
+    const result = (req: AnalysisRequest, decision: AnalysisResult["decision"], reason = "error rate as the control's"): AnalysisResult => ({
+      at: req.windowEnd,
+      batch: req.batch,
+      mode: req.mode,
+      windowStart: req.windowStart,
+      windowEnd: req.windowEnd,
+      canary: req.canary,
+      control: req.controlCandidates.slice(0, 3),
+      metrics: [],
+      score: decision === "go" ? 96 : 20,
+      verdict: decision === "go" ? "pass" : "fail",
+      decision,
+      reason,
+    });
+    const analysed = (mode: "observe" | "enforce", window = 0, bakeMinutes = 30) => settings({}, { bakeMinutes, analysis: mode, analysisWindowSeconds: window });
+
+    it("runs over the canary's bake, then analysisWindowSeconds after each later batch; observe records it and acts on nothing", async () => {
+      const asked: AnalysisRequest[] = [];
+      const analyze: Analyzer = async (req) => {
+        asked.push(req);
+        clock.t = Math.max(clock.t, req.windowEnd);
+        return result(req, req.batch === 0 ? "halt" : "go");
+      };
+      const out = await orchestrator({ analyze }).start({ rolloutId: "ro_observe01", plan: plan(), settings: analysed("observe", 60), initiatedBy: "ana" });
+      expect(out.status).toBe("completed");
+      const bake = await stepOf("ro_observe01", "bake");
+      expect(asked[0]).toMatchObject({ batch: 0, mode: "observe", canary: ["r01"], windowStart: bake.startedAt, windowEnd: bake.until });
+      expect(asked[0]!.controlCandidates).toEqual(["r02", "r03", "r04", "r05", "r06", "r07", "r08", "r09", "r10"]);
+      expect(asked.slice(1).map((r) => [r.batch, r.windowEnd - r.windowStart, r.controlCandidates.length])).toEqual([
+        [1, 60_000, 6],
+        [2, 60_000, 3],
+        [3, 60_000, 0],
+      ]);
+      const canary = await stepOf("ro_observe01", "analysis", 0);
+      expect(canary).toMatchObject({ state: "done", outcome: "observed halt (score 20): error rate as the control's" });
+      expect((await stepOf("ro_observe01", "analysis", 3)).analysis).toMatchObject({ decision: "go", batch: 3 });
+      expect(new Set([...sim.hosts.values()].map((h) => h.openclaw))).toEqual(new Set(["v1.2.5"]));
+    });
+
+    it("enforce: a halt decision halts the canary's gate and rolls the canary back", async () => {
+      const analyze: Analyzer = async (req) => result(req, "halt", "error rate 4x the control's (p=0.001)");
+      const out = await orchestrator({ analyze }).start({ rolloutId: "ro_enforce01", plan: plan(), settings: analysed("enforce"), initiatedBy: "ana" });
+      expect(out).toMatchObject({ status: "halted", reason: "canary analysis: error rate 4x the control's (p=0.001)" });
+      expect(sim.ups).toEqual([["r01"], ["r01"]]);
+      expect(sim.hosts.get("r01")).toMatchObject({ openclaw: "v1.2.3" });
+      const record = (await store.getRollout("ro_enforce01"))!;
+      expect(record.runtimes.find((r) => r.accountId === "r01")!.state).toBe("rolled_back");
+      expect(record.gates.at(-1)).toMatchObject({ batch: 0, decision: "halt" });
+    });
+
+    it("enforce: a pause decision pauses the rollout with the analysis's reason; go goes on", async () => {
+      const analyze: Analyzer = async (req) => result(req, req.batch === 1 ? "pause" : "go", "latency p99 marginal against the control");
+      const out = await orchestrator({ analyze }).start({ rolloutId: "ro_enforce02", plan: plan(), settings: analysed("enforce", 120, 0), initiatedBy: "ana" });
+      expect(out).toMatchObject({ status: "paused", reason: "canary analysis: latency p99 marginal against the control" });
+      expect(sim.ups).toEqual([["r01"], ["r02", "r03", "r04"]]);
+      expect(pauseOf((await store.getRollout("ro_enforce02"))!)).toMatchObject({ reason: "canary analysis: latency p99 marginal against the control" });
+    });
   });
 });
