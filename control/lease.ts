@@ -3,6 +3,7 @@
 // end. The store gives each new holder the next generation; a heartbeat refused, or a rollout
 // write refused for an older generation, means a successor took over: this holder stops.
 import os from "node:os";
+import { leaseExpired } from "../store/domain/lease";
 import type { FleetStore, LockHolder } from "../store/types";
 import { OperationError, UsageError } from "./errors";
 
@@ -29,6 +30,25 @@ export function currentHolder(): HolderId {
 export function heldBy(stack: string, h: LockHolder): string {
   const until = h.expiresAt !== undefined ? `, lease until ${new Date(h.expiresAt).toISOString()}` : "";
   return `stack ${stack} is held by ${h.user}@${h.host} (pid ${h.pid}${h.rolloutId ? `, rollout ${h.rolloutId}` : ""}${h.generation !== undefined ? `, generation ${h.generation}` : ""}) since ${new Date(h.startedAt).toISOString()}${until}`;
+}
+
+/**
+ * Whether `fleet rollout resume` may take the stack's lease from `h`: without flags when its
+ * holder is provably gone (this host, its pid not alive) or its lease expired; a holder on another
+ * host whose lease still runs only with --break-lock (a person who knows it is gone); a live holder
+ * on this host never. `take: false` carries the refusal's one line.
+ */
+export function takeover(
+  stack: string,
+  h: LockHolder,
+  at: { host: string; alive: (pid: number) => boolean; now: number; breakLock: boolean; rolloutId: string },
+): { take: true; why: string } | { take: false; refusal: string } {
+  const here = h.host === at.host;
+  if (here && !at.alive(h.pid)) return { take: true, why: "its process is gone" };
+  if (leaseExpired(h, at.now)) return { take: true, why: `its lease expired at ${new Date(h.expiresAt!).toISOString()}` };
+  if (here) return { take: false, refusal: `${heldBy(stack, h)}: it is still running` };
+  if (at.breakLock) return { take: true, why: "--break-lock" };
+  return { take: false, refusal: `${heldBy(stack, h)}: it runs on another host and its lease has not expired; if it is gone, take over with \`fleet rollout resume ${at.rolloutId} --break-lock\`` };
 }
 
 /** A successor holds the lease: this orchestrator stops, touching nothing more (exit 1, one line). */

@@ -17,7 +17,7 @@ import { createEngine, engineEnv, probe, type StackContext, type Where } from ".
 import { processAlive, type ChangeSummary } from "./engine";
 import { OperationError, UsageError } from "./errors";
 import { newRolloutId, Orchestrator, refuseActiveRollout, type ProgressEvent, type RolloutOutcome, type RolloutSettings } from "./orchestrator";
-import { currentHolder, heldBy, Lease, leaseSeconds } from "./lease";
+import { currentHolder, heldBy, Lease, leaseSeconds, takeover } from "./lease";
 import { leaseExpired } from "../store/domain/lease";
 import type { Analyzer } from "./analysis";
 import { resolveRolloutOptions, settingsFor, type ResolvedRolloutOptions, type RolloutCliOptions } from "./options";
@@ -234,18 +234,12 @@ export async function resumeRollout(op: Operator, id: string | undefined, opts: 
   guard(record, "resume");
   const holder = await store.getLock(op.sc.stack);
   if (holder) {
-    const here = holder.host === os.hostname();
-    const dead = here && !processAlive(holder.pid);
-    const expired = leaseExpired(holder, Date.now());
-    if (here && !dead && !expired) throw new OperationError(`${heldBy(op.sc.stack, holder)}: it is still running`);
-    if (!dead && !expired && !opts.breakLock) {
-      throw new OperationError(`${heldBy(op.sc.stack, holder)}: it runs on another host and its lease has not expired; if it is gone, take over with \`fleet rollout resume ${record.rolloutId} --break-lock\``);
-    }
+    const may = takeover(op.sc.stack, holder, { host: os.hostname(), alive: processAlive, now: Date.now(), breakLock: Boolean(opts.breakLock), rolloutId: record.rolloutId });
+    if (!may.take) throw new OperationError(may.refusal);
     await store.breakLock(op.sc.stack, holder);
     // The gone orchestrator's `pulumi up` may have left the stack locked too.
     await createEngine(op.where.projectDir, op.sc.stack).clearStaleLock();
-    const why = dead ? `its process is gone` : expired ? `its lease expired at ${new Date(holder.expiresAt!).toISOString()}` : "--break-lock";
-    await store.appendActivity({ actor: op.actor, action: "rollout.lock-broken", stack: op.sc.stack, rolloutId: record.rolloutId, message: `took over the lease of pid ${holder.pid} on ${holder.host} (${why})` });
+    await store.appendActivity({ actor: op.actor, action: "rollout.lock-broken", stack: op.sc.stack, rolloutId: record.rolloutId, message: `took over the lease of pid ${holder.pid} on ${holder.host} (${may.why})` });
   }
   await store.appendActivity({ actor: op.actor, action: "rollout.resumed", stack: op.sc.stack, rolloutId: record.rolloutId, message: `resumed ${op.via}` });
   return { rolloutId: record.rolloutId, outcome: makeOrchestrator(op, store).resume(record.rolloutId, settingsFromRecord(record)) };

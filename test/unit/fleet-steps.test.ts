@@ -93,7 +93,7 @@ describe("the bounded step list", () => {
   it("holds at most max, one per step, each as last written; analysis results kept on the newest few", () => {
     fc.assert(
       fc.property(fc.array(entry, { maxLength: 120 }), (writes) => {
-        let list: (typeof writes)[number][] = [];
+        let list: { kind: StepKind; batch: number; state: StepState; analysis?: { score: number } }[] = [];
         for (const w of writes) {
           const clean = w.analysis === undefined ? { kind: w.kind, batch: w.batch, state: w.state } : w;
           list = upsertStep(list, clean, 16, 2);

@@ -10,6 +10,9 @@ import { stackContext } from "../../control/context";
 import { DashboardFleet, HttpError } from "../../dashboard/fleet";
 import { LocalFleetStore } from "../../store/local";
 import { fleet } from "../support/cli";
+import { leaseSeconds, takeover } from "../../control/lease";
+import { UsageError } from "../../control/errors";
+import type { LockHolder } from "../../store/types";
 
 let dir: string;
 let file: string;
@@ -185,5 +188,51 @@ describe("one success rate", () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe("resume takes the stack's lease over when its holder is provably gone", () => {
+  const T = 1_800_000_000_000;
+  const holder = (over: Partial<LockHolder> = {}): LockHolder => ({ pid: 4242, host: "build-7", user: "ci", startedAt: T, rolloutId: "ro_take00001", generation: 3, leaseSeconds: 60, expiresAt: T + 60_000, ...over });
+  const at = (over: Partial<Parameters<typeof takeover>[2]> = {}) => ({ host: "build-7", alive: () => true, now: T + 1_000, breakLock: false, rolloutId: "ro_take00001", ...over });
+
+  it("without flags: a holder on this host whose pid is gone, or any holder whose lease expired", () => {
+    expect(takeover("prod", holder(), at({ alive: () => false }))).toEqual({ take: true, why: "its process is gone" });
+    expect(takeover("prod", holder({ host: "elsewhere" }), at({ now: T + 60_000 }))).toEqual({ take: true, why: "its lease expired at 2027-01-15T08:01:00.000Z" });
+  });
+
+  it("refuses a live holder on this host even with --break-lock, naming it", () => {
+    expect(takeover("prod", holder(), at({ breakLock: true }))).toEqual({
+      take: false,
+      refusal: "stack prod is held by ci@build-7 (pid 4242, rollout ro_take00001, generation 3) since 2027-01-15T08:00:00.000Z, lease until 2027-01-15T08:01:00.000Z: it is still running",
+    });
+  });
+
+  it("a holder on another host with a running lease only with --break-lock, and the refusal says so", () => {
+    const refused = takeover("prod", holder({ host: "elsewhere" }), at());
+    expect(refused).toMatchObject({ take: false });
+    expect((refused as { refusal: string }).refusal).toMatch(/it runs on another host and its lease has not expired; if it is gone, take over with `fleet rollout resume ro_take00001 --break-lock`$/);
+    expect(takeover("prod", holder({ host: "elsewhere" }), at({ breakLock: true }))).toEqual({ take: true, why: "--break-lock" });
+  });
+
+  it("FLEET_LEASE_SECONDS: a bad value is refused with one line naming it; the default is 60", () => {
+    expect(leaseSeconds({})).toBe(60);
+    expect(leaseSeconds({ FLEET_LEASE_SECONDS: "6" })).toBe(6);
+    expect(() => leaseSeconds({ FLEET_LEASE_SECONDS: "0" })).toThrow('FLEET_LEASE_SECONDS: "0" is not a lease length (expected seconds from 1 to 86400)');
+    expect(() => leaseSeconds({ FLEET_LEASE_SECONDS: "1m" })).toThrow(UsageError);
+  });
+
+  it("`fleet rollout resume` with a bad FLEET_LEASE_SECONDS exits 2 and changes nothing", async () => {
+    await seedRollout("ro_take00002", "paused");
+    const before = await readBack((s) => s.getRollout("ro_take00002"));
+    process.env.FLEET_LEASE_SECONDS = "-5";
+    try {
+      const r = await fleet("--project", dir, "--stack", "test", "rollout", "resume", "ro_take00002");
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim()).toBe('fleet: FLEET_LEASE_SECONDS: "-5" is not a lease length (expected seconds from 1 to 86400)');
+    } finally {
+      delete process.env.FLEET_LEASE_SECONDS;
+    }
+    expect(await readBack((s) => s.getRollout("ro_take00002"))).toEqual(before);
   });
 });
