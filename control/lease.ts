@@ -54,7 +54,7 @@ export function takeover(
 /** A successor holds the lease: this orchestrator stops, touching nothing more (exit 1, one line). */
 export class LeaseLostError extends OperationError {
   constructor(stack: string, mine: LockHolder, successor: LockHolder | null | undefined) {
-    const by = successor ? ` to generation ${successor.generation ?? 0} (${successor.user}@${successor.host}, pid ${successor.pid})` : "";
+    const by = successor ? ` to generation ${successor.generation ?? 0} (${successor.user}@${successor.host}, pid ${successor.pid})` : " by a newer generation";
     super(`the lease of stack ${stack} (generation ${mine.generation ?? 0}, pid ${mine.pid}${mine.rolloutId ? `, rollout ${mine.rolloutId}` : ""}) was taken over${by}: this orchestrator stopped and touched no host after that`);
     this.name = "LeaseLostError";
   }
