@@ -159,17 +159,27 @@ export class StepMachine {
 
   /** The canary's bake, probed at intervals until its recorded end; the canary analysis runs over the same window. */
   private async bake(planned: PlannedStep, index: number, recorded: RolloutStep | undefined, record: RolloutDetail): Promise<Then> {
+    const withAnalysis = this.plan[index + 1];
+    const after = withAnalysis?.kind === "analysis" && withAnalysis.withBake ? index + 2 : index + 1;
+    // A canary that failed its deploy halts at the gate: nothing to bake or analyse.
+    const failed = this.batchRows(record, planned.batch).filter((r) => failedState(r.state));
+    if (failed.length > 0) {
+      const at = this.now;
+      const skip = (kind: "bake" | "analysis") => ({ kind, batch: planned.batch, state: "skipped" as const, startedAt: at, endedAt: at, outcome: `the canary failed its deploy: ${failed.map((r) => r.accountId).join(", ")}` });
+      if (after === index + 2) await this.write({ step: skip("analysis"), at });
+      await this.write({ step: skip("bake"), stepIndex: after, at });
+      return { next: after };
+    }
     const step = await this.begin(planned, recorded);
     const until = step.until ?? this.now;
-    const withAnalysis = this.plan[index + 1];
-    let analysis: Promise<{ step: RolloutStep; result?: AnalysisResult; error?: string }> | undefined;
+    let analysis: { step: RolloutStep; result: Promise<{ result?: AnalysisResult; error?: string }> } | undefined;
     let next = index + 1;
     if (withAnalysis?.kind === "analysis" && withAnalysis.withBake) {
       next = index + 2;
       const recordedAnalysis = this.recordedStep(record, "analysis", planned.batch);
       if (recordedAnalysis?.state !== "done" && recordedAnalysis?.state !== "skipped") {
         const aStep = await this.begin(withAnalysis, recordedAnalysis, {}, { startedAt: step.startedAt, until });
-        analysis = this.analyse(record, planned.batch, aStep).then((r) => ({ step: aStep, ...r }));
+        analysis = { step: aStep, result: this.analyse(record, planned.batch, aStep) };
       }
     }
     const healthy = this.batchRows(record, planned.batch).filter((r) => !failedState(r.state)).map((r) => r.accountId);
@@ -178,7 +188,9 @@ export class StepMachine {
     if ("stop" in baked) return { stop: baked.stop };
     const d = baked.decision;
     await this.end(step, d.action === "continue" ? "done" : "failed", d.reason, index + 1, {}, d.failed.length > 0 ? { accountIds: d.failed } : {});
-    if (analysis) await this.endAnalysis(await analysis, next);
+    // A canary that failed its bake is rolled back now: its analysis is not waited for.
+    if (analysis && d.action !== "continue") await this.end(analysis.step, "skipped", "the canary failed its bake before the window ended", next);
+    else if (analysis) await this.endAnalysis({ step: analysis.step, ...(await analysis.result) }, next);
     else if (next !== index + 1) await this.write({ stepIndex: next, at: this.now });
     return { next };
   }

@@ -518,6 +518,18 @@ describe("the step machine: resumed from the record, fenced by the lease, analys
       expect(record.gates.at(-1)).toMatchObject({ batch: 0, decision: "halt" });
     });
 
+    it("a canary that fails its bake is rolled back at once, not after its analysis window", async () => {
+      let probes = 0;
+      // healthy at its deploy, unhealthy from the bake's second probe on
+      const degrading = async (targets: ProbeTarget[]) => (await sim.probe(targets)).map((p) => (p.accountId === "r01" && probes++ >= 2 ? { ...p, healthy: false, error: "/health answered 503" } : p));
+      const analyze: Analyzer = () => new Promise<AnalysisResult>(() => undefined); // still sampling
+      const out = await orchestrator({ analyze }, degrading).start({ rolloutId: "ro_enforce03", plan: plan(), settings: analysed("enforce"), initiatedBy: "ana" });
+      expect(out.status).toBe("halted");
+      expect(out.reason).toMatch(/canary failed: r01: unhealthy during the bake|canary failed: r01: \/health answered 503 during the bake/);
+      expect(sim.ups).toEqual([["r01"], ["r01"]]);
+      expect(await stepOf("ro_enforce03", "analysis", 0)).toMatchObject({ state: "skipped", outcome: "the canary failed its bake before the window ended" });
+    });
+
     it("enforce: a pause decision pauses the rollout with the analysis's reason; go goes on", async () => {
       const analyze: Analyzer = async (req) => result(req, req.batch === 1 ? "pause" : "go", "latency p99 marginal against the control");
       const out = await orchestrator({ analyze }).start({ rolloutId: "ro_enforce02", plan: plan(), settings: analysed("enforce", 120, 0), initiatedBy: "ana" });
