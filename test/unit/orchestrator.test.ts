@@ -100,6 +100,13 @@ class SimFleet implements StackEngine {
     });
 }
 
+/** The stack config as the orchestrator reads it (fresh each time). */
+function fleetOf(configFile: string): FleetConfig {
+  const r = parseFleetConfig((parse(readFileSync(configFile, "utf8")) as { config: Record<string, unknown> }).config);
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  return r.config;
+}
+
 class FakeClock implements Clock {
   t = 1_800_000_000_000;
   now = () => this.t;
@@ -140,11 +147,7 @@ describe("the rollout orchestrator", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const loadFleet = () => {
-    const r = parseFleetConfig((parse(readFileSync(configFile, "utf8")) as { config: Record<string, unknown> }).config);
-    if (!r.ok) throw new Error(JSON.stringify(r.errors));
-    return r.config;
-  };
+  const loadFleet = () => fleetOf(configFile);
   const orchestrator = (holder = { pid: 4242, host: "ci", user: "test" }) =>
     new Orchestrator({ store, engine: sim, stack: "test", configFile, loadFleet, probe: sim.probe, clock, progress: (e) => events.push(e), holder });
   const plan = (o: Partial<PlanOptions> = {}) =>
@@ -353,11 +356,7 @@ describe("the step machine: resumed from the record, fenced by the lease, analys
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const loadFleet = () => {
-    const r = parseFleetConfig((parse(readFileSync(configFile, "utf8")) as { config: Record<string, unknown> }).config);
-    if (!r.ok) throw new Error(JSON.stringify(r.errors));
-    return r.config;
-  };
+  const loadFleet = () => fleetOf(configFile);
   const orchestrator = (over: Partial<ConstructorParameters<typeof Orchestrator>[0]> = {}, probe = sim.probe) =>
     new Orchestrator({ store, engine: sim, stack: "test", configFile, loadFleet, probe, clock, holder: { pid: 4242, host: "ci", user: "test" }, ...over });
   const plan = (o: Partial<PlanOptions> = {}) =>
