@@ -236,6 +236,34 @@ describe("the rollout orchestrator", () => {
     expect(sim.ups.flat().filter((id) => id === "r02")).toHaveLength(1);
   });
 
+  it("a pause asked for in the canary's bake: resumed, the canary bakes the rest of its 30 minutes before the next batch", async () => {
+    let bakeFrom: number | undefined;
+    let asked = false;
+    const upsAt: number[] = [];
+    sim.onUp = () => {
+      upsAt.push(clock.now());
+    };
+    const probe = async (targets: ProbeTarget[]) => {
+      if (upsAt.length === 1) bakeFrom ??= clock.now();
+      if (bakeFrom !== undefined && !asked && clock.now() >= bakeFrom + 10 * 60_000) {
+        asked = true;
+        await store.updateRollout("ro_pausebake1", { status: "paused", statusReason: "paused by ana", at: clock.now() });
+      }
+      return sim.probe(targets);
+    };
+    const orch = new Orchestrator({ store, engine: sim, stack: "test", configFile, loadFleet, probe, clock, progress: (e) => events.push(e), holder: { pid: 4242, host: "ci", user: "test" } });
+    const first = await orch.start({ rolloutId: "ro_pausebake1", plan: plan(), settings: settings({}, { waitSeconds: 0 }), initiatedBy: "ana" });
+    expect(first.status).toBe("paused");
+    expect(upsAt).toHaveLength(1);
+    clock.t += 60 * 60_000; // resumed an hour later
+    const resumedAt = clock.now();
+    const out = await orch.resume("ro_pausebake1", settings({}, { waitSeconds: 0 }));
+    expect(out.status).toBe("completed");
+    // the second batch waited for the 20 minutes of bake the pause had left
+    expect(upsAt[1]! - resumedAt).toBeGreaterThanOrEqual(20 * 60_000);
+    expect(upsAt[1]! - resumedAt).toBeLessThan(21 * 60_000);
+  });
+
   it("a pause asked for during the last batch yields to the rollout's own end: completed, not an error", async () => {
     sim.onUp = async (ids) => {
       if (ids.includes("r10")) await store.updateRollout("ro_pauselast1", { status: "paused", statusReason: "paused by ana" });
