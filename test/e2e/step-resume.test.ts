@@ -117,11 +117,11 @@ describe.each(STORE_KINDS)("the rollout's steps on a 3-host lab (real engine, %s
     expect(json.code).toBe(0);
     const active = (JSON.parse(json.stdout) as { activeRollout: { rolloutId: string; pause: { reason: string; since: number; remainingSeconds?: number }; step: RolloutStep } }).activeRollout;
     expect(active.rolloutId).toBe(record.rolloutId);
-    expect(active.pause).toEqual({ reason: expect.stringMatching(/^paused by e2e@test/) as unknown as string, since: paused.pausedAt!, remainingSeconds: left });
+    expect(active.pause).toEqual({ reason: expect.stringMatching(/^paused by \S+@\S+$/) as unknown as string, since: paused.pausedAt!, remainingSeconds: left });
     expect(active.step).toMatchObject({ kind: "bake", batch: 0, state: "running", until: bake.until });
     const text = await fleet("status");
     expect(text.stdout).toContain(`rollout in progress: ${record.rolloutId} (paused) to v1.3.0, batch 1/2`);
-    expect(text.stdout).toMatch(new RegExp(`paused since ${new Date(paused.pausedAt!).toISOString().replace(/\./g, "\\.")} \\(\\d+s ago\\): paused by e2e@test.*; ${left}s left of its bake when resumed`));
+    expect(text.stdout).toMatch(new RegExp(`paused since ${new Date(paused.pausedAt!).toISOString().replace(/\./g, "\\.")} \\(\\d+s ago\\): paused by \\S+@\\S+; ${left}s left of its bake when resumed`));
 
     const resumedAt = Date.now();
     const resumed = await fleet("rollout", "resume", record.rolloutId);
@@ -136,7 +136,8 @@ describe.each(STORE_KINDS)("the rollout's steps on a 3-host lab (real engine, %s
   itLocal("an orchestrator stopped past its lease and woken after a successor took over: its write is refused, it exits 1 in one line and touches no host", async () => {
     const stale = background("rollout", "--to", "v1.2.5", "--strategy", "canary", "--batch", "2", "--wait", "0s", "--bake", "20s", "--allow-downgrade");
     const { record } = await runningBake(2_000);
-    process.kill(stale.child.pid!, "SIGSTOP");
+    // the whole process group: the launcher and the CLI it runs
+    process.kill(-stale.child.pid!, "SIGSTOP");
     try {
       // its lease runs out (no heartbeat while it is stopped)
       await pollUntil("the stopped orchestrator's lease expired", async () => {
@@ -146,7 +147,7 @@ describe.each(STORE_KINDS)("the rollout's steps on a 3-host lab (real engine, %s
       const resumed = await fleet("rollout", "resume", record.rolloutId);
       expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
     } finally {
-      process.kill(stale.child.pid!, "SIGCONT");
+      process.kill(-stale.child.pid!, "SIGCONT");
     }
     const finished = await latest();
     expect(finished.status).toBe("completed");
