@@ -13,7 +13,7 @@ export const PROJECT_NAME = "runtime-fleet";
 
 /** Children of a Runtime component, by the suffix of their resource name. */
 export const RUNTIME_CHILDREN = {
-  install: { type: "command:remote:Command", suffix: "install" },
+  install: { type: "command:local:Command", suffix: "install" },
   deploy: { type: "command:remote:Command", suffix: "deploy" },
   verify: { type: "command:remote:Command", suffix: "verify" },
   droplet: { type: "digitalocean:index/droplet:Droplet", suffix: "droplet" },
