@@ -400,8 +400,11 @@ export const BATCH_ENV = "FLEET_ENGINE_TARGETS";
  * created droplet must never be forgotten.
  */
 export function batchEnv(targets: readonly Pick<ResolvedRuntime, "accountId" | "provider">[]): Record<string, string> {
+  // No targets is an untargeted update of the whole stack: it must register the whole fleet
+  // (an untargeted update deletes what the program does not register).
+  if (targets.length === 0) return {};
   const env: Record<string, string> = { [BATCH_ENV]: targets.map((t) => t.accountId).join(",") };
-  if (targets.length > 0 && targets.every((t) => t.provider !== "digitalocean")) env.PULUMI_SKIP_CHECKPOINTS = "true";
+  if (targets.every((t) => t.provider !== "digitalocean")) env.PULUMI_SKIP_CHECKPOINTS = "true";
   return env;
 }
 

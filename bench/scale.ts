@@ -1,0 +1,205 @@
+// `npm run bench:scale`: the engine's cost against the fleet's size, on the lab (real sshd, the
+// real Pulumi engine). For each size (default 100, 300 and 1,000 runtimes; K runtimes per lab
+// host): the first deploy of the whole stack, one 10-runtime batch (a targeted `pulumi up`, as a
+// rollout runs it) several times, the checkpoint's size per runtime, what the file backend keeps
+// after those updates, and the lab's memory. Figures from one run, sizes one after another on the
+// same machine: compare the ratios it prints, not the absolute seconds.
+//   npm run bench:scale -- [--sizes 100,300,1000] [--per-host 10] [--batches 3]
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import path from "node:path";
+import { zstdDecompressSync } from "node:zlib";
+import { Command, InvalidArgumentError } from "commander";
+import { PROJECT_NAME, type EngineRunResult } from "../control/engine";
+import { writeRuntimeVersions } from "../control/stackConfig";
+import { labProcesses } from "../lab/lab";
+import { labProject, type LabProject } from "../test/e2e/helpers/labProject";
+
+interface SizeFigures {
+  runtimes: number;
+  hosts: number;
+  firstDeployS: number;
+  firstProgramStartS: number;
+  batchS: number[];
+  batchProgramStartS: number[];
+  batchCommandS: number[];
+  batchScriptS: number[];
+  stateBytes: number;
+  stateRawBytes: number;
+  keptBytes: number;
+  keptFiles: number;
+  updates: number;
+  labRssMiB: number;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s[Math.floor(s.length / 2)]!;
+};
+const seconds = (ms: number) => ms / 1000;
+
+function list(value: string): number[] {
+  const sizes = value.split(",").map((v) => Number(v));
+  if (sizes.some((n) => !Number.isInteger(n) || n < 10)) throw new InvalidArgumentError("expected sizes like 100,300,1000 (each at least 10)");
+  return sizes;
+}
+function positive(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError("expected a positive integer");
+  return Number(value);
+}
+
+/** The stack's checkpoint as stored (zstd when the engine writes it) and as JSON. */
+function stateSize(p: LabProject): { bytes: number; raw: number } {
+  const dir = path.join(p.lab.backendUrl.replace(/^file:\/\//, ""), ".pulumi", "stacks", PROJECT_NAME);
+  for (const [file, decode] of [
+    ["lab.json.zst", (b: Buffer) => zstdDecompressSync(b)],
+    ["lab.json", (b: Buffer) => b],
+  ] as const) {
+    const full = path.join(dir, file);
+    if (existsSync(full)) {
+      const bytes = readFileSync(full);
+      return { bytes: bytes.length, raw: decode(bytes).length };
+    }
+  }
+  throw new Error(`no checkpoint in ${dir}`);
+}
+
+/** What the file backend keeps besides the checkpoint: its history and backups. */
+function keptSize(p: LabProject): { bytes: number; files: number } {
+  const root = path.join(p.lab.backendUrl.replace(/^file:\/\//, ""), ".pulumi");
+  let bytes = 0;
+  let files = 0;
+  const walk = (dir: string) => {
+    if (!existsSync(dir)) return;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, e.name);
+      if (e.isDirectory()) walk(full);
+      else {
+        bytes += statSync(full).size;
+        files++;
+      }
+    }
+  };
+  walk(path.join(root, "history"));
+  walk(path.join(root, "backups"));
+  return { bytes, files };
+}
+
+/** Resident memory of the lab's processes (runtime pools and sshds). */
+function labRss(p: LabProject): number {
+  let kib = 0;
+  for (const pid of labProcesses(p.labDir)) {
+    try {
+      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+      kib += Number(m?.[1] ?? 0);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return kib / 1024;
+}
+
+function check(run: EngineRunResult, what: string): void {
+  if (!run.ok) {
+    const failed = [...run.runtimes.values()].filter((r) => !r.ok);
+    throw new Error(`${what} failed: ${[...run.generalErrors, ...failed.slice(0, 3).map((r) => `${r.accountId}: ${r.errors[0] ?? "failed"}`)].join("; ")}`);
+  }
+}
+
+async function measureSize(runtimes: number, perHost: number, batches: number, log: (s: string) => void): Promise<SizeFigures> {
+  const hosts = Math.ceil(runtimes / perHost);
+  log(`${runtimes} runtimes: lab of ${hosts} hosts x ${perHost}`);
+  const p = await labProject(hosts, { runtimesPerHost: perHost });
+  try {
+    const all = p.lab.hosts.slice(0, runtimes).map((h) => ({ accountId: h.runtime, provider: "existing" as const }));
+    const engine = p.engine();
+    const first = await engine.up(all);
+    check(first, "the first deploy");
+    log(`  first deploy ${seconds(first.timings!.totalMs).toFixed(1)} s`);
+    const figures: SizeFigures = {
+      runtimes,
+      hosts,
+      firstDeployS: seconds(first.timings!.totalMs),
+      firstProgramStartS: seconds(first.timings!.programStartMs),
+      batchS: [],
+      batchProgramStartS: [],
+      batchCommandS: [],
+      batchScriptS: [],
+      stateBytes: 0,
+      stateRawBytes: 0,
+      keptBytes: 0,
+      keptFiles: 0,
+      updates: 1,
+      labRssMiB: labRss(p),
+    };
+    // Batches of 10 spread over the fleet, each runtime moved to the other of two releases (every
+    // batch a real upgrade, as in a rollout).
+    const stride = Math.floor(runtimes / 10);
+    for (let b = 0; b < batches; b++) {
+      const batch = Array.from({ length: 10 }, (_, i) => i * stride + (b % stride));
+      const current = p.stackConfig()["fleet:runtimes"] as Array<{ openclaw: string }>;
+      writeRuntimeVersions(
+        p.configFile,
+        batch.map((index) => ({ index, accountId: all[index]!.accountId, openclaw: current[index]!.openclaw === "v1.2.5" ? "v1.2.3" : "v1.2.5", runtimeService: "v0.5.0" })),
+      );
+      const run = await engine.up(batch.map((i) => all[i]!));
+      check(run, `batch ${b + 1}`);
+      const t = run.timings!;
+      const per = Object.values(t.perRuntime);
+      figures.batchS.push(seconds(t.totalMs));
+      figures.batchProgramStartS.push(seconds(t.programStartMs));
+      figures.batchCommandS.push(seconds(median(per.map((r) => r.commandMs))));
+      figures.batchScriptS.push(seconds(median(per.flatMap((r) => (r.scriptMs === undefined ? [] : [r.scriptMs])))));
+      figures.updates++;
+      log(`  batch ${b + 1}: ${seconds(t.totalMs).toFixed(1)} s (program start ${seconds(t.programStartMs).toFixed(1)} s, median runtime's commands ${figures.batchCommandS.at(-1)!.toFixed(1)} s)`);
+    }
+    const state = stateSize(p);
+    const kept = keptSize(p);
+    return { ...figures, stateBytes: state.bytes, stateRawBytes: state.raw, keptBytes: kept.bytes, keptFiles: kept.files };
+  } finally {
+    await p.down();
+  }
+}
+
+async function main(): Promise<void> {
+  const opts = new Command("bench:scale")
+    .option("--sizes <list>", "fleet sizes in runtimes", list, [100, 300, 1000])
+    .option("--per-host <k>", "runtimes per lab host", positive, 10)
+    .option("--batches <n>", "10-runtime batches per size", positive, 3)
+    .parse()
+    .opts<{ sizes: number[]; perHost: number; batches: number }>();
+  const log = (s: string) => process.stderr.write(`${s}\n`);
+  const results: SizeFigures[] = [];
+  for (const n of opts.sizes) results.push(await measureSize(n, opts.perHost, opts.batches, log));
+
+  const kib = (b: number) => (b / 1024).toFixed(1);
+  console.log("\nruntimes | first deploy | its program start | 10-runtime batch (median) | its program start | median runtime's commands | its script | state/runtime (stored, JSON) | history+backups after updates | lab RSS/runtime");
+  console.log("--- | --- | --- | --- | --- | --- | --- | --- | --- | ---");
+  for (const r of results) {
+    console.log(
+      [
+        r.runtimes,
+        `${r.firstDeployS.toFixed(1)} s`,
+        `${r.firstProgramStartS.toFixed(1)} s`,
+        `${median(r.batchS).toFixed(1)} s (${r.batchS.map((x) => x.toFixed(1)).join(", ")})`,
+        `${median(r.batchProgramStartS).toFixed(1)} s`,
+        `${median(r.batchCommandS).toFixed(1)} s`,
+        `${median(r.batchScriptS).toFixed(1)} s`,
+        `${kib(r.stateBytes / r.runtimes)} KiB, ${kib(r.stateRawBytes / r.runtimes)} KiB`,
+        `${kib(r.keptBytes)} KiB in ${r.keptFiles} files after ${r.updates}`,
+        `${(r.labRssMiB / r.runtimes).toFixed(1)} MiB`,
+      ].join(" | "),
+    );
+  }
+  const base = results[0]!;
+  for (const r of results.slice(1)) {
+    console.log(
+      `${r.runtimes} vs ${base.runtimes} runtimes (${(r.runtimes / base.runtimes).toFixed(0)}x the fleet): first deploy ${(r.firstDeployS / base.firstDeployS).toFixed(2)}x, ` +
+        `10-runtime batch ${(median(r.batchS) / median(base.batchS)).toFixed(2)}x, state per runtime ${(r.stateBytes / r.runtimes / (base.stateBytes / base.runtimes)).toFixed(2)}x`,
+    );
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench:scale: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});
