@@ -23,6 +23,7 @@ interface SizeFigures {
   batchProgramStartS: number[];
   batchCommandS: number[];
   batchScriptS: number[];
+  batchAfterStepsS: number[];
   stateBytes: number;
   stateRawBytes: number;
   keptBytes: number;
@@ -124,6 +125,7 @@ async function measureSize(runtimes: number, perHost: number, batches: number, l
       batchProgramStartS: [],
       batchCommandS: [],
       batchScriptS: [],
+      batchAfterStepsS: [],
       stateBytes: 0,
       stateRawBytes: 0,
       keptBytes: 0,
@@ -149,8 +151,9 @@ async function measureSize(runtimes: number, perHost: number, batches: number, l
       figures.batchProgramStartS.push(seconds(t.programStartMs));
       figures.batchCommandS.push(seconds(median(per.map((r) => r.commandMs))));
       figures.batchScriptS.push(seconds(median(per.flatMap((r) => (r.scriptMs === undefined ? [] : [r.scriptMs])))));
+      figures.batchAfterStepsS.push(seconds(t.afterStepsMs ?? NaN));
       figures.updates++;
-      log(`  batch ${b + 1}: ${seconds(t.totalMs).toFixed(1)} s (program start ${seconds(t.programStartMs).toFixed(1)} s, median runtime's commands ${figures.batchCommandS.at(-1)!.toFixed(1)} s)`);
+      log(`  batch ${b + 1}: ${seconds(t.totalMs).toFixed(1)} s (program start ${seconds(t.programStartMs).toFixed(1)} s, median runtime's commands ${figures.batchCommandS.at(-1)!.toFixed(1)} s, after the last step ${figures.batchAfterStepsS.at(-1)!.toFixed(1)} s)`);
     }
     const state = stateSize(p);
     const kept = keptSize(p);
@@ -172,8 +175,8 @@ async function main(): Promise<void> {
   for (const n of opts.sizes) results.push(await measureSize(n, opts.perHost, opts.batches, log));
 
   const kib = (b: number) => (b / 1024).toFixed(1);
-  console.log("\nruntimes | first deploy | its program start | 10-runtime batch (median) | its program start | median runtime's commands | its script | state/runtime (stored, JSON) | history+backups after updates | lab RSS/runtime");
-  console.log("--- | --- | --- | --- | --- | --- | --- | --- | --- | ---");
+  console.log("\nruntimes | first deploy | its program start | 10-runtime batch (median) | its program start | median runtime's commands | its script | after the last step | state/runtime (stored, JSON) | history+backups after updates | lab RSS/runtime");
+  console.log("--- | --- | --- | --- | --- | --- | --- | --- | --- | --- | ---");
   for (const r of results) {
     console.log(
       [
@@ -184,6 +187,7 @@ async function main(): Promise<void> {
         `${median(r.batchProgramStartS).toFixed(1)} s`,
         `${median(r.batchCommandS).toFixed(1)} s`,
         `${median(r.batchScriptS).toFixed(1)} s`,
+        `${median(r.batchAfterStepsS).toFixed(1)} s`,
         `${kib(r.stateBytes / r.runtimes)} KiB, ${kib(r.stateRawBytes / r.runtimes)} KiB`,
         `${kib(r.keptBytes)} KiB in ${r.keptFiles} files after ${r.updates}`,
         `${(r.labRssMiB / r.runtimes).toFixed(1)} MiB`,

@@ -69,6 +69,8 @@ export interface EngineRunTimings {
    * how long the on-host script itself said it took (its result line's durationMs), when it ran.
    */
   perRuntime: Record<string, { commandMs: number; scriptMs?: number }>;
+  /** From the last step's end to the end of the call: the engine saving the state, then outputs and summary read back. */
+  afterStepsMs?: number;
 }
 
 export interface EngineRunResult {
@@ -160,6 +162,7 @@ export class OutcomeCollector {
 export class TimingCollector {
   private readonly started: number;
   private firstStep?: number;
+  private lastStep?: number;
   private readonly spans = new Map<string, { from: number; to: number; scriptMs?: number }>();
   private readonly now: () => number;
 
@@ -182,6 +185,7 @@ export class TimingCollector {
     }
     const done = event.resOutputsEvent ?? event.resOpFailedEvent;
     if (done && !("planning" in done && done.planning)) {
+      this.lastStep = t;
       const owner = accountOfUrn(done.metadata.urn);
       const span = owner?.child ? this.spans.get(owner.accountId) : undefined;
       if (owner && span) {
@@ -199,7 +203,7 @@ export class TimingCollector {
     const end = this.now();
     const perRuntime: EngineRunTimings["perRuntime"] = {};
     for (const [id, span] of this.spans) perRuntime[id] = { commandMs: span.to - span.from, ...(span.scriptMs !== undefined ? { scriptMs: span.scriptMs } : {}) };
-    return { totalMs: end - this.started, programStartMs: (this.firstStep ?? end) - this.started, perRuntime };
+    return { totalMs: end - this.started, programStartMs: (this.firstStep ?? end) - this.started, perRuntime, ...(this.lastStep !== undefined ? { afterStepsMs: end - this.lastStep } : {}) };
   }
 }
 

@@ -72,6 +72,6 @@ describe("a run's timings", () => {
     now = 6_400;
     timing.handle(done(verify));
     now = 7_000;
-    expect(timing.result()).toEqual({ totalMs: 6_000, programStartMs: 2_500, perRuntime: { "lab-01": { commandMs: 2_800, scriptMs: 1_900 } } });
+    expect(timing.result()).toEqual({ totalMs: 6_000, programStartMs: 2_500, perRuntime: { "lab-01": { commandMs: 2_800, scriptMs: 1_900 } }, afterStepsMs: 600 });
   });
 });
