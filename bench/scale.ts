@@ -4,19 +4,25 @@
 // rollout runs it) several times, the checkpoint's size per runtime, what the file backend keeps
 // after those updates, and the lab's memory. Figures from one run, sizes one after another on the
 // same machine: compare the ratios it prints, not the absolute seconds.
-//   npm run bench:scale -- [--sizes 100,300,1000] [--per-host 10] [--batches 3]
+// A fleet larger than --cell-size runs as cells: stacks of at most that many runtimes (one stack's
+// whole config reaches the program in one environment variable, at most 128 KiB on Linux,
+// pulumi/pulumi#8680: about 300 lab runtimes), deployed in parallel, one engine per cell; a batch
+// is a targeted `pulumi up` in one cell.
+//   npm run bench:scale -- [--sizes 100,300,1000] [--per-host 10] [--batches 3] [--cell-size 250]
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { zstdDecompressSync } from "node:zlib";
 import { Command, InvalidArgumentError } from "commander";
-import { PROJECT_NAME, type EngineRunResult } from "../control/engine";
+import { parse } from "yaml";
+import { AutomationEngine, PROJECT_NAME, type EngineRunResult } from "../control/engine";
 import { writeRuntimeVersions } from "../control/stackConfig";
-import { labProcesses } from "../lab/lab";
+import { labCell, labProcesses, LAB_STACK } from "../lab/lab";
 import { labProject, type LabProject } from "../test/e2e/helpers/labProject";
 
 interface SizeFigures {
   runtimes: number;
   hosts: number;
+  cells: number;
   firstDeployS: number;
   firstProgramStartS: number;
   batchS: number[];
@@ -48,12 +54,12 @@ function positive(value: string): number {
   return Number(value);
 }
 
-/** The stack's checkpoint as stored (zstd when the engine writes it) and as JSON. */
-function stateSize(p: LabProject): { bytes: number; raw: number } {
+/** A stack's checkpoint as stored (zstd when the engine writes it) and as JSON. */
+function stateSize(p: LabProject, stack: string): { bytes: number; raw: number } {
   const dir = path.join(p.lab.backendUrl.replace(/^file:\/\//, ""), ".pulumi", "stacks", PROJECT_NAME);
   for (const [file, decode] of [
-    ["lab.json.zst", (b: Buffer) => zstdDecompressSync(b)],
-    ["lab.json", (b: Buffer) => b],
+    [`${stack}.json.zst`, (b: Buffer) => zstdDecompressSync(b)],
+    [`${stack}.json`, (b: Buffer) => b],
   ] as const) {
     const full = path.join(dir, file);
     if (existsSync(full)) {
@@ -106,21 +112,48 @@ function check(run: EngineRunResult, what: string): void {
   }
 }
 
-async function measureSize(runtimes: number, perHost: number, batches: number, log: (s: string) => void): Promise<SizeFigures> {
+interface Cell {
+  stack: string;
+  configFile: string;
+  engine: AutomationEngine;
+  runtimes: Array<{ accountId: string; provider: "existing" }>;
+}
+
+/** The lab's stack, or cells of at most cellSize runtimes (stacks lab-c1, lab-c2, ...). */
+async function cellsOf(p: LabProject, runtimes: number, cellSize: number): Promise<Cell[]> {
+  const records = p.lab.hosts.slice(0, runtimes);
+  const engine = (stack: string) => new AutomationEngine({ projectDir: p.projectDir, stack, env: p.env });
+  const ids = (rs: typeof records) => rs.map((h) => ({ accountId: h.runtime, provider: "existing" as const }));
+  if (runtimes <= cellSize) return [{ stack: LAB_STACK, configFile: p.configFile, engine: engine(LAB_STACK), runtimes: ids(records) }];
+  const count = Math.ceil(runtimes / cellSize);
+  const cells: Cell[] = [];
+  for (let c = 0; c < count; c++) {
+    const part = records.slice(c * cellSize, (c + 1) * cellSize);
+    const stack = `lab-c${c + 1}`;
+    const configFile = await labCell(p.projectDir, p.labDir, stack, part);
+    cells.push({ stack, configFile, engine: engine(stack), runtimes: ids(part) });
+  }
+  return cells;
+}
+
+async function measureSize(runtimes: number, perHost: number, batches: number, cellSize: number, log: (s: string) => void): Promise<SizeFigures> {
   const hosts = Math.ceil(runtimes / perHost);
-  log(`${runtimes} runtimes: lab of ${hosts} hosts x ${perHost}`);
   const p = await labProject(hosts, { runtimesPerHost: perHost });
   try {
-    const all = p.lab.hosts.slice(0, runtimes).map((h) => ({ accountId: h.runtime, provider: "existing" as const }));
-    const engine = p.engine();
-    const first = await engine.up(all);
-    check(first, "the first deploy");
-    log(`  first deploy ${seconds(first.timings!.totalMs).toFixed(1)} s`);
+    const cells = await cellsOf(p, runtimes, cellSize);
+    log(`${runtimes} runtimes: lab of ${hosts} hosts x ${perHost}${cells.length > 1 ? `, ${cells.length} cells of up to ${cellSize}` : ""}`);
+    // The first deploy: every cell at once, one engine each (as a rollout over cells runs them).
+    const t0 = performance.now();
+    const firsts = await Promise.all(cells.map((c) => c.engine.up(c.runtimes)));
+    const firstMs = performance.now() - t0;
+    firsts.forEach((run, i) => check(run, `the first deploy of ${cells[i]!.stack}`));
+    log(`  first deploy ${seconds(firstMs).toFixed(1)} s`);
     const figures: SizeFigures = {
       runtimes,
       hosts,
-      firstDeployS: seconds(first.timings!.totalMs),
-      firstProgramStartS: seconds(first.timings!.programStartMs),
+      cells: cells.length,
+      firstDeployS: seconds(firstMs),
+      firstProgramStartS: seconds(Math.max(...firsts.map((r) => r.timings!.programStartMs))),
       batchS: [],
       batchProgramStartS: [],
       batchCommandS: [],
@@ -133,17 +166,18 @@ async function measureSize(runtimes: number, perHost: number, batches: number, l
       updates: 1,
       labRssMiB: labRss(p),
     };
-    // Batches of 10 spread over the fleet, each runtime moved to the other of two releases (every
-    // batch a real upgrade, as in a rollout).
-    const stride = Math.floor(runtimes / 10);
+    // Batches of 10 spread over the first cell, each runtime moved to the other of two releases
+    // (every batch a real upgrade, as in a rollout).
+    const cell = cells[0]!;
+    const stride = Math.floor(cell.runtimes.length / 10);
     for (let b = 0; b < batches; b++) {
       const batch = Array.from({ length: 10 }, (_, i) => i * stride + (b % stride));
-      const current = p.stackConfig()["fleet:runtimes"] as Array<{ openclaw: string }>;
+      const current = (parse(readFileSync(cell.configFile, "utf8")) as { config: Record<string, Array<{ openclaw: string }>> }).config["fleet:runtimes"]!;
       writeRuntimeVersions(
-        p.configFile,
-        batch.map((index) => ({ index, accountId: all[index]!.accountId, openclaw: current[index]!.openclaw === "v1.2.5" ? "v1.2.3" : "v1.2.5", runtimeService: "v0.5.0" })),
+        cell.configFile,
+        batch.map((index) => ({ index, accountId: cell.runtimes[index]!.accountId, openclaw: current[index]!.openclaw === "v1.2.5" ? "v1.2.3" : "v1.2.5", runtimeService: "v0.5.0" })),
       );
-      const run = await engine.up(batch.map((i) => all[i]!));
+      const run = await cell.engine.up(batch.map((i) => cell.runtimes[i]!));
       check(run, `batch ${b + 1}`);
       const t = run.timings!;
       const per = Object.values(t.perRuntime);
@@ -155,9 +189,15 @@ async function measureSize(runtimes: number, perHost: number, batches: number, l
       figures.updates++;
       log(`  batch ${b + 1}: ${seconds(t.totalMs).toFixed(1)} s (program start ${seconds(t.programStartMs).toFixed(1)} s, median runtime's commands ${figures.batchCommandS.at(-1)!.toFixed(1)} s, after the last step ${figures.batchAfterStepsS.at(-1)!.toFixed(1)} s)`);
     }
-    const state = stateSize(p);
+    const states = cells.map((c) => stateSize(p, c.stack));
     const kept = keptSize(p);
-    return { ...figures, stateBytes: state.bytes, stateRawBytes: state.raw, keptBytes: kept.bytes, keptFiles: kept.files };
+    return {
+      ...figures,
+      stateBytes: states.reduce((a, x) => a + x.bytes, 0),
+      stateRawBytes: states.reduce((a, x) => a + x.raw, 0),
+      keptBytes: kept.bytes,
+      keptFiles: kept.files,
+    };
   } finally {
     await p.down();
   }
@@ -168,19 +208,20 @@ async function main(): Promise<void> {
     .option("--sizes <list>", "fleet sizes in runtimes", list, [100, 300, 1000])
     .option("--per-host <k>", "runtimes per lab host", positive, 10)
     .option("--batches <n>", "10-runtime batches per size", positive, 3)
+    .option("--cell-size <n>", "most runtimes in one stack (larger fleets run as cells)", positive, 250)
     .parse()
-    .opts<{ sizes: number[]; perHost: number; batches: number }>();
+    .opts<{ sizes: number[]; perHost: number; batches: number; cellSize: number }>();
   const log = (s: string) => process.stderr.write(`${s}\n`);
   const results: SizeFigures[] = [];
-  for (const n of opts.sizes) results.push(await measureSize(n, opts.perHost, opts.batches, log));
+  for (const n of opts.sizes) results.push(await measureSize(n, opts.perHost, opts.batches, opts.cellSize, log));
 
   const kib = (b: number) => (b / 1024).toFixed(1);
-  console.log("\nruntimes | first deploy | its program start | 10-runtime batch (median) | its program start | median runtime's commands | its script | after the last step | state/runtime (stored, JSON) | history+backups after updates | lab RSS/runtime");
+  console.log("\nruntimes (stacks) | first deploy | its program start | 10-runtime batch (median) | its program start | median runtime's commands | its script | after the last step | state/runtime (stored, JSON) | history+backups after updates | lab RSS/runtime");
   console.log("--- | --- | --- | --- | --- | --- | --- | --- | --- | --- | ---");
   for (const r of results) {
     console.log(
       [
-        r.runtimes,
+        `${r.runtimes} (${r.cells})`,
         `${r.firstDeployS.toFixed(1)} s`,
         `${r.firstProgramStartS.toFixed(1)} s`,
         `${median(r.batchS).toFixed(1)} s (${r.batchS.map((x) => x.toFixed(1)).join(", ")})`,
