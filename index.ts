@@ -1,5 +1,5 @@
 // The Pulumi program: stack config -> validated fleet -> one Runtime component each.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
 import { formatConfigErrors, NAMESPACE, parseFleetConfig } from "./fleet/config";
 import { Runtime } from "./components/runtime";
@@ -37,8 +37,13 @@ const deployHooks = deployHooksFromEnv(pulumi.getStack());
  * the runtimes it does not register as they are; a run without this variable (`pulumi up` or
  * `preview` by hand, CI) registers the whole fleet.
  */
-function batchRuntimes(all: typeof fleet.runtimes, listed: string | undefined): typeof fleet.runtimes {
+function batchRuntimes(all: typeof fleet.runtimes, listed: string | undefined, outputsFile: string | undefined): typeof fleet.runtimes {
   if (listed === undefined) return all;
+  // The engine's file lives only for its run: a variable left in a shell must not narrow an
+  // untargeted `pulumi up` (it would delete every runtime it left out).
+  if (!outputsFile || !existsSync(outputsFile)) {
+    throw new pulumi.RunError("FLEET_ENGINE_TARGETS: set outside a run of the fleet's engine (its FLEET_ENGINE_OUTPUTS_FILE is missing); unset it");
+  }
   const ids = listed.split(",").filter((id) => id !== "");
   const known = new Set(all.map((r) => r.accountId));
   const unknown = ids.filter((id) => !known.has(id));
@@ -47,7 +52,7 @@ function batchRuntimes(all: typeof fleet.runtimes, listed: string | undefined): 
   return all.filter((r) => wanted.has(r.accountId));
 }
 
-const runtimes = batchRuntimes(fleet.runtimes, process.env.FLEET_ENGINE_TARGETS).map(
+const runtimes = batchRuntimes(fleet.runtimes, process.env.FLEET_ENGINE_TARGETS, process.env.FLEET_ENGINE_OUTPUTS_FILE).map(
   (runtime) =>
     new Runtime(runtime.accountId, {
       runtime,

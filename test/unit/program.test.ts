@@ -57,6 +57,10 @@ describe("the fleet program", () => {
       expect(outputs["acc-abc123"]).toEqual({ address: "203.0.113.7" });
       vi.stubEnv("FLEET_ENGINE_TARGETS", "acc-def456,acc-nope");
       await expect(run(prodStackConfig())).rejects.toThrow(/FLEET_ENGINE_TARGETS: "acc-nope" is not in fleet:runtimes/);
+      // left in a shell after the engine's run (its file gone): refused, never a narrowed program
+      vi.stubEnv("FLEET_ENGINE_TARGETS", "acc-def456");
+      vi.stubEnv("FLEET_ENGINE_OUTPUTS_FILE", `${file}.gone`);
+      await expect(run(prodStackConfig())).rejects.toThrow(/FLEET_ENGINE_TARGETS: set outside a run of the fleet's engine/);
     } finally {
       vi.unstubAllEnvs();
     }
