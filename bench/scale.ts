@@ -2,13 +2,13 @@
 // real Pulumi engine). For each size (default 100, 300 and 1,000 runtimes; K runtimes per lab
 // host): the first deploy of the whole stack, one 10-runtime batch (a targeted `pulumi up`, as a
 // rollout runs it) several times, the checkpoint's size per runtime, what the file backend keeps
-// after those updates, and the lab's memory. Figures from one run, sizes one after another on the
-// same machine: compare the ratios it prints, not the absolute seconds.
+// after those updates, and the lab's memory. Figures from one run: every size's lab is up at once
+// and their batches alternate; compare the ratios it prints, not the absolute seconds.
 // A fleet larger than --cell-size runs as cells: stacks of at most that many runtimes (one stack's
 // whole config reaches the program in one environment variable, at most 128 KiB on Linux,
 // pulumi/pulumi#8680: about 300 lab runtimes), deployed in parallel, one engine per cell; a batch
 // is a targeted `pulumi up` in one cell.
-//   npm run bench:scale -- [--sizes 100,300,1000] [--per-host 10] [--batches 3] [--cell-size 250]
+//   npm run bench:scale -- [--sizes 100,300,1000] [--per-host 10] [--batches 3] [--cell-size 300]
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { zstdDecompressSync } from "node:zlib";
@@ -136,12 +136,20 @@ async function cellsOf(p: LabProject, runtimes: number, cellSize: number): Promi
   return cells;
 }
 
-async function measureSize(runtimes: number, perHost: number, batches: number, cellSize: number, log: (s: string) => void): Promise<SizeFigures> {
+interface SizeRun {
+  p: LabProject;
+  cells: Cell[];
+  figures: SizeFigures;
+}
+
+/** A lab of `runtimes` (on its own loopback /24, so the sizes can be up together) and its first deploy. */
+async function setUp(runtimes: number, perHost: number, cellSize: number, net: string, log: (s: string) => void): Promise<SizeRun> {
   const hosts = Math.ceil(runtimes / perHost);
+  process.env.FLEET_LAB_NET = net;
   const p = await labProject(hosts, { runtimesPerHost: perHost });
   try {
     const cells = await cellsOf(p, runtimes, cellSize);
-    log(`${runtimes} runtimes: lab of ${hosts} hosts x ${perHost}${cells.length > 1 ? `, ${cells.length} cells of up to ${cellSize}` : ""}`);
+    log(`${runtimes} runtimes: lab of ${hosts} hosts x ${perHost} on ${net}.0/24${cells.length > 1 ? `, ${cells.length} cells of up to ${cellSize}` : ""}`);
     // The first deploy: every cell at once, one engine each (as a rollout over cells runs them).
     const t0 = performance.now();
     const firsts = await Promise.all(cells.map((c) => c.engine.up(c.runtimes)));
@@ -166,40 +174,53 @@ async function measureSize(runtimes: number, perHost: number, batches: number, c
       updates: 1,
       labRssMiB: labRss(p),
     };
-    // Batches of 10 spread over the first cell, each runtime moved to the other of two releases
-    // (every batch a real upgrade, as in a rollout).
-    const cell = cells[0]!;
-    const stride = Math.floor(cell.runtimes.length / 10);
-    for (let b = 0; b < batches; b++) {
-      const batch = Array.from({ length: 10 }, (_, i) => i * stride + (b % stride));
-      const current = (parse(readFileSync(cell.configFile, "utf8")) as { config: Record<string, Array<{ openclaw: string }>> }).config["fleet:runtimes"]!;
-      writeRuntimeVersions(
-        cell.configFile,
-        batch.map((index) => ({ index, accountId: cell.runtimes[index]!.accountId, openclaw: current[index]!.openclaw === "v1.2.5" ? "v1.2.3" : "v1.2.5", runtimeService: "v0.5.0" })),
-      );
-      const run = await cell.engine.up(batch.map((i) => cell.runtimes[i]!));
-      check(run, `batch ${b + 1}`);
-      const t = run.timings!;
-      const per = Object.values(t.perRuntime);
-      figures.batchS.push(seconds(t.totalMs));
-      figures.batchProgramStartS.push(seconds(t.programStartMs));
-      figures.batchCommandS.push(seconds(median(per.map((r) => r.commandMs))));
-      figures.batchScriptS.push(seconds(median(per.flatMap((r) => (r.scriptMs === undefined ? [] : [r.scriptMs])))));
-      figures.batchAfterStepsS.push(seconds(t.afterStepsMs ?? NaN));
-      figures.updates++;
-      log(`  batch ${b + 1}: ${seconds(t.totalMs).toFixed(1)} s (program start ${seconds(t.programStartMs).toFixed(1)} s, median runtime's commands ${figures.batchCommandS.at(-1)!.toFixed(1)} s, after the last step ${figures.batchAfterStepsS.at(-1)!.toFixed(1)} s)`);
-    }
-    const states = cells.map((c) => stateSize(p, c.stack));
-    const kept = keptSize(p);
+    return { p, cells, figures };
+  } catch (err) {
+    await p.down();
+    throw err;
+  }
+}
+
+/**
+ * One 10-runtime batch, spread over the first cell, each runtime moved to the other of two
+ * releases (every batch a real upgrade, as in a rollout).
+ */
+async function batchOnce(size: SizeRun, b: number, log: (s: string) => void): Promise<void> {
+  const { cells, figures } = size;
+  const cell = cells[0]!;
+  const stride = Math.floor(cell.runtimes.length / 10);
+  const batch = Array.from({ length: 10 }, (_, i) => i * stride + (b % stride));
+  const current = (parse(readFileSync(cell.configFile, "utf8")) as { config: Record<string, Array<{ openclaw: string }>> }).config["fleet:runtimes"]!;
+  writeRuntimeVersions(
+    cell.configFile,
+    batch.map((index) => ({ index, accountId: cell.runtimes[index]!.accountId, openclaw: current[index]!.openclaw === "v1.2.5" ? "v1.2.3" : "v1.2.5", runtimeService: "v0.5.0" })),
+  );
+  const run = await cell.engine.up(batch.map((i) => cell.runtimes[i]!));
+  check(run, `batch ${b + 1} at ${figures.runtimes}`);
+  const t = run.timings!;
+  const per = Object.values(t.perRuntime);
+  figures.batchS.push(seconds(t.totalMs));
+  figures.batchProgramStartS.push(seconds(t.programStartMs));
+  figures.batchCommandS.push(seconds(median(per.map((r) => r.commandMs))));
+  figures.batchScriptS.push(seconds(median(per.flatMap((r) => (r.scriptMs === undefined ? [] : [r.scriptMs])))));
+  figures.batchAfterStepsS.push(seconds(t.afterStepsMs ?? NaN));
+  figures.updates++;
+  log(`  ${figures.runtimes} runtimes, batch ${b + 1}: ${seconds(t.totalMs).toFixed(1)} s (program start ${seconds(t.programStartMs).toFixed(1)} s, median runtime's commands ${figures.batchCommandS.at(-1)!.toFixed(1)} s, after the last step ${figures.batchAfterStepsS.at(-1)!.toFixed(1)} s)`);
+}
+
+async function finish(size: SizeRun): Promise<SizeFigures> {
+  try {
+    const states = size.cells.map((c) => stateSize(size.p, c.stack));
+    const kept = keptSize(size.p);
     return {
-      ...figures,
+      ...size.figures,
       stateBytes: states.reduce((a, x) => a + x.bytes, 0),
       stateRawBytes: states.reduce((a, x) => a + x.raw, 0),
       keptBytes: kept.bytes,
       keptFiles: kept.files,
     };
   } finally {
-    await p.down();
+    await size.p.down();
   }
 }
 
@@ -208,12 +229,23 @@ async function main(): Promise<void> {
     .option("--sizes <list>", "fleet sizes in runtimes", list, [100, 300, 1000])
     .option("--per-host <k>", "runtimes per lab host", positive, 10)
     .option("--batches <n>", "10-runtime batches per size", positive, 3)
-    .option("--cell-size <n>", "most runtimes in one stack (larger fleets run as cells)", positive, 250)
+    .option("--cell-size <n>", "most runtimes in one stack (larger fleets run as cells)", positive, 300)
     .parse()
     .opts<{ sizes: number[]; perHost: number; batches: number; cellSize: number }>();
   const log = (s: string) => process.stderr.write(`${s}\n`);
+  // Every size's lab is up at once and their batches alternate, so each size's batches see the
+  // same machine (the load of a shared machine moves over minutes).
+  const base = (process.env.FLEET_LAB_NET ?? "127.0.77").split(".").map(Number) as [number, number, number];
+  const sizes: SizeRun[] = [];
+  try {
+    for (const [i, n] of opts.sizes.entries()) sizes.push(await setUp(n, opts.perHost, opts.cellSize, `${base[0]}.${base[1]}.${(base[2] + i) % 256}`, log));
+    for (let b = 0; b < opts.batches; b++) for (const size of sizes) await batchOnce(size, b, log);
+  } catch (err) {
+    await Promise.all(sizes.map((s) => s.p.down()));
+    throw err;
+  }
   const results: SizeFigures[] = [];
-  for (const n of opts.sizes) results.push(await measureSize(n, opts.perHost, opts.batches, opts.cellSize, log));
+  for (const size of sizes) results.push(await finish(size));
 
   const kib = (b: number) => (b / 1024).toFixed(1);
   console.log("\nruntimes (stacks) | first deploy | its program start | 10-runtime batch (median) | its program start | median runtime's commands | its script | after the last step | state/runtime (stored, JSON) | history+backups after updates | lab RSS/runtime");
@@ -235,11 +267,11 @@ async function main(): Promise<void> {
       ].join(" | "),
     );
   }
-  const base = results[0]!;
+  const first = results[0]!;
   for (const r of results.slice(1)) {
     console.log(
-      `${r.runtimes} vs ${base.runtimes} runtimes (${(r.runtimes / base.runtimes).toFixed(0)}x the fleet): first deploy ${(r.firstDeployS / base.firstDeployS).toFixed(2)}x, ` +
-        `10-runtime batch ${(median(r.batchS) / median(base.batchS)).toFixed(2)}x, state per runtime ${(r.stateBytes / r.runtimes / (base.stateBytes / base.runtimes)).toFixed(2)}x`,
+      `${r.runtimes} vs ${first.runtimes} runtimes (${(r.runtimes / first.runtimes).toFixed(0)}x the fleet): first deploy ${(r.firstDeployS / first.firstDeployS).toFixed(2)}x, ` +
+        `10-runtime batch ${(median(r.batchS) / median(first.batchS)).toFixed(2)}x, state per runtime ${(r.stateBytes / r.runtimes / (first.stateBytes / first.runtimes)).toFixed(2)}x`,
     );
   }
 }
