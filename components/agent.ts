@@ -8,7 +8,7 @@ import * as command from "@pulumi/command";
 import type { ResolvedRuntime } from "../fleet/config";
 import { agentSecret } from "../protocol/credential";
 import { checkHostRoot } from "./onhost";
-import { agentBundleGzipBase64 } from "./agentBundle";
+import { agentBundleFile } from "./agentBundle";
 
 export const AGENT_UNIT_NAME = "fleet-agent.service";
 export const AGENT_UNIT_DIR = "/etc/systemd/system";
@@ -75,8 +75,10 @@ export function agentConfigJson(c: AgentConfigInput): string {
 }
 
 /**
- * Reads {unit, config, credential, agent} JSON from stdin and installs: the agent's bundled code,
- * the credential 0600 (umask 077 from the start, so no file ever holds it readable), the config,
+ * Reads {unit, config, credential, bundle} JSON from stdin and installs (the agent's bundled code
+ * is already there: the runtime's install command copied it, checked against its digest, and
+ * `bundle` names that digest so a new bundle restarts the agent): the credential 0600 (umask 077
+ * from the start, so no file ever holds it readable), the config,
  * the unit; then (re)starts the service. The temporary file is removed whatever happens.
  */
 export function agentInstallCommand(root: string, unitDir = AGENT_UNIT_DIR): string {
@@ -90,10 +92,7 @@ export function agentInstallCommand(root: string, unitDir = AGENT_UNIT_DIR): str
     `trap 'rm -f "$tmp"' EXIT`,
     `cat > "$tmp"`,
     `test -x '${AGENT_NODE}' || { echo 'fleet-agent needs Node 22+ at ${AGENT_NODE}' >&2; exit 1; }`,
-    `install -d -m 0755 '${r}/lib/runtime-fleet/agent'`,
-    `jq -r .agent "$tmp" | base64 -d | gunzip > '${r}/lib/runtime-fleet/agent/.fleet-agent.cjs.new'`,
-    `chmod 0644 '${r}/lib/runtime-fleet/agent/.fleet-agent.cjs.new'`,
-    `mv -f '${r}/lib/runtime-fleet/agent/.fleet-agent.cjs.new' '${r}/lib/runtime-fleet/agent/fleet-agent.cjs'`,
+    `test -s '${r}/lib/runtime-fleet/agent/fleet-agent.cjs' || { echo 'fleet-agent: ${r}/lib/runtime-fleet/agent/fleet-agent.cjs is missing (the install command copies it)' >&2; exit 1; }`,
     `jq -r .credential "$tmp" > '${r}/etc/.agent.credential.new'`,
     `mv -f '${r}/etc/.agent.credential.new' '${r}/etc/agent.credential'`,
     `jq -c .config "$tmp" > '${r}/etc/agent.json'`,
@@ -143,7 +142,8 @@ export function createAgentService(
       ...(settings.heartbeatSeconds ? { heartbeatSeconds: settings.heartbeatSeconds } : {}),
     }),
   ) as Record<string, unknown>;
-  const stdin = pulumi.secret(pulumi.output(agentSecret(settings.hmacSecret, stack, runtime.accountId)).apply((credential) => JSON.stringify({ unit, config, credential, agent: agentBundleGzipBase64() })));
+  const bundle = agentBundleFile().sha256;
+  const stdin = pulumi.secret(pulumi.output(agentSecret(settings.hmacSecret, stack, runtime.accountId)).apply((credential) => JSON.stringify({ unit, config, credential, bundle })));
   return new command.remote.Command(
     `${name}-agent`,
     { connection, create: agentInstallCommand(runtime.hostRoot), stdin, addPreviousOutputInEnv: false },

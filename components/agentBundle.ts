@@ -1,6 +1,9 @@
 // The self-upgrade agent as one JavaScript file, for hosts: agent/ and what it imports (fleet/,
 // the signature helper, zod) bundled with esbuild, so a host needs Node and nothing else — no
 // checkout, no npm install, no TypeScript loader. Built once per program run.
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { buildSync } from "esbuild";
@@ -26,12 +29,32 @@ export function agentBundle(): string {
   return cached;
 }
 
-/**
- * The bundle as it travels (gzip, base64): it rides in the install command's stdin, so it is
- * kept in the stack's state once per agent runtime; compressed, that is about 130 KiB each.
- */
+let cachedGzip: Buffer | undefined;
+function agentBundleGzip(): Buffer {
+  cachedGzip ??= gzipSync(Buffer.from(agentBundle(), "utf8"), { level: 9 });
+  return cachedGzip;
+}
+
+/** The bundle gzipped, base64 (for tests and tools that put it on a host themselves). */
 export function agentBundleGzipBase64(): string {
-  return gzipSync(Buffer.from(agentBundle(), "utf8"), { level: 9 }).toString("base64");
+  return agentBundleGzip().toString("base64");
+}
+
+/**
+ * The bundle as the install command copies it: a gzip file named by its sha256 (so a run never
+ * reads a half-written one), and that digest. The stack's state keeps the path and digest only.
+ */
+export function agentBundleFile(dir: string = path.join(os.tmpdir(), "runtime-fleet-agent")): { path: string; sha256: string } {
+  const gz = agentBundleGzip();
+  const sha256 = createHash("sha256").update(gz).digest("hex");
+  const file = path.join(dir, `fleet-agent-${sha256}.cjs.gz`);
+  if (!existsSync(file)) {
+    mkdirSync(dir, { recursive: true });
+    const tmp = `${file}.${process.pid}`;
+    writeFileSync(tmp, gz);
+    renameSync(tmp, file);
+  }
+  return { path: file, sha256 };
 }
 
 function build(): string {

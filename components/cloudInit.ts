@@ -1,30 +1,26 @@
-// cloud-init for a new droplet: docker, the tools the on-host script needs, the script itself and
-// the OpenClaw checkout. It carries no version (versions are the deploy command's job), so a
-// release never changes user data; the droplet also ignores later user-data changes, and script
-// updates go through the install command instead.
+// cloud-init for a new droplet: docker, the tools the on-host script needs and the OpenClaw
+// checkout. It carries no version (versions are the deploy command's job), so a release never
+// changes user data; the droplet also ignores later user-data changes. The script comes with the
+// install command, by digest (which waits for cloud-init, then turns OpenClaw's own updater off),
+// so the script's text is not kept in the stack's state with every droplet's user data.
 import { stringify } from "yaml";
-import { checkHostRoot, upgradeScript } from "./onhost";
+import { checkHostRoot } from "./onhost";
 
 export interface CloudInitArgs {
   hostRoot: string;
   healthPort: number;
   /** Git remote of OpenClaw; the checkout starts there and the deploy command picks the tag. */
   openclawRemote?: string;
-  script?: string;
   /** Agent runtimes: Node 24 for the self-upgrade agent (Ubuntu's own Node is too old). */
   agentNode?: boolean;
 }
 
 export function cloudInit(args: CloudInitArgs): string {
   const root = checkHostRoot(args.hostRoot);
-  const script = args.script ?? upgradeScript();
   const runcmd: string[][] = [["install", "-d", "-m", "0755", `${root}/bin`, `${root}/etc`, `${root}/state`]];
   if (args.openclawRemote) {
     runcmd.push(["git", "clone", "--quiet", "--", args.openclawRemote, `${root}/openclaw`]);
   }
-  // One updater per host: the fleet's script. OpenClaw's own auto-updater is turned off (the
-  // script needs the checkout to know its root).
-  if (args.openclawRemote) runcmd.push([`${root}/bin/fleet-upgrade`, "updater-off"]);
   runcmd.push(["systemctl", "enable", "--now", "docker"]);
   // The npm registry's `node` package, as the project itself runs: /usr/local/bin/node.
   if (args.agentNode) runcmd.push(["npm", "install", "--global", "--no-audit", "--no-fund", "node@24"]);
@@ -32,12 +28,6 @@ export function cloudInit(args: CloudInitArgs): string {
     package_update: true,
     packages: ["docker.io", "docker-compose-v2", "git", "jq", "curl", "util-linux", ...(args.agentNode ? ["npm"] : [])],
     write_files: [
-      {
-        path: `${root}/bin/fleet-upgrade`,
-        permissions: "0755",
-        encoding: "b64",
-        content: Buffer.from(script, "utf8").toString("base64"),
-      },
       {
         path: `${root}/etc/fleet.env`,
         permissions: "0644",

@@ -8,7 +8,8 @@ import type { Policy, ResolvedRuntime } from "../fleet/config";
 import { parseReleaseTag } from "../fleet/versions";
 import { cloudInit } from "./cloudInit";
 import { createAgentService } from "./agent";
-import { installCommand, statusCommand, targetsStdin, upgradeCommand, upgradeScript, type TargetVersions } from "./onhost";
+import { agentBundleFile } from "./agentBundle";
+import { agentBundleInstallCommand, installCommand, installerCommand, SCRIPT_PATH, scriptSha256, statusCommand, targetsStdin, upgradeCommand, upgradeScript, type TargetVersions } from "./onhost";
 
 export const RUNTIME_TYPE = "runtime-fleet:index:Runtime";
 
@@ -30,8 +31,10 @@ export interface RuntimeArgs {
   openclawRemote?: string;
   /** Seconds per SSH dial attempt; with dialErrorLimit this bounds how long an unreachable host takes to fail. */
   dialTimeoutSeconds?: number;
-  /** The on-host script's text (default: components/scripts/fleet-upgrade.sh). */
+  /** The on-host script's text (default: components/scripts/fleet-upgrade.sh); its digest must match scriptFile's. */
   script?: string;
+  /** The file the install copies to the host (default: components/scripts/fleet-upgrade.sh). */
+  scriptFile?: string;
   /** Post-deploy hooks bound to the deploy command (they record each runtime's result). */
   deployHooks?: pulumi.ResourceHookBinding;
   /** fleet:policy.snapshots: sent to the host with the versions; droplets may get a snapshot before a major release. */
@@ -65,7 +68,8 @@ export class Runtime extends pulumi.ComponentResource {
   /** A snapshot of the droplet taken before the deploy of a new major openclaw release (policy). */
   public readonly dropletSnapshot?: digitalocean.DropletSnapshot;
   public readonly address: pulumi.Output<string>;
-  public readonly install: command.remote.Command;
+  /** Copies the on-host script (and an agent's bundle) to the host, by path and digest. */
+  public readonly install: command.local.Command;
   public readonly deploy: command.remote.Command;
   public readonly verify: command.remote.Command;
   /** The versions the stack asks this runtime to run. */
@@ -88,7 +92,7 @@ export class Runtime extends pulumi.ComponentResource {
     }
 
     const connection = sshConnection(this.address, runtime, args.sshPrivateKey, args.dialTimeoutSeconds);
-    this.install = createInstall(name, runtime, connection, script, this);
+    this.install = createInstall(name, runtime, this.address, args, script, this);
     this.dropletSnapshot = this.droplet && args.snapshots?.dropletSnapshotOnMajor ? createMajorSnapshot(name, runtime, this.droplet, this) : undefined;
     // An agent runtime is upgraded by its agent only: instead of the deploy command (whose inputs
     // are the versions) it gets the agent's install, which carries no version.
@@ -128,11 +132,10 @@ function createDroplet(name: string, args: RuntimeArgs, parent: pulumi.Resource)
         hostRoot: runtime.hostRoot,
         healthPort: runtime.healthPort,
         ...(args.openclawRemote ? { openclawRemote: args.openclawRemote } : {}),
-        script: args.script ?? upgradeScript(),
         agentNode: runtime.executor === "agent",
       }),
     },
-    // User data is only the first boot; later script changes go through the install command.
+    // User data is only the first boot; the script comes with the install command.
     { parent, ignoreChanges: ["userData"] },
   );
 }
@@ -151,17 +154,36 @@ function createMajorSnapshot(name: string, runtime: ResolvedRuntime, droplet: di
   );
 }
 
+/**
+ * The install: a local command that copies the script (and an agent runtime's bundle) over SSH
+ * (components/scripts/install-over-ssh.sh). Its inputs are the files' paths and sha256 and the
+ * connection, so the state holds digests, not 40 KB of script per runtime, and a new script
+ * re-runs this, never the deploy. The key is its stdin (secret); the rest is its environment.
+ */
 function createInstall(
   name: string,
   runtime: ResolvedRuntime,
-  connection: command.types.input.remote.ConnectionArgs,
+  address: pulumi.Output<string>,
+  args: RuntimeArgs,
   script: string,
   parent: pulumi.Resource,
-): command.remote.Command {
-  // Inputs: the script's text and where it goes. A new script re-runs this, never the deploy.
-  return new command.remote.Command(
+): command.local.Command {
+  const scriptFile = args.scriptFile ?? SCRIPT_PATH;
+  const sha256 = scriptSha256(script);
+  const agent = runtime.executor === "agent" ? agentBundleFile() : undefined;
+  const environment: Record<string, pulumi.Input<string>> = {
+    FLEET_SSH_HOST: address,
+    FLEET_SSH_PORT: String(runtime.sshPort),
+    FLEET_SSH_USER: runtime.sshUser,
+    FLEET_SSH_DIAL_TIMEOUT: String(args.dialTimeoutSeconds ?? 10),
+    ...(runtime.hostKey ? { FLEET_SSH_HOST_KEY: runtime.hostKey } : {}),
+    FLEET_SCRIPT_FILE: scriptFile,
+    FLEET_SCRIPT_INSTALL: installCommand(runtime.hostRoot, sha256, { waitCloudInit: runtime.provider === "digitalocean" }),
+    ...(agent ? { FLEET_AGENT_FILE: agent.path, FLEET_AGENT_INSTALL: agentBundleInstallCommand(runtime.hostRoot, agent.sha256) } : {}),
+  };
+  return new command.local.Command(
     `${name}-install`,
-    { connection, create: installCommand(runtime.hostRoot), stdin: script, addPreviousOutputInEnv: false },
+    { create: installerCommand(), stdin: pulumi.secret(args.sshPrivateKey), environment, addPreviousOutputInEnv: false },
     { parent },
   );
 }

@@ -1,18 +1,19 @@
 // The real Pulumi engine through the Automation API: targeted `pulumi up` and `pulumi preview`
 // over a batch of runtimes, with each runtime's outcome read from the engine events.
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { LocalWorkspace, PulumiCommand, type EngineEvent, type Stack } from "@pulumi/pulumi/automation";
 import { RUNTIME_TYPE } from "../components/runtime";
 import type { ResolvedRuntime } from "../fleet/config";
+import { parseUpgradeResult } from "../protocol/onhost";
 
 export const PROJECT_NAME = "runtime-fleet";
 
 /** Children of a Runtime component, by the suffix of their resource name. */
 export const RUNTIME_CHILDREN = {
-  install: { type: "command:remote:Command", suffix: "install" },
+  install: { type: "command:local:Command", suffix: "install" },
   deploy: { type: "command:remote:Command", suffix: "deploy" },
   verify: { type: "command:remote:Command", suffix: "verify" },
   droplet: { type: "digitalocean:index/droplet:Droplet", suffix: "droplet" },
@@ -58,12 +59,28 @@ export interface RuntimeRunResult {
   errors: string[];
 }
 
+export interface EngineRunTimings {
+  /** Wall time of the whole `pulumi up`, from the call to its end. */
+  totalMs: number;
+  /** From the call to the engine's first step on a resource: CLI start, program start and registration. */
+  programStartMs: number;
+  /**
+   * Per runtime: how long its remote commands ran (first step started to last step done), and
+   * how long the on-host script itself said it took (its result line's durationMs), when it ran.
+   */
+  perRuntime: Record<string, { commandMs: number; scriptMs?: number }>;
+  /** From the last step's end to the end of the call: the engine saving the state, then outputs and summary read back. */
+  afterStepsMs?: number;
+}
+
 export interface EngineRunResult {
   ok: boolean;
   runtimes: Map<string, RuntimeRunResult>;
   /** Errors not attached to any runtime (program errors, policy violations, lock held...). */
   generalErrors: string[];
   outputs: Record<string, unknown>;
+  /** Where the run's time went (for benchmarks and the plan's estimate). */
+  timings?: EngineRunTimings;
 }
 
 export interface ChangeSummary {
@@ -141,8 +158,59 @@ export class OutcomeCollector {
   }
 }
 
+/** Times a run from its engine events: when steps on each runtime's resources began and ended. */
+export class TimingCollector {
+  private readonly started: number;
+  private firstStep?: number;
+  private lastStep?: number;
+  private readonly spans = new Map<string, { from: number; to: number; scriptMs?: number }>();
+  private readonly now: () => number;
+
+  constructor(now: () => number = Date.now) {
+    this.now = now;
+    this.started = now();
+  }
+
+  handle(event: EngineEvent): void {
+    const pre = event.resourcePreEvent;
+    const t = this.now();
+    if (pre && !pre.planning) {
+      this.firstStep ??= t;
+      const owner = accountOfUrn(pre.metadata.urn);
+      if (owner?.child && pre.metadata.op !== "same") {
+        const span = this.spans.get(owner.accountId);
+        if (span) span.to = Math.max(span.to, t);
+        else this.spans.set(owner.accountId, { from: t, to: t });
+      }
+    }
+    const done = event.resOutputsEvent ?? event.resOpFailedEvent;
+    if (done && !("planning" in done && done.planning)) {
+      this.lastStep = t;
+      const owner = accountOfUrn(done.metadata.urn);
+      const span = owner?.child ? this.spans.get(owner.accountId) : undefined;
+      if (owner && span) {
+        span.to = Math.max(span.to, t);
+        if (owner.child === "deploy") {
+          const stdout = done.metadata.new?.outputs?.stdout;
+          const result = typeof stdout === "string" ? parseUpgradeResult(stdout) : undefined;
+          if (result && result.durationMs > 0) span.scriptMs = result.durationMs;
+        }
+      }
+    }
+  }
+
+  result(): EngineRunTimings {
+    const end = this.now();
+    const perRuntime: EngineRunTimings["perRuntime"] = {};
+    for (const [id, span] of this.spans) perRuntime[id] = { commandMs: span.to - span.from, ...(span.scriptMs !== undefined ? { scriptMs: span.scriptMs } : {}) };
+    return { totalMs: end - this.started, programStartMs: (this.firstStep ?? end) - this.started, perRuntime, ...(this.lastStep !== undefined ? { afterStepsMs: end - this.lastStep } : {}) };
+  }
+}
+
 export class AutomationEngine implements StackEngine {
   private stackPromise?: Promise<Stack>;
+  /** The stack's `fleetRuntimes` output as the last run left it (a batch's program keeps the others' entries). */
+  private runtimeOutputs?: Record<string, unknown>;
 
   constructor(private readonly options: EngineOptions) {}
 
@@ -158,14 +226,26 @@ export class AutomationEngine implements StackEngine {
   }
 
   async up(targets: readonly Pick<ResolvedRuntime, "accountId" | "provider">[], env: Record<string, string> = {}): Promise<EngineRunResult> {
+    const timing = new TimingCollector();
     const stack = await this.stack();
     const collector = new OutcomeCollector(targets.map((t) => t.accountId));
-    const restore = withEnv(stack, env);
+    this.runtimeOutputs ??= ((await this.outputs().catch(() => ({}))) as { fleetRuntimes?: Record<string, unknown> }).fleetRuntimes ?? {};
+    const outputsDir = mkdtempSync(path.join(os.tmpdir(), "fleet-engine-"));
+    const outputsFile = path.join(outputsDir, "fleet-runtimes.json");
+    // Addresses and versions only (never a secret): the entries of runtimes outside the batch.
+    writeFileSync(outputsFile, JSON.stringify(this.runtimeOutputs), { mode: 0o600 });
+    const restore = withEnv(stack, { ...batchEnv(targets), [OUTPUTS_ENV]: outputsFile, ...env });
+    const remember = (outputs: Record<string, unknown>) => {
+      const runtimes = (outputs as { fleetRuntimes?: Record<string, unknown> }).fleetRuntimes;
+      this.runtimeOutputs = runtimes ?? undefined;
+      return outputs;
+    };
     try {
       const result = await stack.up({
         target: targets.flatMap((t) => runtimeTargets(this.options.stack, t)),
         onEvent: (e) => {
           collector.handle(e);
+          timing.handle(e);
           this.options.onEvent?.(e);
         },
         color: "never",
@@ -175,7 +255,8 @@ export class AutomationEngine implements StackEngine {
         ok: [...collector.runtimes.values()].every((r) => r.ok),
         runtimes: collector.runtimes,
         generalErrors: collector.generalErrors,
-        outputs: Object.fromEntries(Object.entries(result.outputs).map(([k, v]) => [k, v.value])),
+        outputs: remember(Object.fromEntries(Object.entries(result.outputs).map(([k, v]) => [k, v.value]))),
+        timings: timing.result(),
       };
     } catch (err) {
       // A failed resource makes `pulumi up` exit non-zero; which ones failed is in the events.
@@ -183,9 +264,24 @@ export class AutomationEngine implements StackEngine {
       if (collector.generalErrors.length === 0 && [...collector.runtimes.values()].every((r) => r.ok)) {
         collector.generalErrors.push(lastLines(message, 20));
       }
-      return { ok: false, runtimes: collector.runtimes, generalErrors: collector.generalErrors, outputs: await this.outputs().catch(() => ({})) };
+      const outputs = await this.outputs().catch(() => undefined);
+      this.runtimeOutputs = undefined; // read again next time: the failed run may have changed some
+      return { ok: false, runtimes: collector.runtimes, generalErrors: collector.generalErrors, outputs: outputs ?? {}, timings: timing.result() };
     } finally {
       restore();
+      rmSync(outputsDir, { recursive: true, force: true });
+      this.pruneHistory();
+    }
+  }
+
+  /** The file backend copies the whole checkpoint into its history on every update: keep the newest few. */
+  private pruneHistory(): void {
+    const backend = this.options.env?.PULUMI_BACKEND_URL ?? process.env.PULUMI_BACKEND_URL ?? "";
+    if (!backend.startsWith("file://")) return;
+    try {
+      pruneFileBackendCopies(fileURLToPath(backend), PROJECT_NAME, this.options.stack, HISTORY_CHECKPOINTS_KEPT);
+    } catch {
+      // pruning is housekeeping: a failure must never fail a deployment
     }
   }
 
@@ -279,12 +375,73 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-/** No plugin downloads at run time, no update checks: the toolchain is what is installed. */
+/**
+ * No plugin downloads at run time, no update checks: the toolchain is what is installed. And
+ * what keeps a run's cost flat in the fleet's size: no type-check of the program at deploy time
+ * (CI's typecheck guards it), no full checkpoint backup per update on the file backend, and the
+ * state written compressed (it is mostly repeated structure).
+ */
 export function defaultEngineEnv(): Record<string, string> {
   return {
     PULUMI_SKIP_UPDATE_CHECK: "true",
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    PULUMI_NODEJS_TRANSPILE_ONLY: "true",
+    PULUMI_DIY_BACKEND_DISABLE_CHECKPOINT_BACKUPS: "true",
+    PULUMI_DIY_BACKEND_ZSTD: "true",
   };
+}
+
+/** The program registers only these runtimes when set (index.ts); the engine sets it with --target. */
+export const BATCH_ENV = "FLEET_ENGINE_TARGETS";
+
+/**
+ * Environment of one targeted run. The program registers only the batch (untargeted resources
+ * that are not registered are left as they are by a targeted update), so a batch costs the same
+ * in a fleet of 100 or 1,000. Without droplets in the batch every step is a remote command the
+ * on-host script makes idempotent, so intermediate checkpoints are skipped: after a crash the
+ * state is the one before the run, and running the batch again finds the hosts already on
+ * target (a noop that reports the interrupted attempt). Droplets keep every checkpoint: a
+ * created droplet must never be forgotten.
+ */
+export function batchEnv(targets: readonly Pick<ResolvedRuntime, "accountId" | "provider">[]): Record<string, string> {
+  // No targets is an untargeted update of the whole stack: it must register the whole fleet
+  // (an untargeted update deletes what the program does not register).
+  if (targets.length === 0) return {};
+  const env: Record<string, string> = { [BATCH_ENV]: targets.map((t) => t.accountId).join(",") };
+  if (targets.every((t) => t.provider !== "digitalocean")) env.PULUMI_SKIP_CHECKPOINTS = "true";
+  return env;
+}
+
+/** A JSON file of the stack's previous `fleetRuntimes` output, for the runtimes a batch does not register. */
+export const OUTPUTS_ENV = "FLEET_ENGINE_OUTPUTS_FILE";
+
+/** How many full checkpoint copies the file backend's history keeps (`pulumi stack export --version`). */
+export const HISTORY_CHECKPOINTS_KEPT = 5;
+
+/**
+ * Removes all but the newest `keep` checkpoint copies in a file backend's history and backups of
+ * one stack (the `.history.json` update records stay: they are small and `pulumi stack history`
+ * reads them). Returns the number of files removed.
+ */
+export function pruneFileBackendCopies(backendDir: string, project: string, stack: string, keep: number): number {
+  let removed = 0;
+  const dirs = [
+    { dir: path.join(backendDir, ".pulumi", "history", project, stack), copy: /\.checkpoint\.json(\.gz|\.zst)?$/ },
+    { dir: path.join(backendDir, ".pulumi", "backups", project, stack), copy: /\.json(\.gz|\.zst)?$/ },
+  ];
+  for (const { dir, copy } of dirs) {
+    if (!existsSync(dir)) continue;
+    const files = readdirSync(dir)
+      .filter((f) => copy.test(f))
+      .map((f) => ({ f, at: statSync(path.join(dir, f)).mtimeMs }))
+      .sort((a, b) => b.at - a.at || b.f.localeCompare(a.f));
+    for (const { f } of files.slice(keep)) {
+      rmSync(path.join(dir, f), { force: true });
+      rmSync(path.join(dir, `${f}.attrs`), { force: true });
+      removed++;
+    }
+  }
+  return removed;
 }
 
 /** Sets per-run environment on the workspace; returns the undo. */

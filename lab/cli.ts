@@ -2,12 +2,19 @@
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { check, describeToolchain, doctor, missingLine, PURPOSES, requirementsFor, systemIo, toolchainPlan, type Purpose } from "./doctor";
 import { FAULT_KINDS } from "./kit";
-import { defaultLabDir, labDown, labEnv, LabError, labFault, labStatus, labUp, MAX_HOSTS } from "./lab";
+import { defaultLabDir, labDown, labEnv, LabError, labFault, labStatus, labUp, MAX_HOSTS, MAX_RUNTIMES_PER_HOST } from "./lab";
 import { printableLines } from "../cli/text";
 
 function hostCount(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > MAX_HOSTS) {
     throw new InvalidArgumentError(`expected an integer 1..${MAX_HOSTS}`);
+  }
+  return Number(value);
+}
+
+function runtimesPerHost(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > MAX_RUNTIMES_PER_HOST) {
+    throw new InvalidArgumentError(`expected an integer 1..${MAX_RUNTIMES_PER_HOST}`);
   }
   return Number(value);
 }
@@ -32,16 +39,18 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     .command("up")
     .description("create and start N hosts, write Pulumi.lab.yaml in the project dir")
     .requiredOption("--hosts <n>", `number of hosts (1..${MAX_HOSTS})`, hostCount)
+    .option("--runtimes-per-host <k>", `runtimes on each host, own root and health port each (1..${MAX_RUNTIMES_PER_HOST})`, runtimesPerHost, 1)
     .option(...dirOption)
     .option("--project <dir>", "Pulumi project dir (where Pulumi.lab.yaml goes)", process.cwd())
     .option("--no-pulumi", "do not create the lab stack / store the SSH key secret")
-    .action(async (opts: { hosts: number; dir: string; project: string; pulumi: boolean }) => {
+    .action(async (opts: { hosts: number; runtimesPerHost: number; dir: string; project: string; pulumi: boolean }) => {
       // Before any host is made: a missing program is one line with the command that installs it.
       const io = systemIo(err);
       const checks = check(requirementsFor("demo"), io);
       if (checks.some((c) => c.found === null)) throw new LabError(missingLine(checks, io.isRoot));
-      const result = await labUp({ hosts: opts.hosts, dir: opts.dir, projectDir: opts.project, configureStack: opts.pulumi, log: err });
-      out(`lab up: ${result.lab.hosts.length} hosts in ${result.lab.dir} (${result.timingsMs.hostsStarted ?? "?"} ms)`);
+      const result = await labUp({ hosts: opts.hosts, runtimesPerHost: opts.runtimesPerHost, dir: opts.dir, projectDir: opts.project, configureStack: opts.pulumi, log: err });
+      const what = opts.runtimesPerHost > 1 ? `${result.lab.hosts.length} runtimes on ${opts.hosts} hosts` : `${result.lab.hosts.length} hosts`;
+      out(`lab up: ${what} in ${result.lab.dir} (${result.timingsMs.hostsStarted ?? "?"} ms)`);
       for (const h of result.lab.hosts) out(`  ${h.runtime}  ${h.address}  ssh :${h.ssh.port}  health :${h.healthPort}  ${h.root}`);
       out(`stack config: ${result.stackFile}`);
       if (result.lab.pulumiDir) out(describeToolchain(result.lab.pulumiDir));

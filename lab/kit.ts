@@ -2,10 +2,13 @@
 // hosts (a directory ROOT + a loopback address) with the real on-host script installed.
 // Used by the lab (lab.ts) and directly by e2e tests (no SSH needed for the script itself).
 import { createHash } from "node:crypto";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { getJson, isProcess, pollUntil, run, runOk, stopProcess } from "./procs";
+import { shellQuote } from "../components/onhost";
 
 export const LAB_SOURCE_DIR = __dirname;
 export const UPGRADE_SCRIPT = resolve(__dirname, "..", "components", "scripts", "fleet-upgrade.sh");
@@ -92,8 +95,7 @@ export function createRegistry(dir: string, tags: readonly string[] = RUNTIME_SE
 export function writeDockerWrapper(dir: string, node = process.execPath): string {
   mkdirSync(join(dir, "bin"), { recursive: true });
   const file = join(dir, "bin", "docker");
-  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  writeFileSync(file, `#!/bin/sh\n# fleet-lab docker stand-in\nexec ${q(node)} ${q(DOCKER_STANDIN)} "$@"\n`);
+  writeFileSync(file, `#!/bin/sh\n# fleet-lab docker stand-in\nexec ${shellQuote(node)} ${shellQuote(DOCKER_STANDIN)} "$@"\n`);
   chmodSync(file, 0o755);
   return file;
 }
@@ -134,6 +136,8 @@ export interface HostSpec {
   /** FLEET_SNAPSHOT_KEEP / FLEET_SNAPSHOT_BUDGET_BYTES of the host. */
   snapshotKeep?: number;
   snapshotBudgetBytes?: number;
+  /** The socket of the runtime pool serving this runtime (several runtimes per lab host); none: its own process. */
+  pool?: string;
 }
 
 /** The customer's state the lab's runtimes keep (relative to ROOT), as OpenClaw's docs name it. */
@@ -222,7 +226,7 @@ export async function createHost(kit: Kit, spec: HostSpec): Promise<LabHost> {
   );
   writeFileSync(
     join(labStateDir(root), "host.json"),
-    JSON.stringify({ runtime: spec.runtime, address: spec.address, port: spec.healthPort, registry: kit.registryFile }, null, 2),
+    JSON.stringify({ runtime: spec.runtime, address: spec.address, port: spec.healthPort, registry: kit.registryFile, ...(spec.pool ? { pool: spec.pool } : {}) }, null, 2),
   );
   writeFileSync(join(labStateDir(root), "restarts"), "0");
   writeFileSync(join(root, "state", "current.json"), JSON.stringify({ openclaw, runtimeService, updatedAt: new Date().toISOString() }));
@@ -250,6 +254,77 @@ export function runtimePid(host: LabHost): number | null {
   }
 }
 
+/** The pool socket serving a host's runtime, when it has one (host.json `pool`). */
+export function runtimePool(host: LabHost): string | undefined {
+  try {
+    const pool = (JSON.parse(readFileSync(join(labStateDir(host.root), "host.json"), "utf8")) as { pool?: unknown }).pool;
+    return typeof pool === "string" ? pool : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One request to a runtime pool (lab/runtime/sim-runtime.mjs --pool): up, down, crash or status of a root. */
+export function poolRequest(socket: string, op: "up" | "down" | "crash" | "status", root: string): Promise<{ ok: boolean; running: boolean; error?: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const conn = connect(socket);
+    let text = "";
+    conn.setEncoding("utf8");
+    conn.on("data", (chunk: string) => (text += chunk));
+    conn.on("end", () => {
+      try {
+        resolvePromise(JSON.parse(text) as { ok: boolean; running: boolean; error?: string });
+      } catch {
+        reject(new Error(`runtime pool ${socket} answered ${JSON.stringify(text)}`));
+      }
+    });
+    conn.on("error", (err) => reject(new Error(`runtime pool ${socket}: ${err.message}`)));
+    conn.end(`${JSON.stringify({ op, root })}\n`);
+  });
+}
+
+/** Whether a host's runtime is running: its process, or its slot in its pool. */
+export async function runtimeRunning(host: LabHost): Promise<boolean> {
+  const pool = runtimePool(host);
+  if (!pool) return runtimePid(host) !== null;
+  return (await poolRequest(pool, "status", host.root).catch(() => ({ running: false }))).running;
+}
+
+const poolMarks = (socket: string) => ["sim-runtime.mjs", "--pool", socket];
+
+/** Pid of the pool process serving `socket`, if it is running. */
+export function poolPid(socket: string): number | null {
+  try {
+    const pid = Number.parseInt(readFileSync(`${socket}.pid`, "utf8"), 10);
+    return isProcess(pid, poolMarks(socket)) ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Starts a runtime pool (detached, like an sshd) and waits until it answers on its socket. */
+export async function startRuntimePool(node: string, socket: string, timeoutMs = 15_000): Promise<number> {
+  const running = poolPid(socket);
+  if (running !== null) return running;
+  const out = openSync(`${socket}.log`, "a");
+  const child = spawn(node, [SIM_RUNTIME, "--pool", socket], { detached: true, stdio: ["ignore", out, out] });
+  closeSync(out);
+  if (child.pid === undefined) throw new Error(`could not start the runtime pool ${socket}`);
+  child.unref();
+  writeFileSync(`${socket}.pid`, String(child.pid));
+  const pid = child.pid;
+  await pollUntil(`runtime pool ${socket}`, async () => {
+    if (!isProcess(pid, poolMarks(socket))) throw new Error(`the runtime pool exited; see ${socket}.log`);
+    return (await poolRequest(socket, "status", "/").catch(() => undefined))?.ok === true;
+  }, { timeoutMs });
+  return pid;
+}
+
+export async function stopRuntimePool(socket: string): Promise<void> {
+  const pid = poolPid(socket);
+  if (pid !== null) await stopProcess(pid, poolMarks(socket));
+}
+
 /** `compose up -d` then wait (polling) until /health answers 200. */
 export async function startRuntime(host: LabHost, timeoutMs = 15_000): Promise<void> {
   const result = await compose(host, ["up", "-d"]);
@@ -263,8 +338,13 @@ export async function waitHealthy(host: LabHost, timeoutMs = 15_000): Promise<vo
   });
 }
 
-/** Stops the runtime (and waits until the process is gone). */
+/** Stops the runtime (and waits until the process is gone, or its pool has let it go). */
 export async function stopRuntime(host: LabHost): Promise<void> {
+  const pool = runtimePool(host);
+  if (pool) {
+    await poolRequest(pool, "down", host.root).catch(() => undefined); // a stopped pool runs nothing
+    return;
+  }
   const pid = runtimePid(host);
   if (pid !== null) await stopProcess(pid, runtimeMarks(host));
 }
@@ -421,6 +501,11 @@ export async function setFault(host: LabHost, fault: Fault | string, ssh?: SshCo
     case "crash": {
       faults.crash = true;
       writeFaults(host, faults);
+      const pool = runtimePool(host);
+      if (pool) {
+        await poolRequest(pool, "crash", host.root);
+        return faults;
+      }
       const pid = runtimePid(host);
       if (pid !== null) await stopProcess(pid, runtimeMarks(host), 0); // abrupt: SIGTERM, no grace
       return faults;
@@ -443,7 +528,7 @@ export async function setFault(host: LabHost, fault: Fault | string, ssh?: SshCo
       if (faults.diskFull) await setDiskFull(host.root, false);
       writeFaults(host, {});
       if (ssh && host.ssh && !ssh.running(host)) await ssh.start(host);
-      if (wasCrashed || runtimePid(host) === null) await startRuntime(host);
+      if (wasCrashed || !(await runtimeRunning(host))) await startRuntime(host);
       return {};
     }
   }

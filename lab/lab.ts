@@ -1,10 +1,13 @@
-// The lab: N simulated hosts on 127.0.0.(10+i), each with its own sshd (port 2222) and simulated
-// runtime (port 8080), plus a Pulumi.lab.yaml whose runtimes are those hosts.
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+// The lab: N simulated hosts on 127.0.0.(10+i), each with its own sshd (port 2222) and K simulated
+// runtimes (ports 8080.., each with its own host root), plus a Pulumi.lab.yaml whose runtimes are
+// those. With K > 1 a host's runtimes are served by one pool process (a process per runtime
+// would not fit 1,000 runtimes on a small machine), and a host's runtimes share its sshd.
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { delimiter, join, resolve } from "node:path";
 import YAML from "yaml";
 import { formatConfigErrors, parseFleetConfig } from "../fleet/config";
+import { shellQuote } from "../components/onhost";
 import {
   createHost,
   createKit,
@@ -14,7 +17,9 @@ import {
   parseFault,
   setFault,
   startRuntime,
+  startRuntimePool,
   stopRuntime,
+  stopRuntimePool,
   type FaultState,
   type HostStatus,
   type LabHost,
@@ -25,6 +30,7 @@ import { createClientKeys, knownHostsLine, prepareSshd, sshControl, SSH_PORT, st
 
 export const LAB_STACK = "lab";
 export const MAX_HOSTS = 200;
+export const MAX_RUNTIMES_PER_HOST = 50;
 export const HEALTH_PORT = 8080;
 /** Encrypts only the lab's throwaway key in the lab's own file backend: not a real secret. */
 export const LAB_PASSPHRASE = "fleet-lab-not-a-secret";
@@ -61,6 +67,8 @@ export interface LabHostRecord {
   root: string;
   canary: boolean;
   ssh: SshdInfo;
+  /** The socket of the pool process serving this runtime (labs with several runtimes per host). */
+  pool?: string;
 }
 
 /** lab.json: everything a later command (or a test) needs to find and drive the lab. */
@@ -122,14 +130,25 @@ export class LabError extends Error {
   }
 }
 
-/** Every process of a lab dir still alive: simulated runtimes and sshds (found in /proc). */
+/** Where a lab's runtime pools put their sockets (one per host, with several runtimes per host). */
+export function poolSocket(dir: string, hostIndex: number): string {
+  return join(resolve(dir), "pools", `host-${String(hostIndex).padStart(3, "0")}.sock`);
+}
+
+/** Every process of a lab dir still alive: simulated runtimes, runtime pools and sshds (found in /proc). */
 export function labProcesses(dir: string): number[] {
   const hostsDir = `${resolve(dir)}/hosts/`;
-  return [...findProcesses(["sim-runtime.mjs", `--root ${hostsDir}`]), ...findProcesses(["sshd", hostsDir, "sshd_config"])];
+  return [
+    ...findProcesses(["sim-runtime.mjs", `--root ${hostsDir}`]),
+    ...findProcesses(["sim-runtime.mjs", `--pool ${resolve(dir)}/pools/`]),
+    ...findProcesses(["sshd", hostsDir, "sshd_config"]),
+  ];
 }
 
 export interface LabUpOptions {
   hosts: number;
+  /** Runtimes on each host (own host root and health port each; default 1). */
+  runtimesPerHost?: number;
   dir?: string;
   projectDir?: string;
   /** Run configureLabStack (needs the Pulumi CLI). Default true. */
@@ -150,6 +169,10 @@ export interface LabUpResult {
 export async function labUp(options: LabUpOptions): Promise<LabUpResult> {
   const n = options.hosts;
   if (!Number.isInteger(n) || n < 1 || n > MAX_HOSTS) throw new LabError(`--hosts must be an integer 1..${MAX_HOSTS}`, 2);
+  const perHost = options.runtimesPerHost ?? 1;
+  if (!Number.isInteger(perHost) || perHost < 1 || perHost > MAX_RUNTIMES_PER_HOST) {
+    throw new LabError(`--runtimes-per-host: ${JSON.stringify(perHost)} is not an integer 1..${MAX_RUNTIMES_PER_HOST}`, 2);
+  }
   const dir = resolve(options.dir ?? defaultLabDir());
   const projectDir = resolve(options.projectDir ?? process.cwd());
   const log = options.log ?? (() => undefined);
@@ -162,12 +185,12 @@ export async function labUp(options: LabUpOptions): Promise<LabUpResult> {
     throw new LabError(`a lab is already running in ${dir} (${alive.length} processes); run: fleet-lab down --dir ${dir}`);
   }
   // A stopped lab's leftovers are replaced; only the lab's own entries are removed.
-  for (const entry of ["lab.json", "hosts", "origin", "registry", "bin", "keys", "pulumi-state"]) {
+  for (const entry of ["lab.json", "hosts", "pools", "origin", "registry", "bin", "keys", "pulumi-state"]) {
     rmSync(join(dir, entry), { recursive: true, force: true });
   }
   mkdirSync(dir, { recursive: true });
 
-  log(`creating the release origin and ${n} hosts in ${dir}`);
+  log(`creating the release origin and ${n} hosts${perHost > 1 ? ` of ${perHost} runtimes` : ""} in ${dir}`);
   const kit = await createKit(dir, process.execPath, options.migratingReleases ? { migratingReleases: options.migratingReleases } : {});
   const keys = await createClientKeys(dir);
   const user = userInfo().username;
@@ -175,32 +198,42 @@ export async function labUp(options: LabUpOptions): Promise<LabUpResult> {
 
   const hosts: LabHost[] = [];
   const records: LabHostRecord[] = [];
+  const pools = perHost > 1 ? Array.from({ length: n }, (_, h) => poolSocket(dir, h + 1)) : [];
   try {
+    if (pools.length > 0) {
+      mkdirSync(join(dir, "pools"), { recursive: true });
+      await mapLimit(pools, 8, (socket) => startRuntimePool(kit.node, socket, 30_000));
+    }
+    // Runtime i (1-based) lives on host ceil(i / K), health port 8080 + its place on the host.
     const created = await mapLimit(
-      Array.from({ length: n }, (_, i) => i + 1),
+      Array.from({ length: n * perHost }, (_, i) => i + 1),
       4,
       async (i) => {
+        const hostIndex = Math.ceil(i / perHost);
         const host = await createHost(kit, {
           runtime: runtimeName(i),
           root: join(dir, "hosts", runtimeName(i)),
-          address: hostAddress(i),
-          healthPort: HEALTH_PORT,
+          address: hostAddress(hostIndex),
+          healthPort: HEALTH_PORT + ((i - 1) % perHost),
+          ...(pools.length > 0 ? { pool: pools[hostIndex - 1]! } : {}),
         });
-        host.ssh = await prepareSshd(host, keys, SSH_PORT);
+        // A host's runtimes share its one sshd: the first runtime's root holds it.
+        if ((i - 1) % perHost === 0) host.ssh = await prepareSshd(host, keys, SSH_PORT);
         return host;
       },
     );
+    for (const [i, host] of created.entries()) host.ssh ??= created[i - (i % perHost)]!.ssh;
     hosts.push(...created);
     mark("hostsCreated");
-    writeFileSync(keys.knownHosts, `${hosts.map(knownHostsLine).join("\n")}\n`);
+    const sshHosts = hosts.filter((_, i) => i % perHost === 0);
+    writeFileSync(keys.knownHosts, `${sshHosts.map(knownHostsLine).join("\n")}\n`);
     log("starting sshds and runtimes");
-    await mapLimit(hosts, 8, async (host) => {
-      await startSshd(host, 30_000);
-      await startRuntime(host, 30_000);
-    });
+    await mapLimit(sshHosts, 8, (host) => startSshd(host, 30_000));
+    await mapLimit(hosts, 8, (host) => startRuntime(host, 30_000));
     mark("hostsStarted");
   } catch (error) {
     await stopHosts(hosts, dir);
+    await Promise.all(pools.map(stopRuntimePool));
     throw error;
   }
   for (const [i, host] of hosts.entries()) {
@@ -211,6 +244,7 @@ export async function labUp(options: LabUpOptions): Promise<LabUpResult> {
       root: host.root,
       canary: i === 0,
       ssh: host.ssh as SshdInfo,
+      ...(pools.length > 0 ? { pool: pools[Math.floor(i / perHost)]! } : {}),
     });
   }
 
@@ -251,8 +285,12 @@ export async function labUp(options: LabUpOptions): Promise<LabUpResult> {
   return { lab: readLab(dir), stackFile, stack, timingsMs };
 }
 
-/** The stack config of the lab: the desired state is the lab as created (everyone on v1.2.3). */
-export function labStackConfig(lab: LabRecord): Record<string, unknown> {
+/**
+ * The stack config of the lab: the desired state is the lab as created (everyone on v1.2.3).
+ * `runtimes` narrows it to a cell of the lab (a stack of some of its runtimes; the first is the
+ * cell's canary).
+ */
+export function labStackConfig(lab: LabRecord, runtimes: readonly LabHostRecord[] = lab.hosts): Record<string, unknown> {
   return {
     "fleet:release": { openclaw: INITIAL_OPENCLAW, runtimeService: INITIAL_RUNTIME_SERVICE },
     "fleet:policy": {
@@ -264,7 +302,7 @@ export function labStackConfig(lab: LabRecord): Record<string, unknown> {
     },
     "fleet:defaults": { provider: "existing", dialTimeoutSeconds: 5 },
     "fleet:releaseSource": { openclaw: lab.origin.url },
-    "fleet:runtimes": lab.hosts.map((h) => ({
+    "fleet:runtimes": runtimes.map((h, i) => ({
       accountId: h.runtime,
       provider: "existing",
       host: h.address,
@@ -275,7 +313,7 @@ export function labStackConfig(lab: LabRecord): Record<string, unknown> {
       hostKey: h.ssh.hostPublicKey,
       openclaw: INITIAL_OPENCLAW,
       runtimeService: INITIAL_RUNTIME_SERVICE,
-      ...(h.canary ? { canary: true } : {}),
+      ...(h.canary || (runtimes !== lab.hosts && i === 0) ? { canary: true } : {}),
     })),
   };
 }
@@ -284,11 +322,11 @@ export function labStackConfig(lab: LabRecord): Record<string, unknown> {
  * Writes Pulumi.lab.yaml, validated with fleet/config.ts (the SSH key secret is added by
  * configureLabStack, so it is checked here with a placeholder).
  */
-export function writeStackConfig(projectDir: string, lab: LabRecord): string {
-  const config = labStackConfig(lab);
+export function writeStackConfig(projectDir: string, lab: LabRecord, stack: string = LAB_STACK, runtimes: readonly LabHostRecord[] = lab.hosts): string {
+  const config = labStackConfig(lab, runtimes);
   const checked = parseFleetConfig({ ...config, "fleet:sshPrivateKey": { secure: "placeholder" } });
   if (!checked.ok) throw new LabError(`the generated lab stack config is invalid:\n${formatConfigErrors(checked.errors)}`);
-  const file = join(projectDir, `Pulumi.${LAB_STACK}.yaml`);
+  const file = join(projectDir, `Pulumi.${stack}.yaml`);
   const header = "# Generated by `fleet-lab up`; the lab's hosts as existing runtimes. Rewritten by each `up`.\n";
   writeFileSync(file, header + YAML.stringify({ config }, { lineWidth: 0 }));
   return file;
@@ -335,10 +373,11 @@ export async function configureLabStack(
   projectDir: string,
   labDir: string,
   log: (line: string) => void = () => undefined,
+  stackName: string = LAB_STACK,
 ): Promise<{ configured: boolean; message: string }> {
   const lab = readLab(labDir);
   if (!existsSync(join(projectDir, "Pulumi.yaml"))) {
-    return { configured: false, message: `no Pulumi.yaml in ${projectDir}: stack ${LAB_STACK} not configured (pass --project <the Pulumi project dir>)` };
+    return { configured: false, message: `no Pulumi.yaml in ${projectDir}: stack ${stackName} not configured (pass --project <the Pulumi project dir>)` };
   }
   const pulumiDir = await findPulumiDir();
   if (!pulumiDir) {
@@ -353,13 +392,13 @@ export async function configureLabStack(
   const env = { ...process.env, ...labPulumiEnv(lab), PATH: `${pulumiDir}${delimiter}${process.env.PATH ?? ""}` };
   mkdirSync(join(lab.dir, "pulumi-state"), { recursive: true });
   const cwd = resolve(projectDir);
-  const select = await run(pulumi, ["stack", "select", LAB_STACK, "--non-interactive"], { cwd, env, timeoutMs: 120_000 });
+  const select = await run(pulumi, ["stack", "select", stackName, "--non-interactive"], { cwd, env, timeoutMs: 120_000 });
   if (select.code !== 0) {
-    log("pulumi stack init lab");
-    const init = await run(pulumi, ["stack", "init", LAB_STACK, "--non-interactive"], { cwd, env, timeoutMs: 120_000 });
-    if (init.code !== 0) throw new LabError(`pulumi stack init ${LAB_STACK} failed: ${init.stderr.trim()}`);
+    log(`pulumi stack init ${stackName}`);
+    const init = await run(pulumi, ["stack", "init", stackName, "--non-interactive"], { cwd, env, timeoutMs: 120_000 });
+    if (init.code !== 0) throw new LabError(`pulumi stack init ${stackName} failed: ${init.stderr.trim()}`);
   }
-  const set = await run(pulumi, ["config", "set", "--secret", "fleet:sshPrivateKey", "--stack", LAB_STACK, "--non-interactive"], {
+  const set = await run(pulumi, ["config", "set", "--secret", "fleet:sshPrivateKey", "--stack", stackName, "--non-interactive"], {
     cwd,
     env,
     input: readFileSync(lab.keys.privateKey, "utf8"),
@@ -367,7 +406,21 @@ export async function configureLabStack(
   });
   if (set.code !== 0) throw new LabError(`pulumi config set --secret fleet:sshPrivateKey failed: ${set.stderr.trim()}`);
   writeFileSync(labFile(lab.dir), `${JSON.stringify({ ...lab, pulumiDir }, null, 2)}\n`);
-  return { configured: true, message: `stack ${LAB_STACK} configured (fleet:sshPrivateKey stored as a secret) with ${pulumi}` };
+  return { configured: true, message: `stack ${stackName} configured (fleet:sshPrivateKey stored as a secret) with ${pulumi}` };
+}
+
+/**
+ * A cell of the lab: a stack `name` of some of its runtimes (Pulumi.<name>.yaml, its secret
+ * set). A fleet larger than one stack can hold (the whole stack config reaches the program in
+ * one environment variable, at most 128 KiB on Linux: pulumi/pulumi#8680) is run as cells.
+ */
+export async function labCell(projectDir: string, labDir: string, name: string, runtimes: readonly LabHostRecord[]): Promise<string> {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/.test(name)) throw new LabError(`cell: ${JSON.stringify(name)} is not a stack name (letters, digits, '_', '.', '-')`, 2);
+  const lab = readLab(labDir);
+  const file = writeStackConfig(projectDir, lab, name, runtimes);
+  const configured = await configureLabStack(projectDir, labDir, () => undefined, name);
+  if (!configured.configured) throw new LabError(configured.message);
+  return file;
 }
 
 export async function labStatus(dir = defaultLabDir()): Promise<{ hosts: HostStatus[] }> {
@@ -393,6 +446,10 @@ async function stopHosts(hosts: LabHost[], dir: string): Promise<number> {
     await stopRuntime(host);
     await stopSshd(host);
   });
+  const poolsDir = join(resolve(dir), "pools");
+  if (existsSync(poolsDir)) {
+    for (const f of readdirSync(poolsDir).filter((name) => name.endsWith(".sock"))) await stopRuntimePool(join(poolsDir, f));
+  }
   // Whatever the pid files missed (a crashed CLI, a lost pid file), /proc still knows.
   const left = labProcesses(dir);
   await Promise.all(left.map((pid) => stopProcess(pid, [])));
@@ -413,7 +470,7 @@ export async function labDown(dir = defaultLabDir()): Promise<{ stopped: number 
 /** `export` lines for a shell: the lab's Pulumi backend, passphrase and PATH. */
 export async function labEnv(dir = defaultLabDir()): Promise<string> {
   const lab = readLab(dir);
-  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const q = shellQuote;
   const pulumiDir = lab.pulumiDir ?? (await findPulumiDir({ runSetup: false }));
   // the project's tools (tsx, fleet, fleet-lab); the repo's own when the project dir has none
   const bins = [join(lab.projectDir, "node_modules", ".bin"), join(REPO_ROOT, "node_modules", ".bin")].filter((d) => existsSync(d));

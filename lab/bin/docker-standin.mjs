@@ -7,6 +7,7 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -87,6 +88,31 @@ function runningPid() {
   return Number.isInteger(pid) && pid > 0 && isOurRuntime(pid) ? pid : null;
 }
 
+/** A host of a pool (`--runtimes-per-host`): its runtime lives in the pool process on host.pool. */
+function poolRequest(op) {
+  return new Promise((resolve, reject) => {
+    const socket = connect(host.pool);
+    let text = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk) => (text += chunk));
+    socket.on("end", () => {
+      try {
+        resolve(JSON.parse(text));
+      } catch {
+        reject(new Error(`docker-standin: the runtime pool at ${host.pool} answered ${JSON.stringify(text)}`));
+      }
+    });
+    socket.on("error", (err) => reject(new Error(`docker-standin: the runtime pool at ${host.pool} is not running (${err.message})`)));
+    socket.end(`${JSON.stringify({ op, root })}\n`);
+  });
+}
+
+/** Whether this host's runtime is running (its own process, or its slot in the pool). */
+async function isRunning() {
+  if (host.pool) return (await poolRequest("status")).running === true;
+  return runningPid() !== null;
+}
+
 function signal(pid, name) {
   try {
     process.kill(pid, name);
@@ -106,6 +132,11 @@ async function pull() {
 }
 
 async function down() {
+  if (host.pool) {
+    await poolRequest("down");
+    process.stderr.write("Container openclaw-runtime  Removed\n");
+    return;
+  }
   const pid = runningPid();
   if (pid !== null) {
     signal(pid, "SIGTERM");
@@ -123,20 +154,26 @@ async function down() {
   process.stderr.write("Container openclaw-runtime  Removed\n");
 }
 
-function up(args) {
+async function up(args) {
   if (!args.includes("-d")) fail("docker-standin: only `compose up -d` is supported");
   const tag = serviceTag();
   if (!registryHas(tag)) fail(`Error response from daemon: manifest for runtime-service:${tag} not found: manifest unknown`);
   // Like compose: an already running service is left alone.
-  if (runningPid() !== null) return;
-  const out = openSync(join(labState, "runtime.log"), "a");
-  const child = spawn(process.execPath, [simRuntime, "--root", root], {
-    cwd: join(root, "openclaw"),
-    detached: true,
-    stdio: ["ignore", out, out],
-  });
-  closeSync(out);
-  writeFileSync(pidFile, String(child.pid));
+  if (await isRunning()) return;
+  let child;
+  if (host.pool) {
+    // Like `up -d`, a runtime that refuses to start is found by the health check, not here.
+    await poolRequest("up");
+  } else {
+    const out = openSync(join(labState, "runtime.log"), "a");
+    child = spawn(process.execPath, [simRuntime, "--root", root], {
+      cwd: join(root, "openclaw"),
+      detached: true,
+      stdio: ["ignore", out, out],
+    });
+    closeSync(out);
+    writeFileSync(pidFile, String(child.pid));
+  }
   // The image the container runs: the local one for the tag, pulled now or earlier.
   const digest = readJson(imagesFile, {})[tag] ?? registryDigest(tag);
   writeFileSync(runningImageFile, JSON.stringify({ repository: "runtime-service", tag, digest }));
@@ -149,7 +186,7 @@ function up(args) {
     delete f.crash;
     writeFileSync(join(labState, "faults.json"), JSON.stringify(f));
   }
-  child.unref();
+  child?.unref();
   process.stderr.write("Container openclaw-runtime  Started\n");
 }
 
@@ -168,17 +205,18 @@ function logs(args) {
 }
 
 // Like `docker compose images --format json`: the running service's image, ID being its digest.
-function images(args) {
+async function images(args) {
   if (!(args[0] === "--format" && args[1] === "json")) fail("docker-standin: only `compose images --format json` is supported");
-  const image = runningPid() === null ? null : readJson(runningImageFile, null);
+  const image = (await isRunning()) ? readJson(runningImageFile, null) : null;
   const list = image ? [{ ContainerName: "openclaw-runtime", Repository: image.repository, Tag: image.tag, ID: image.digest }] : [];
   process.stdout.write(`${JSON.stringify(list)}\n`);
 }
 
-function ps() {
-  const pid = runningPid();
+async function ps() {
+  const pid = host.pool ? null : runningPid();
+  const running = host.pool ? await isRunning() : pid !== null;
   process.stdout.write("NAME               STATUS\n");
-  process.stdout.write(`openclaw-runtime   ${pid === null ? "exited" : `running (pid ${pid})`}\n`);
+  process.stdout.write(`openclaw-runtime   ${running ? `running (${pid === null ? "pool" : `pid ${pid}`})` : "exited"}\n`);
 }
 
 const [compose, sub, ...rest] = process.argv.slice(2);
@@ -191,16 +229,16 @@ switch (sub) {
     await down();
     break;
   case "up":
-    up(rest);
+    await up(rest);
     break;
   case "logs":
     logs(rest);
     break;
   case "ps":
-    ps();
+    await ps();
     break;
   case "images":
-    images(rest);
+    await images(rest);
     break;
   default:
     fail(`docker-standin: compose ${sub ?? ""} is not supported`);

@@ -99,4 +99,22 @@ describe("the Runtime component with executor agent", () => {
     // the other runtimes keep their deploy commands
     expect(cmds.filter((r) => r.name.endsWith("-deploy"))).toHaveLength(runtimesOf(config).length - 1);
   });
+
+  it("copies the agent's bundle by path and digest with the script: the runtime's inputs stay small, the agent restarts on a new bundle", async () => {
+    const { agentBundleFile } = await import("../../components/agentBundle");
+    const bundle = agentBundleFile();
+    const config = prodStackConfig();
+    runtimesOf(config)[1]!.executor = "agent";
+    const id = String(runtimesOf(config)[1]!.accountId);
+    const { resources } = await runProgram({ ...config, "fleet:sshPrivateKey": FAKE_KEY }, () => import("../../index"));
+    const own = resources.filter((r) => r.name === id || r.name.startsWith(`${id}-`));
+    const install = own.find((r) => r.type === "command:local:Command" && r.name === `${id}-install`)!;
+    const env = install.inputs.environment as Record<string, string>;
+    expect(env.FLEET_AGENT_FILE).toBe(bundle.path);
+    expect(env.FLEET_AGENT_INSTALL).toContain(bundle.sha256);
+    const agent = own.find((r) => r.name === `${id}-agent`)!;
+    expect(JSON.parse(unwrapSecret<string>(agent.inputs.stdin))).toMatchObject({ bundle: bundle.sha256 });
+    // the droplet's user data counts too; the bundle itself (about 140 KiB) is in none of them
+    expect(JSON.stringify(own.map((r) => r.inputs)).length).toBeLessThan(8 * 1024);
+  });
 });

@@ -1,7 +1,7 @@
 // fleet-lab's edge: whatever fails ends as one line and an exit code, never a stack trace
 // (FLEET_DEBUG=1 shows it). Run as a child process, as a user runs it.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -40,5 +40,13 @@ describe("fleet-lab errors", () => {
     const bad = fleetLab(["doctor", "--for", "prod"]);
     expect(bad.status).toBe(2);
     expect(bad.stderr.trim()).toBe("error: option '--for <purpose>' argument 'prod' is invalid. expected one of demo, tests, bench");
+  });
+
+  it("refuses a bad --runtimes-per-host before making anything: one line naming the value and the range, exit 2", () => {
+    const lab = path.join(dir, "never");
+    const r = fleetLab(["up", "--hosts", "2", "--runtimes-per-host", "0", "--dir", lab, "--no-pulumi"]);
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim()).toBe("error: option '--runtimes-per-host <k>' argument '0' is invalid. expected an integer 1..50");
+    expect(existsSync(lab)).toBe(false);
   });
 });

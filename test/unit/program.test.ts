@@ -21,6 +21,51 @@ const commands = (resources: MockResource[], suffix: string) =>
 describe("the fleet program", () => {
   beforeEach(() => vi.resetModules());
 
+  it("installs the on-host script by path and digest: no runtime's inputs carry its text, the key is the install's secret stdin", async () => {
+    const { upgradeScript, scriptSha256, SCRIPT_PATH } = await import("../../components/onhost");
+    const { resources } = await run(prodStackConfig());
+    const installs = byType(resources, "command:local:Command").filter((r) => r.name.endsWith("-install"));
+    expect(installs).toHaveLength(5);
+    const line = upgradeScript().split("\n").find((l) => l.length > 40 && !l.startsWith("#"))!;
+    for (const r of resources) expect(JSON.stringify(r.inputs), r.name).not.toContain(JSON.stringify(line).slice(1, -1));
+    for (const i of installs) {
+      const env = i.inputs.environment as Record<string, string>;
+      expect(env.FLEET_SCRIPT_FILE).toBe(SCRIPT_PATH);
+      expect(env.FLEET_SCRIPT_INSTALL).toContain(scriptSha256());
+      expect(isWrappedSecret(i.inputs.stdin)).toBe(true);
+      expect(unwrapSecret(i.inputs.stdin)).toBe(FAKE_KEY);
+      expect(JSON.stringify(env)).not.toContain("PRIVATE KEY");
+    }
+    // Each runtime's registered inputs stay small (they are its state).
+    const perRuntime = JSON.stringify(resources.map((r) => r.inputs)).length / 5;
+    expect(perRuntime).toBeLessThan(8 * 1024);
+  });
+
+  it("registers only the engine's batch when FLEET_ENGINE_TARGETS names it, and keeps the others' stack outputs", async () => {
+    const { mkdtempSync, writeFileSync } = await import("node:fs");
+    const os = await import("node:os");
+    const path = await import("node:path");
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), "fleet-unit-")), "outputs.json");
+    writeFileSync(file, JSON.stringify({ "acc-abc123": { address: "203.0.113.7" }, "acc-gone": { address: "x" } }));
+    vi.stubEnv("FLEET_ENGINE_TARGETS", "acc-def456");
+    vi.stubEnv("FLEET_ENGINE_OUTPUTS_FILE", file);
+    try {
+      const { resources, exports } = await run(prodStackConfig());
+      expect(byType(resources, "runtime-fleet:index:Runtime").map((r) => r.name)).toEqual(["acc-def456"]);
+      const outputs = exports.fleetRuntimes as Record<string, unknown>;
+      expect(Object.keys(outputs).sort()).toEqual(["acc-abc123", "acc-def456"]); // a runtime no longer in the fleet is dropped
+      expect(outputs["acc-abc123"]).toEqual({ address: "203.0.113.7" });
+      vi.stubEnv("FLEET_ENGINE_TARGETS", "acc-def456,acc-nope");
+      await expect(run(prodStackConfig())).rejects.toThrow(/FLEET_ENGINE_TARGETS: "acc-nope" is not in fleet:runtimes/);
+      // left in a shell after the engine's run (its file gone): refused, never a narrowed program
+      vi.stubEnv("FLEET_ENGINE_TARGETS", "acc-def456");
+      vi.stubEnv("FLEET_ENGINE_OUTPUTS_FILE", `${file}.gone`);
+      await expect(run(prodStackConfig())).rejects.toThrow(/FLEET_ENGINE_TARGETS: set outside a run of the fleet's engine/);
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+
   it("gives a droplet per DigitalOcean runtime, tagged with its account id, monitoring on", async () => {
     const config = prodStackConfig();
     runtimesOf(config).splice(4); // the 4-runtime stack
@@ -49,7 +94,7 @@ describe("the fleet program", () => {
   it("keeps the SSH key secret in every command connection", async () => {
     const { resources } = await run(prodStackConfig());
     const cmds = byType(resources, "command:remote:Command");
-    expect(cmds).toHaveLength(5 * 3);
+    expect(cmds).toHaveLength(5 * 2);
     for (const c of cmds) {
       expect(isWrappedSecret(c.inputs.connection), `${c.name} connection is secret`).toBe(true);
       const conn = unwrapSecret<Record<string, unknown>>(c.inputs.connection);
@@ -143,11 +188,10 @@ describe("the fleet program", () => {
   });
   it("turns OpenClaw's own updater off: cloud-init of a new droplet and every script install", async () => {
     const { resources } = await run(prodStackConfig());
-    const installs = commands(resources, "-install");
+    const installs = byType(resources, "command:local:Command").filter((r) => r.name.endsWith("-install"));
     expect(installs.length).toBeGreaterThan(0);
-    for (const i of installs) expect(String(i.inputs.create)).toMatch(/'\/[^']+\/bin\/fleet-upgrade' updater-off/);
-    const { cloudInit } = await import("../../components/cloudInit");
-    const doc = cloudInit({ hostRoot: "/opt/runtime-fleet", healthPort: 8080, openclawRemote: "https://example.com/openclaw.git" });
-    expect(doc).toContain("- /opt/runtime-fleet/bin/fleet-upgrade\n    - updater-off");
+    for (const i of installs) expect(String((i.inputs.environment as Record<string, unknown>).FLEET_SCRIPT_INSTALL)).toMatch(/'\/[^']+\/bin\/fleet-upgrade' updater-off/);
+    // A new droplet's install waits for cloud-init (the OpenClaw checkout) before it turns the updater off.
+    for (const i of installs) expect(String((i.inputs.environment as Record<string, unknown>).FLEET_SCRIPT_INSTALL)).toMatch(/^set -eu; cloud-init status --wait/);
   });
 });

@@ -43,7 +43,7 @@ export async function ensureToolchain(): Promise<string> {
   return dir;
 }
 
-export async function labProject(hosts: number, options: { migratingReleases?: readonly string[] } = {}): Promise<LabProject> {
+export async function labProject(hosts: number, options: { migratingReleases?: readonly string[]; runtimesPerHost?: number } = {}): Promise<LabProject> {
   await ensureToolchain();
   const dir = mkdtempSync(path.join(os.tmpdir(), "fleet-e2e-"));
   const projectDir = path.join(dir, "project");
