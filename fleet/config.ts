@@ -74,15 +74,15 @@ export const analysisPolicySchema = z
     /** Most runtimes still on the old release sampled as the control cohort. */
     controlSize: z.number().int().min(1).max(200).default(5),
     /** Score (0..100) at or above which the analysis says go; below marginalScore it halts; between, it pauses. */
-    passScore: percent.default(75),
-    marginalScore: percent.default(50),
+    passScore: percent.default(85),
+    marginalScore: percent.default(70),
     /** Two-sided Mann-Whitney p below which a change for the worse is marginal, and below failP (with the tolerance) fails. */
     marginalP: z.number().gt(0).max(0.5).default(0.05),
     failP: z.number().gt(0).max(0.5).default(0.01),
     metrics: z
       .strictObject({
-        error_rate: analysisMetricPolicy(45, 1),
-        latency_ms: analysisMetricPolicy(35, 100),
+        error_rate: analysisMetricPolicy(40, 1),
+        latency_ms: analysisMetricPolicy(40, 100),
         notification_failure_rate: analysisMetricPolicy(20, 2),
       })
       .prefault({}),

@@ -46,8 +46,8 @@ export function hostProfile(name) {
   return {
     seed: hashString(`traffic:${name}`),
     requestsPerSecond: 15 + 20 * r(),
-    errorRate: 0.003 + 0.007 * r(),
-    latencyMedianMs: 80 + 60 * r(),
+    errorRate: 0.004 + 0.004 * r(),
+    latencyMedianMs: 90 + 40 * r(),
     latencySigma: 0.35 + 0.15 * r(),
     notificationsPerSecond: 1 + 2 * r(),
     notificationFailureRate: 0.002 + 0.006 * r(),
