@@ -139,8 +139,8 @@ function weightedMetric(metric: WeightedMetric, input: JudgeInput): MetricAnalys
     if (own.length < min || before.length < min) continue;
     if (compare(own, before, tolerance, input.policy).verdict === "fail") worseThanItself.push(s.accountId);
   }
-  if (worseThanItself.length > 0 && RANK[verdict] < RANK.marginal) {
-    verdict = "marginal";
+  if (worseThanItself.length > 0) {
+    if (RANK[verdict] < RANK.marginal) verdict = "marginal";
     reason += `; worse than before its upgrade: ${worseThanItself.join(", ")}`;
   }
   return { ...base, ...stats, verdict, reason: reason.slice(0, 500) };
