@@ -162,19 +162,27 @@ function criticalMetric(metric: CriticalMetric, input: JudgeInput): MetricAnalys
 }
 
 /**
- * The analysis of one window. A critical failure halts; otherwise any inconclusive metric (too
- * few samples, no control cohort) pauses, never passes; otherwise the weighted score decides:
+ * The analysis of one window. A critical failure halts. The score (0..100) is the weighted share
+ * of the metrics that passed, a marginal one counting half and an inconclusive one nothing. A
+ * score below marginalScore even with every inconclusive metric counted as passed halts; any
+ * inconclusive metric (too few samples, no control cohort) otherwise pauses, never passes; else
  * at or above passScore go, at or above marginalScore pause, below halt.
  */
 export function judge(input: JudgeInput): AnalysisResult {
   const metrics = [...WEIGHTED_METRICS.map((m) => weightedMetric(m, input)), ...CRITICAL_METRICS.map((m) => criticalMetric(m, input))].slice(0, MAX_ANALYSIS_METRICS);
   const weighted = metrics.filter((m) => !m.critical);
   const total = weighted.reduce((s, m) => s + m.weight, 0);
-  const earned = weighted.reduce((s, m) => s + (m.verdict === "pass" ? m.weight : m.verdict === "marginal" ? m.weight / 2 : 0), 0);
-  const score = total === 0 ? 100 : round((100 * earned) / total, 1);
+  const earned = (ifInconclusive: number) =>
+    weighted.reduce((s, m) => s + m.weight * (m.verdict === "pass" ? 1 : m.verdict === "marginal" ? 0.5 : m.verdict === "inconclusive" ? ifInconclusive : 0), 0);
+  const scoreOf = (e: number) => (total === 0 ? 100 : round((100 * e) / total, 1));
+  const score = scoreOf(earned(0));
+  const best = scoreOf(earned(1));
   const { passScore, marginalScore } = input.policy;
   const criticalFails = metrics.filter((m) => m.critical && m.verdict === "fail");
   const inconclusive = metrics.filter((m) => m.verdict === "inconclusive");
+  const failing = weighted.filter((m) => m.verdict === "marginal" || m.verdict === "fail").map((m) => `${m.metric} ${m.verdict}`);
+  const tail = failing.length > 0 ? ` (${failing.join(", ")})` : "";
+  const unsure = inconclusive.map((m) => `${m.metric} ${m.reason.replace(/^inconclusive: /, "")}`).join("; ");
   let verdict: Verdict;
   let decision: AnalysisResult["decision"];
   let reason: string;
@@ -182,19 +190,21 @@ export function judge(input: JudgeInput): AnalysisResult {
     verdict = "fail";
     decision = "halt";
     reason = `critical metric failed: ${criticalFails.map((m) => `${m.metric} (${m.reason})`).join("; ")}`;
-  } else if (input.control.length === 0 || inconclusive.length > 0) {
+  } else if (best < marginalScore) {
+    verdict = "fail";
+    decision = "halt";
+    reason = `score ${best} below marginal ${marginalScore}${inconclusive.length > 0 ? " even with the inconclusive metrics counted as passed" : ""}${tail}`;
+  } else if (input.control.length === 0) {
     verdict = "inconclusive";
     decision = "pause";
-    reason = input.control.length === 0
-      ? "inconclusive: no control cohort (no runtime left on the old release to compare with)"
-      : `inconclusive: ${inconclusive.map((m) => `${m.metric} ${m.reason.replace(/^inconclusive: /, "")}`).join("; ")}`;
-  } else {
-    const failing = weighted.filter((m) => m.verdict !== "pass").map((m) => `${m.metric} ${m.verdict}`);
-    const tail = failing.length > 0 ? ` (${failing.join(", ")})` : "";
-    if (score >= passScore) [verdict, decision, reason] = ["pass", "go", `score ${score} >= pass ${passScore}${tail}`];
-    else if (score >= marginalScore) [verdict, decision, reason] = ["marginal", "pause", `score ${score} below pass ${passScore}${tail}`];
-    else [verdict, decision, reason] = ["fail", "halt", `score ${score} below marginal ${marginalScore}${tail}`];
-  }
+    reason = "inconclusive: no control cohort (no runtime left on the old release to compare with)";
+  } else if (inconclusive.length > 0) {
+    verdict = "inconclusive";
+    decision = "pause";
+    reason = `inconclusive: ${unsure}`;
+  } else if (score >= passScore) [verdict, decision, reason] = ["pass", "go", `score ${score} >= pass ${passScore}${tail}`];
+  else if (score >= marginalScore) [verdict, decision, reason] = ["marginal", "pause", `score ${score} below pass ${passScore}${tail}`];
+  else [verdict, decision, reason] = ["fail", "halt", `score ${score} below marginal ${marginalScore}${tail}`];
   return {
     at: input.at,
     batch: input.batch,

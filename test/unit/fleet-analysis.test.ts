@@ -64,6 +64,18 @@ describe("the canary judge", () => {
     expect(slow.reason).toMatch(/latency_ms fail/);
   });
 
+  it("a decisive failure halts even while a low-volume metric is still inconclusive; an undecided one pauses", () => {
+    const control = [runtime("acc-002", 0.5), runtime("acc-003", 0.6)];
+    const sparse = (r: RuntimeSeries) => ({ ...r, samples: { ...r.samples, notification_failure_rate: [0, 1] } });
+    const halted = judge(input([sparse(runtime("acc-001", 3.5))], control));
+    expect(halted.decision).toBe("halt");
+    expect(halted.reason).toMatch(/even with the inconclusive metrics counted as passed \(error_rate fail\)/);
+    const paused = judge(input([sparse(runtime("acc-001", 0.5))], control));
+    expect(paused.decision).toBe("pause");
+    expect(paused.reason).toMatch(/^inconclusive: notification_failure_rate 2 canary and 40 control samples/);
+    expect(paused.score).toBe(80);
+  });
+
   it("only a change for the worse counts: a canary with fewer errors and faster replies passes", () => {
     const r = judge(input([runtime("acc-001", 0.05, 40)], [runtime("acc-002", 2.5, 200), runtime("acc-003", 2.5, 210)]));
     expect(r.metrics.find((m) => m.metric === "error_rate")).toMatchObject({ verdict: "pass", direction: "better" });
