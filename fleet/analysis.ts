@@ -81,7 +81,9 @@ export interface JudgeInput {
 const RANK = { pass: 0, inconclusive: 1, marginal: 2, fail: 3 } as const;
 type Verdict = MetricAnalysis["verdict"];
 
-const pooled = (series: readonly RuntimeSeries[], metric: MetricName) => series.flatMap((s) => s.samples[metric] ?? []);
+/** A series' finite values of a metric (a sample that is not a number is no evidence either way). */
+const valuesOf = (s: RuntimeSeries | undefined, metric: MetricName) => (s?.samples[metric] ?? []).filter(Number.isFinite);
+const pooled = (series: readonly RuntimeSeries[], metric: MetricName) => series.flatMap((s) => valuesOf(s, metric));
 
 /** At most MAX_ANALYSIS_SAMPLES, evenly spread over the window (the judge saw them all). */
 export function capSamples(values: readonly number[], max = MAX_ANALYSIS_SAMPLES): number[] {
@@ -134,8 +136,8 @@ function weightedMetric(metric: WeightedMetric, input: JudgeInput): MetricAnalys
   // Each upgraded runtime against its own pre-upgrade window: it can only make the verdict stricter.
   const worseThanItself: string[] = [];
   for (const s of input.canary) {
-    const own = s.samples[metric] ?? [];
-    const before = input.baseline?.find((b) => b.accountId === s.accountId)?.samples[metric] ?? [];
+    const own = valuesOf(s, metric);
+    const before = valuesOf(input.baseline?.find((b) => b.accountId === s.accountId), metric);
     if (own.length < min || before.length < min) continue;
     if (compare(own, before, tolerance, input.policy).verdict === "fail") worseThanItself.push(s.accountId);
   }

@@ -106,6 +106,14 @@ describe("the canary judge", () => {
     expect(r.metrics[0]!.reason).toMatch(/worse than before its upgrade: acc-001/);
   });
 
+  it("ignores a sample that is not a finite number instead of failing the analysis", () => {
+    const canary = runtime("acc-001", 0.5);
+    canary.samples.error_rate!.push(NaN, Infinity);
+    const r = judge(input([canary], [runtime("acc-002", 0.5)], { baseline: [{ accountId: "acc-001", samples: { error_rate: [NaN] } }] }));
+    expect(r.metrics[0]!.canary).toHaveLength(20);
+    expect(r.decision).toBe("go");
+  });
+
   it("keeps the record inside its caps", () => {
     const many = Array.from({ length: 30 }, (_, i) => runtime(`acc-${String(i).padStart(3, "0")}`, 0.5, 110, 20));
     const r = judge(input(many.slice(0, 1), many.slice(1)));
