@@ -56,7 +56,8 @@ export type AnalysisMode = z.infer<typeof analysisMode>;
 export type MetricAnalysis = z.infer<typeof metricAnalysis>;
 export type AnalysisResult = z.infer<typeof analysisResult>;
 
-// The record and the judge's result are one shape: a change to either fails the typecheck.
+// The record and the judge's result are one shape: a field of another type, or a required field
+// on one side only, fails the typecheck.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const sameShape: Same<AnalysisResult, JudgedResult> = true;
 void sameShape;
