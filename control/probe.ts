@@ -30,7 +30,7 @@ export interface ProbeOptions {
   now?: () => number;
 }
 
-export function probeUrl(target: ProbeTarget, path: "/health" | "/version"): string {
+export function probeUrl(target: ProbeTarget, path: "/health" | "/version" | "/metrics"): string {
   const host = target.address.includes(":") ? `[${target.address}]` : target.address;
   return `http://${host}:${target.port}${path}`;
 }

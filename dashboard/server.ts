@@ -13,7 +13,7 @@ import { clearSessionCookie, dashboardGuard, Sessions, setSessionCookie, unautho
 import { DashboardFleet, HttpError, parseForm, upgradeFormSchema } from "./fleet";
 
 export const PUBLIC_DIR = path.join(__dirname, "public");
-const STATIC_FILES = ["app.js", "ui.js", "style.css"];
+const STATIC_FILES = ["app.js", "ui.js", "analysis.js", "style.css"];
 const PAGES = ["/", "/history", "/runtimes/:id", "/rollouts/:id"];
 const PAGE_PATTERNS = [/^\/$/, /^\/history$/, /^\/runtimes\/[^/]+$/, /^\/rollouts\/[^/]+$/];
 

@@ -50,6 +50,47 @@ export const releaseSchema = z.strictObject({
   runtimeService: releaseTag,
 });
 
+/** One weighted metric of the canary analysis: its share of the score, and the smallest change for the worse that fails it. */
+const analysisMetricPolicy = (weight: number, tolerance: number) =>
+  z
+    .strictObject({
+      weight: z.number().min(0).max(100).default(weight),
+      /** In the metric's unit (percentage points for rates, ms for latency): a smaller shift is no regression. */
+      tolerance: z.number().min(0).max(1e6).default(tolerance),
+    })
+    .prefault({});
+
+/**
+ * The canary analysis (fleet/analysis.ts): the upgraded cohort against a control cohort on the
+ * old release over the same window. Defaults are tuned on the lab's noisy workload model
+ * (`npm run bench:analysis`): no more than 5% false halts, +3% errors and +200 ms caught.
+ */
+export const analysisPolicySchema = z
+  .strictObject({
+    /** Seconds between two scrapes of `/metrics`: one sample per runtime and interval. */
+    intervalSeconds: z.number().int().min(1).max(3600).default(10),
+    /** Fewest samples per cohort and metric for a verdict; fewer is inconclusive (pause). */
+    minSamples: z.number().int().min(3).max(10_000).default(12),
+    /** Most runtimes still on the old release sampled as the control cohort. */
+    controlSize: z.number().int().min(1).max(200).default(5),
+    /** Score (0..100) at or above which the analysis says go; below marginalScore it halts; between, it pauses. */
+    passScore: percent.default(85),
+    marginalScore: percent.default(70),
+    /** Two-sided Mann-Whitney p below which a change for the worse is marginal, and below failP (with the tolerance) fails. */
+    marginalP: z.number().gt(0).max(0.5).default(0.05),
+    failP: z.number().gt(0).max(0.5).default(0.01),
+    metrics: z
+      .strictObject({
+        error_rate: analysisMetricPolicy(40, 1),
+        latency_ms: analysisMetricPolicy(40, 100),
+        notification_failure_rate: analysisMetricPolicy(20, 2),
+      })
+      .prefault({}),
+  })
+  .refine((a) => a.marginalScore <= a.passScore, { path: ["marginalScore"], error: (iss) => `${JSON.stringify((iss.input as { marginalScore?: unknown }).marginalScore)} is above passScore (expected marginalScore <= passScore)` })
+  .refine((a) => a.failP <= a.marginalP, { path: ["failP"], error: (iss) => `${JSON.stringify((iss.input as { failP?: unknown }).failP)} is above marginalP (expected failP <= marginalP)` })
+  .prefault({});
+
 export const policySchema = z.strictObject({
   minSupportedOpenclaw: releaseTag,
   minSupportedRuntimeService: releaseTag.optional(),
@@ -78,6 +119,7 @@ export const policySchema = z.strictObject({
     .prefault({}),
   /** Releases that migrate the state: going back across one needs the snapshot from before it. */
   migratingReleases: z.array(releaseTag).max(1000).default([]),
+  analysis: analysisPolicySchema,
 });
 
 export const defaultsSchema = z.strictObject({
@@ -151,6 +193,7 @@ export const KNOWN_KEYS: readonly string[] = Object.keys(stackConfigSchema.shape
 
 export type Release = z.infer<typeof releaseSchema>;
 export type Policy = z.infer<typeof policySchema>;
+export type AnalysisPolicy = z.infer<typeof analysisPolicySchema>;
 export type Defaults = z.infer<typeof defaultsSchema>;
 export type RuntimeEntry = z.infer<typeof runtimeSchema>;
 

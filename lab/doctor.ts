@@ -32,7 +32,8 @@ export const REQUIREMENTS: readonly Requirement[] = [
   { command: "chromium", pkg: "chromium", why: "the dashboard e2e tests drive it", neededBy: "tests" },
   { command: "shellcheck", pkg: "shellcheck", why: "actionlint checks the workflows' scripts with it", neededBy: "tests" },
   { command: "ansible-playbook", pkg: "ansible-core", why: "the benchmark against Ansible", neededBy: "bench" },
-  { command: "python3", pkg: "python3-scipy", why: "the canary statistics cross-check", neededBy: "bench", probe: ["python3", "-c", "import scipy"] },
+  // Debian's own interpreter: the module is Debian's, and a python3 earlier on PATH may lack it.
+  { command: "python3", pkg: "python3-scipy", why: "the canary statistics cross-check (a unit test)", neededBy: "tests", probe: ["/usr/bin/python3", "-c", "import scipy"] },
 ];
 
 /** The requirements of a purpose: the demo's always (the tests and benchmarks run the lab). */

@@ -375,7 +375,7 @@ export async function runUpgradeScript(host: LabHost, args: string[], input?: st
 // ---------------------------------------------------------------------------------------------
 // Faults
 // ---------------------------------------------------------------------------------------------
-export const FAULT_KINDS = ["fail-upgrade", "unhealthy", "degrade:SECONDS", "unreachable", "slow:SECONDS", "crash", "readonly-state", "migrate-state", "disk-full", "clear"] as const;
+export const FAULT_KINDS = ["fail-upgrade", "unhealthy", "degrade:SECONDS", "unreachable", "slow:SECONDS", "crash", "readonly-state", "migrate-state", "disk-full", "regress:errors=+PCT%", "regress:latency=+MSms", "noisy", "clear"] as const;
 
 export type Fault =
   | { kind: "fail-upgrade" }
@@ -387,9 +387,13 @@ export type Fault =
   | { kind: "readonly-state" }
   | { kind: "migrate-state" }
   | { kind: "disk-full" }
+  /** Versions not run yet serve more errors (rate, 0.03 = +3 points) or slower replies; /health stays 200. */
+  | { kind: "regress-errors"; rate: number }
+  | { kind: "regress-latency"; ms: number }
+  | { kind: "noisy" }
   | { kind: "clear" };
 
-type SimpleFault = Exclude<(typeof FAULT_KINDS)[number], `${string}:${string}`>;
+type SimpleFault = Exclude<(typeof FAULT_KINDS)[number], `${string}:${string}`> & Fault["kind"];
 
 /** Parses "fail-upgrade", "degrade:30", ...; throws a message listing the kinds. */
 export function parseFault(text: string): Fault {
@@ -398,6 +402,10 @@ export function parseFault(text: string): Fault {
   if ((simple as readonly string[]).includes(text)) return { kind: text as SimpleFault };
   const m = /^(degrade|slow):(\d{1,5}(?:\.\d{1,3})?)$/.exec(text);
   if (m && Number(m[2]) >= 0) return { kind: m[1] as "degrade" | "slow", seconds: Number(m[2]) };
+  const errors = /^regress:errors=\+(\d{1,2}(?:\.\d{1,3})?)%$/.exec(text);
+  if (errors && Number(errors[1]) <= 100) return { kind: "regress-errors", rate: Number(errors[1]) / 100 };
+  const latency = /^regress:latency=\+(\d{1,5})ms$/.exec(text);
+  if (latency) return { kind: "regress-latency", ms: Number(latency[1]) };
   throw new Error(`unknown fault ${JSON.stringify(text)} (expected one of: ${FAULT_KINDS.join(", ")})`);
 }
 
@@ -412,6 +420,10 @@ export interface FaultState {
   /** Versions not run yet rewrite the state on start (the old ones then refuse it). */
   migrateState?: { healthyVersions: string[] };
   diskFull?: true;
+  /** The workload model's shifts (lab/runtime/workload.mjs shiftFor): versions run before are spared. */
+  regressErrors?: { rate: number; healthyVersions: string[] };
+  regressLatency?: { ms: number; healthyVersions: string[] };
+  noisy?: true;
 }
 
 const faultsFile = (host: LabHost) => join(labStateDir(host.root), "faults.json");
@@ -521,6 +533,15 @@ export async function setFault(host: LabHost, fault: Fault | string, ssh?: SshCo
     case "disk-full":
       if (!faults.diskFull) await setDiskFull(host.root, true);
       faults.diskFull = true;
+      break;
+    case "regress-errors":
+      faults.regressErrors = { rate: f.rate, healthyVersions: versionsRun(host) };
+      break;
+    case "regress-latency":
+      faults.regressLatency = { ms: f.ms, healthyVersions: versionsRun(host) };
+      break;
+    case "noisy":
+      faults.noisy = true;
       break;
     case "clear": {
       const wasCrashed = faults.crash === true;

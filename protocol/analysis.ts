@@ -3,17 +3,14 @@
 // step of the rollout's step machine), judged by fleet/ (the statistics), read by the CLI's
 // history and the dashboard. Samples are capped so a record stays well inside a Convex document.
 import { z } from "zod";
+import { ANALYSIS_DECISIONS, MAX_ANALYSIS_COHORT, MAX_ANALYSIS_METRICS, MAX_ANALYSIS_SAMPLES, METRIC_VERDICTS } from "../fleet/analysis";
+import type { AnalysisResult as JudgedResult } from "../fleet/analysis";
 import { MAX_NAME, MAX_REASON, accountId, nonNegative, num, text } from "./fields";
 
 /** off: no analysis step. observe: recorded, never acted on (a rehearsal). enforce: decides. */
 export const ANALYSIS_MODES = ["off", "observe", "enforce"] as const;
-export const METRIC_VERDICTS = ["pass", "marginal", "fail", "inconclusive"] as const;
-/** What the analysis decides for the rollout: go on, pause for a person, or halt (and roll back). */
-export const ANALYSIS_DECISIONS = ["go", "pause", "halt"] as const;
-/** Most samples a record keeps per cohort and metric (the judge may have seen more). */
-export const MAX_ANALYSIS_SAMPLES = 400;
-export const MAX_ANALYSIS_COHORT = 200;
-export const MAX_ANALYSIS_METRICS = 20;
+// The verdicts, decisions and caps are fleet/'s (the judge builds the record); defined once there.
+export { ANALYSIS_DECISIONS, MAX_ANALYSIS_COHORT, MAX_ANALYSIS_METRICS, MAX_ANALYSIS_SAMPLES, METRIC_VERDICTS } from "../fleet/analysis";
 
 export const analysisMode = z.enum(ANALYSIS_MODES);
 export const metricVerdict = z.enum(METRIC_VERDICTS);
@@ -58,3 +55,9 @@ export const analysisResult = z.strictObject({
 export type AnalysisMode = z.infer<typeof analysisMode>;
 export type MetricAnalysis = z.infer<typeof metricAnalysis>;
 export type AnalysisResult = z.infer<typeof analysisResult>;
+
+// The record and the judge's result are one shape: a field of another type, or a required field
+// on one side only, fails the typecheck.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const sameShape: Same<AnalysisResult, JudgedResult> = true;
+void sameShape;

@@ -3,6 +3,7 @@
 import os from "node:os";
 import type { Command } from "commander";
 import type { CommandContext, Run } from "../cli";
+import { describeAnalysisPolicy } from "../analysisText";
 import { actorName, openFleetStore, stackContext, type StackContext } from "../../control/context";
 import type { ChangeSummary } from "../../control/engine";
 import { EXIT_FAILED, EXIT_OK } from "../../control/errors";
@@ -95,10 +96,12 @@ async function planCommand(ctx: CommandContext, opts: RolloutCliOptions & { prev
   let preview: { ok: boolean; changes: ChangeSummary[]; errors: string[] } | undefined;
   if (opts.preview) preview = await previewPlan(ctx, sc, fleet, plan);
   const migrating = migratingCrossings(plan.moves, fleet.policy.migratingReleases);
-  if (ctx.out.json) ctx.out.emit({ stack: sc.stack, plan, migrating, ...(preview ? { preview } : {}) });
+  const analysis = fleet.policy.analysis;
+  if (ctx.out.json) ctx.out.emit({ stack: sc.stack, plan, migrating, analysis, ...(preview ? { preview } : {}) });
   else {
     ctx.out.say(describePlan(sc.stack, plan));
     for (const line of describeCrossings(migrating)) ctx.out.say(line);
+    for (const line of describeAnalysisPolicy(analysis)) ctx.out.say(line);
     if (preview) ctx.out.say(describePreview(preview));
   }
   return preview && !preview.ok ? EXIT_FAILED : EXIT_OK;

@@ -2,6 +2,7 @@
 // The dashboard's pages: Runtime Management (/), a runtime (/runtimes/:id), a rollout
 // (/rollouts/:id) and the upgrade history (/history). Plain ES module, no build step.
 import { ago, api, ApiError, badge, bars, duration, h, setCsrf, table, timeline, when } from "./ui.js";
+import { analysisSection } from "./analysis.js";
 
 const main = document.getElementById("main");
 const TERMINAL = ["completed", "halted", "aborted", "failed"];
@@ -428,6 +429,7 @@ function rolloutPanel(d, refresh) {
     d.runnerError ? h("div", { class: "alert error", role: "alert" }, d.runnerError) : null,
     failures.length ? h("div", { class: "alert error" }, h("strong", {}, "Failures: "), failures.map((f) => `${f.accountId} (${f.state}${f.error ? `: ${f.error}` : ""})`).join("; ")) : null,
     timeline(r, d.upgrades, d.now),
+    analysisSection(r),
     h("h3", {}, "Runtimes"),
     table(
       "Runtime states in this rollout",

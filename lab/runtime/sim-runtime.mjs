@@ -6,7 +6,7 @@
 //                                             each over SOCKET (one JSON line: {op, root})
 // A Node process is ~45 MB, so 1,000 runtimes as processes would not fit a small machine; a pool
 // serves each of its runtimes exactly as its own process would.
-// Serves GET /version and GET /health on the host's address and health port (state/lab/host.json).
+// Serves GET /version, GET /health and GET /metrics (workload.mjs) on the host's address and health port (state/lab/host.json).
 // Versions are fixed at start: openclaw from the checkout's RELEASE.json, the runtime service
 // from RUNTIME_SERVICE_TAG in openclaw/.env. Faults (state/lab/faults.json) are re-read per request.
 // The customer's state lives in ROOT/data (openclaw.json, credentials/, workspace/): a release that
@@ -16,6 +16,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileS
 import { createServer } from "node:http";
 import { createServer as createControlServer } from "node:net";
 import { join } from "node:path";
+import { createCounters, hostProfile, metricsText, shiftFor } from "./workload.mjs";
 
 function readJson(path, fallback) {
   try {
@@ -64,6 +65,7 @@ export function startSimRuntime(root) {
   const versionKey = `${openclaw}+${runtimeService}`;
   const startedAt = Date.now();
   const metrics = { requests: 0, errors: 0 };
+  const traffic = createCounters(hostProfile(host.runtime ?? root), Math.floor(startedAt / 1000));
 
   // The state: migrate it, or refuse to start on a state another version migrated.
   {
@@ -135,6 +137,16 @@ export function startSimRuntime(root) {
     const path = (req.url ?? "/").split("?")[0];
     if (req.method !== "GET") return send(res, 405, { error: "method not allowed" });
     if (path === "/version") return send(res, 200, { openclaw, runtimeService });
+    if (path === "/metrics") {
+      // Simulated customer traffic since start (workload.mjs), shifted by the regress/noisy faults.
+      const text = metricsText(traffic.advance(Math.floor(Date.now() / 1000), shiftFor(readJson(join(labState, "faults.json"), {}), versionKey)), {
+        restarts: Math.max(0, Number(readJson(join(labState, "restarts"), 1)) - 1 || 0), // the stand-in counts starts
+        healthy: unhealthyReason() === null,
+        startSeconds: Math.floor(startedAt / 1000),
+      });
+      res.writeHead(200, { "content-type": "text/plain; version=0.0.4", "content-length": Buffer.byteLength(text) });
+      return res.end(text);
+    }
     if (path === "/health") {
       const reason = unhealthyReason();
       if (reason) {
