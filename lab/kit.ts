@@ -295,7 +295,7 @@ export async function runUpgradeScript(host: LabHost, args: string[], input?: st
 // ---------------------------------------------------------------------------------------------
 // Faults
 // ---------------------------------------------------------------------------------------------
-export const FAULT_KINDS = ["fail-upgrade", "unhealthy", "degrade:SECONDS", "unreachable", "slow:SECONDS", "crash", "readonly-state", "migrate-state", "disk-full", "clear"] as const;
+export const FAULT_KINDS = ["fail-upgrade", "unhealthy", "degrade:SECONDS", "unreachable", "slow:SECONDS", "crash", "readonly-state", "migrate-state", "disk-full", "drop-ssh", "slow-start:SECONDS", "clear"] as const;
 
 export type Fault =
   | { kind: "fail-upgrade" }
@@ -307,6 +307,8 @@ export type Fault =
   | { kind: "readonly-state" }
   | { kind: "migrate-state" }
   | { kind: "disk-full" }
+  | { kind: "drop-ssh" }
+  | { kind: "slow-start"; seconds: number }
   | { kind: "clear" };
 
 type SimpleFault = Exclude<(typeof FAULT_KINDS)[number], `${string}:${string}`>;
@@ -316,8 +318,8 @@ export function parseFault(text: string): Fault {
   // The kinds without a parameter are the ones FAULT_KINDS lists without ":".
   const simple = FAULT_KINDS.filter((k): k is SimpleFault => !k.includes(":"));
   if ((simple as readonly string[]).includes(text)) return { kind: text as SimpleFault };
-  const m = /^(degrade|slow):(\d{1,5}(?:\.\d{1,3})?)$/.exec(text);
-  if (m && Number(m[2]) >= 0) return { kind: m[1] as "degrade" | "slow", seconds: Number(m[2]) };
+  const m = /^(degrade|slow|slow-start):(\d{1,5}(?:\.\d{1,3})?)$/.exec(text);
+  if (m && Number(m[2]) >= 0) return { kind: m[1] as "degrade" | "slow" | "slow-start", seconds: Number(m[2]) };
   throw new Error(`unknown fault ${JSON.stringify(text)} (expected one of: ${FAULT_KINDS.join(", ")})`);
 }
 
@@ -332,6 +334,10 @@ export interface FaultState {
   /** Versions not run yet rewrite the state on start (the old ones then refuse it). */
   migrateState?: { healthyVersions: string[] };
   diskFull?: true;
+  /** The next upgrade's SSH connection is cut from the host's side during its pull (once). */
+  dropSsh?: true;
+  /** Versions not run yet take this long to start listening (slower than a health deadline). */
+  slowStart?: { seconds: number; healthyVersions: string[] };
 }
 
 const faultsFile = (host: LabHost) => join(labStateDir(host.root), "faults.json");
@@ -411,6 +417,12 @@ export async function setFault(host: LabHost, fault: Fault | string, ssh?: SshCo
       break;
     case "slow":
       faults.slow = f.seconds;
+      break;
+    case "slow-start":
+      faults.slowStart = { seconds: f.seconds, healthyVersions: versionsRun(host) };
+      break;
+    case "drop-ssh":
+      faults.dropSsh = true;
       break;
     case "unreachable":
       if (!ssh || !host.ssh) throw new Error(`${host.runtime}: unreachable needs the host's sshd (a lab host)`);

@@ -163,9 +163,17 @@ server.on("error", (err) => {
   process.exit(1);
 });
 
-server.listen(host.port, host.address, () => {
-  log(`openclaw ${openclaw} runtime service ${runtimeService} listening on ${host.address}:${host.port}`);
-});
+// Fault slow-start: a version not run before this fault takes this long to start serving.
+const slowStart = (() => {
+  const f = readJson(join(labState, "faults.json"), {}).slowStart;
+  return f && !(f.healthyVersions ?? []).includes(versionKey) ? f.seconds : 0;
+})();
+if (slowStart > 0) log(`fault slow-start: listening in ${slowStart}s`);
+setTimeout(() => {
+  server.listen(host.port, host.address, () => {
+    log(`openclaw ${openclaw} runtime service ${runtimeService} listening on ${host.address}:${host.port}`);
+  });
+}, slowStart * 1000);
 
 function stop(signal) {
   log(`${signal}: shutting down`);

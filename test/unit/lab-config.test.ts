@@ -46,9 +46,11 @@ describe("lab fault kinds", () => {
     expect(parseFault("slow:2.5")).toEqual({ kind: "slow", seconds: 2.5 });
     expect(parseFault("unreachable")).toEqual({ kind: "unreachable" });
     expect(parseFault("crash")).toEqual({ kind: "crash" });
+    expect(parseFault("drop-ssh")).toEqual({ kind: "drop-ssh" });
+    expect(parseFault("slow-start:30")).toEqual({ kind: "slow-start", seconds: 30 });
     expect(parseFault("clear")).toEqual({ kind: "clear" });
   });
-  it.each(["", "degrade", "degrade:", "degrade:-1", "slow:x", "boom", "crash;id"])("refuses %j", (text) => {
+  it.each(["", "degrade", "degrade:", "degrade:-1", "slow:x", "slow-start", "drop-ssh:1", "boom", "crash;id"])("refuses %j", (text) => {
     expect(() => parseFault(text)).toThrow(/unknown fault/);
   });
 });
