@@ -295,7 +295,7 @@ export async function runUpgradeScript(host: LabHost, args: string[], input?: st
 // ---------------------------------------------------------------------------------------------
 // Faults
 // ---------------------------------------------------------------------------------------------
-export const FAULT_KINDS = ["fail-upgrade", "unhealthy", "degrade:SECONDS", "unreachable", "slow:SECONDS", "crash", "readonly-state", "migrate-state", "disk-full", "drop-ssh", "slow-start:SECONDS", "clear"] as const;
+export const FAULT_KINDS = ["fail-upgrade", "unhealthy", "degrade:SECONDS", "unreachable", "slow:SECONDS", "crash", "readonly-state", "migrate-state", "disk-full", "drop-ssh", "slow-start:SECONDS", "degrade-now", "clear"] as const;
 
 export type Fault =
   | { kind: "fail-upgrade" }
@@ -308,6 +308,7 @@ export type Fault =
   | { kind: "migrate-state" }
   | { kind: "disk-full" }
   | { kind: "drop-ssh" }
+  | { kind: "degrade-now" }
   | { kind: "slow-start"; seconds: number }
   | { kind: "clear" };
 
@@ -394,6 +395,16 @@ export function versionsRun(host: LabHost): string[] {
   }
 }
 
+/** The version pair ("v1.2.3+v0.5.0") the host's state/current.json says it runs. */
+function readRunning(host: LabHost): string | null {
+  try {
+    const c = JSON.parse(readFileSync(join(host.root, "state", "current.json"), "utf8")) as { openclaw?: string; runtimeService?: string };
+    return `${c.openclaw}+${c.runtimeService}`;
+  } catch {
+    return null;
+  }
+}
+
 /** Hooks for the SSH part of faults; the lab passes its sshd start/stop, the bare kit has none. */
 export interface SshControl {
   stop(host: LabHost): Promise<void>;
@@ -424,6 +435,12 @@ export async function setFault(host: LabHost, fault: Fault | string, ssh?: SshCo
     case "drop-ssh":
       faults.dropSsh = true;
       break;
+    case "degrade-now": {
+      // What the host runs now turns unhealthy (later than any check of its batch); what it ran before stays good.
+      const running = readRunning(host);
+      faults.unhealthy = { healthyVersions: versionsRun(host).filter((v) => v !== running) };
+      break;
+    }
     case "unreachable":
       if (!ssh || !host.ssh) throw new Error(`${host.runtime}: unreachable needs the host's sshd (a lab host)`);
       faults.unreachable = true;

@@ -47,6 +47,7 @@ describe("lab fault kinds", () => {
     expect(parseFault("unreachable")).toEqual({ kind: "unreachable" });
     expect(parseFault("crash")).toEqual({ kind: "crash" });
     expect(parseFault("drop-ssh")).toEqual({ kind: "drop-ssh" });
+    expect(parseFault("degrade-now")).toEqual({ kind: "degrade-now" });
     expect(parseFault("slow-start:30")).toEqual({ kind: "slow-start", seconds: 30 });
     expect(parseFault("clear")).toEqual({ kind: "clear" });
   });
