@@ -16,8 +16,10 @@ import type { StoreUnderTest } from "../e2e/helpers/stores";
 /** Where each row goes as one JSON line; table.ts (the project's global setup) prints them. */
 export const ROWS_FILE = path.join(REPO, "test-artifacts", "faults", "rows.jsonl");
 
-/** The faults suite's lab addresses: a /24 of its own, away from the e2e suites'. */
-export const FAULTS_NET = "127.0.13";
+/** Each fault file's own /24 (127.0.13 + n): two files may run at once. */
+export function faultsNet(file: number): string {
+  return `127.0.${13 + file}`;
+}
 
 export interface FaultRow {
   fault: string;
@@ -184,8 +186,8 @@ export interface FleetRun {
 }
 
 /** Sets the lab of a fault file up (its own loopback /24), with every host deployed once. */
-export async function faultLab(hosts: number, store?: StoreUnderTest): Promise<LabProject> {
-  process.env.FLEET_LAB_NET = FAULTS_NET;
+export async function faultLab(hosts: number, net: string, store?: StoreUnderTest): Promise<LabProject> {
+  process.env.FLEET_LAB_NET = net;
   const p = await labProject(hosts);
   if (store) Object.assign(p.env, store.env);
   const ids = Array.from({ length: hosts }, (_, i) => `lab-${String(i + 1).padStart(2, "0")}`);
@@ -229,17 +231,17 @@ export function fleetCli(p: LabProject, extraEnv: () => Record<string, string> =
         child,
         events,
         done,
-        waitFor: (what, match, timeoutMs = 180_000) =>
-          pollUntil(
-            what,
-            () => {
-              const found = events.find(match);
-              if (found) return found;
-              if (child.exitCode !== null || child.signalCode !== null) throw new Error(`fleet exited before ${what}:\n${stdout}\n${stderr}`);
-              return undefined;
-            },
-            { timeoutMs, intervalMs: 50 },
-          ),
+        async waitFor(what, match, timeoutMs = 180_000) {
+          const deadline = Date.now() + timeoutMs;
+          for (;;) {
+            const found = events.find(match);
+            if (found) return found;
+            // an exited CLI will not print it: say so now, with what it printed
+            if (child.exitCode !== null || child.signalCode !== null) throw new Error(`fleet exited before ${what}: ${stdout.trim().split("\n").at(-1) ?? ""} ${stderr.trim()}`);
+            if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+            await new Promise((r) => setTimeout(r, 50));
+          }
+        },
         kill: (signal) => child.kill(signal),
       };
     },
@@ -355,13 +357,13 @@ export async function repairDrift(p: LabProject): Promise<string[]> {
   return repaired;
 }
 
-/** `--to X --runtime-service Y`: a version pair no host of the lab has run (lab faults spare what a host ran). */
+/** `--to X --runtime-service Y --allow-downgrade`: a version pair no host of the lab has run (lab faults spare what a host ran). */
 export function freshTarget(p: LabProject): string[] {
   const ran = new Set(labHosts(p.lab).flatMap((h) => versionsRun(h)));
   for (const openclaw of [...OPENCLAW_RELEASES].reverse()) {
     if (BROKEN_RELEASES.includes(openclaw)) continue;
     for (const runtimeService of RUNTIME_SERVICE_RELEASES) {
-      if (!ran.has(`${openclaw}+${runtimeService}`)) return ["--to", openclaw, "--runtime-service", runtimeService];
+      if (!ran.has(`${openclaw}+${runtimeService}`)) return ["--to", openclaw, "--runtime-service", runtimeService, "--allow-downgrade"];
     }
   }
   throw new Error("every release pair of the lab has run: the lab needs more releases for this many rows");
@@ -373,6 +375,16 @@ export function servedAs(args: readonly string[]): string {
 }
 
 /** The runtimes whose new upgrade.log entries include a `status` (success, rolled_back, failed). */
+/** The one line a refused CLI printed: stderr, or with --json its one JSON line's error. */
+export function refusal(r: RunResult): string[] {
+  const err = r.stderr.trim();
+  if (err !== "") return err.split("\n");
+  const lines = r.stdout.trim().split("\n").filter((l) => l !== "");
+  const last = lines.at(-1);
+  const doc = last ? (JSON.parse(last) as { ok?: boolean; error?: string }) : {};
+  return doc.ok === false && doc.error ? [doc.error] : lines;
+}
+
 export function withStatus(j: Judgement, status: string): string[] {
   return [...j.entries].filter(([, es]) => es.some((e) => e.status === status)).map(([id]) => id).sort();
 }

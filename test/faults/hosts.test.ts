@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { labFault } from "../../lab/lab";
 import { findHost } from "../../lab/lab";
 import { sshControl } from "../../lab/sshd";
-import { desired, faultLab, fleetCli, freshTarget, runRow, servedAs, withStatus, type Suite } from "./harness";
+import { desired, faultLab, faultsNet, fleetCli, freshTarget, refusal, runRow, servedAs, withStatus, type Suite } from "./harness";
 import { useStore } from "../e2e/helpers/stores";
 
 const IDS = ["lab-01", "lab-02", "lab-03", "lab-04"];
@@ -16,7 +16,7 @@ describe("fault suite: hosts, releases, the stack config, concurrent runs (embed
 
   beforeAll(async () => {
     s.st = st;
-    s.p = await faultLab(IDS.length);
+    s.p = await faultLab(IDS.length, faultsNet(0));
     s.cli = fleetCli(s.p);
   });
   afterAll(async () => {
@@ -38,10 +38,11 @@ describe("fault suite: hosts, releases, the stack config, concurrent runs (embed
     await runRow(s, {
       fault: "host unreachable before / during its batch",
       radius: ["lab-01", "lab-02"],
-      rollout: canary(to, "--max-batch-failure", "70%", "--pause-on-failure", "60%"),
+      rollout: [...to, "--strategy", "rolling", "--batch", "4", "--wait", "1s", "--max-batch-failure", "60%", "--pause-on-failure", "60%"],
       before: () => labFault(s.p.labDir, "lab-03", "unreachable").then(() => undefined),
       during: async (run) => {
-        await run.waitFor("batch 2 starting", (e) => e.type === "batch" && e.batch === 1);
+        // the engine takes seconds to start and dial: lab-04's sshd is gone by then
+        await run.waitFor("the batch starting", (e) => e.type === "batch" && e.batch === 0);
         await sshControl.stop(findHost(s.p.lab, "lab-04"));
       },
       expect: ({ result, rollout, after }) => {
@@ -111,8 +112,12 @@ describe("fault suite: hosts, releases, the stack config, concurrent runs (embed
     await runRow(s, {
       fault: "release degrades during the bake",
       radius: ["lab-01"],
-      rollout: [...to, "--strategy", "canary", "--batch", "3", "--wait", "1s", "--bake", "40s", "--allow-downgrade"],
-      before: () => labFault(s.p.labDir, "lab-01", "degrade:8").then(() => undefined),
+      rollout: [...to, "--strategy", "canary", "--batch", "3", "--wait", "1s", "--bake", "30s"],
+      // healthy through its deploy and the bake's first probe, unhealthy from then on
+      during: async (run) => {
+        await run.waitFor("the bake's first probe", (e) => e.type === "bake" && e.healthy === true);
+        await labFault(s.p.labDir, "lab-01", "degrade-now");
+      },
       expect: ({ result, rollout, before, after }) => {
         expect(result.code).toBe(1);
         expect(rollout).toMatchObject({ status: "halted" });
@@ -130,7 +135,7 @@ describe("fault suite: hosts, releases, the stack config, concurrent runs (embed
     await runRow(s, {
       fault: "release degrades after its batch's gate",
       radius: ["lab-01", "lab-02"],
-      rollout: [...to, "--strategy", "rolling", "--batch", "2", "--wait", "2s", "--allow-downgrade"],
+      rollout: [...to, "--strategy", "rolling", "--batch", "2", "--wait", "2s"],
       during: async (run) => {
         await run.waitFor("batch 1's gate passed", (e) => e.type === "gate" && e.batch === 0 && e.action === "go");
         await labFault(s.p.labDir, "lab-02", "degrade-now");
@@ -196,7 +201,7 @@ describe("fault suite: hosts, releases, the stack config, concurrent runs (embed
     await runRow(s, {
       fault: "stack config edited by hand mid-rollout",
       radius: ["lab-01", "lab-02"],
-      rollout: [...to, "--strategy", "rolling", "--batch", "2", "--wait", "3s", "--allow-downgrade"],
+      rollout: [...to, "--strategy", "rolling", "--batch", "2", "--wait", "1s"],
       // the person's pin is in the file, not deployed: lab-04 serving something else is expected
       stableExcept: ["lab-04"],
       during: async (run) => {
@@ -218,7 +223,7 @@ describe("fault suite: hosts, releases, the stack config, concurrent runs (embed
 
   it("two `fleet rollout` started at the same moment on one stack: one runs, the other is refused with one line", async () => {
     const to = target();
-    const args = canary(to);
+    const args = [...to, "--strategy", "rolling", "--batch", "4", "--wait", "1s"];
     let second: Promise<{ code: number; stdout: string; stderr: string }> | undefined;
     await runRow(s, {
       fault: "two rollouts started at once",
@@ -231,10 +236,9 @@ describe("fault suite: hosts, releases, the stack config, concurrent runs (embed
       expect: async ({ result, after }) => {
         const other = await second!;
         expect([result.code, other.code].sort(), `${result.stderr}\n${other.stderr}`).toEqual([0, 1]);
-        const refused = result.code === 0 ? other : result;
-        const line = refused.stderr.trim();
-        expect(line.split("\n")).toHaveLength(1);
-        expect(line).toMatch(/already has rollout|is held by/);
+        const lines = refusal(result.code === 0 ? other : result);
+        expect(lines).toHaveLength(1);
+        expect(lines[0]).toMatch(/already has rollout|is held by/);
         for (const id of IDS) expect(served({ after }, id), id).toBe(servedAs(to));
         return "one completed; the other refused with one line naming the holder";
       },
