@@ -333,9 +333,23 @@ export async function runRow(s: Suite, spec: RowSpec): Promise<void> {
   } finally {
     await spec.after?.();
     await s.cli.cleanup();
+    await settleLeftovers(s);
     await repairDrift(s.p);
   }
   assertRow(row);
+}
+
+/**
+ * After a row that failed midway: a rollout it left unfinished is aborted and its stack lock
+ * freed, so the next row starts on a stack at rest (its own verdict, not this row's).
+ */
+async function settleLeftovers(s: Suite): Promise<void> {
+  const left = await latestRollout(s.st, s.p)();
+  if (left && !AT_REST.has(left.status)) await s.cli.fleet("rollout", "abort", left.rolloutId);
+  await s.st.read(s.p.storePath, async (store) => {
+    const holder = await store.getLock("lab");
+    if (holder) await store.breakLock("lab", holder);
+  });
 }
 
 /**
