@@ -22,6 +22,20 @@ export default defineConfig({
           pool: "forks",
         },
       },
+      {
+        test: {
+          // npm run test:faults: every fault of the suite on the lab, one table at the end
+          name: "faults",
+          include: ["test/faults/**/*.test.ts"],
+          environment: "node",
+          globalSetup: ["test/faults/table.ts"],
+          testTimeout: 600_000,
+          hookTimeout: 600_000,
+          // two files at once, each on a lab of its own /24: the rows mostly wait (bakes, deadlines)
+          maxWorkers: 2,
+          pool: "forks",
+        },
+      },
     ],
   },
 });

@@ -375,7 +375,7 @@ export async function runUpgradeScript(host: LabHost, args: string[], input?: st
 // ---------------------------------------------------------------------------------------------
 // Faults
 // ---------------------------------------------------------------------------------------------
-export const FAULT_KINDS = ["fail-upgrade", "unhealthy", "degrade:SECONDS", "unreachable", "slow:SECONDS", "crash", "readonly-state", "migrate-state", "disk-full", "regress:errors=+PCT%", "regress:latency=+MSms", "noisy", "clear"] as const;
+export const FAULT_KINDS = ["fail-upgrade", "unhealthy", "degrade:SECONDS", "unreachable", "slow:SECONDS", "crash", "readonly-state", "migrate-state", "disk-full", "drop-ssh", "slow-start:SECONDS", "degrade-now", "regress:errors=+PCT%", "regress:latency=+MSms", "noisy", "clear"] as const;
 
 export type Fault =
   | { kind: "fail-upgrade" }
@@ -391,6 +391,9 @@ export type Fault =
   | { kind: "regress-errors"; rate: number }
   | { kind: "regress-latency"; ms: number }
   | { kind: "noisy" }
+  | { kind: "drop-ssh" }
+  | { kind: "degrade-now" }
+  | { kind: "slow-start"; seconds: number }
   | { kind: "clear" };
 
 type SimpleFault = Exclude<(typeof FAULT_KINDS)[number], `${string}:${string}`> & Fault["kind"];
@@ -400,8 +403,8 @@ export function parseFault(text: string): Fault {
   // The kinds without a parameter are the ones FAULT_KINDS lists without ":".
   const simple = FAULT_KINDS.filter((k): k is SimpleFault => !k.includes(":"));
   if ((simple as readonly string[]).includes(text)) return { kind: text as SimpleFault };
-  const m = /^(degrade|slow):(\d{1,5}(?:\.\d{1,3})?)$/.exec(text);
-  if (m && Number(m[2]) >= 0) return { kind: m[1] as "degrade" | "slow", seconds: Number(m[2]) };
+  const m = /^(degrade|slow|slow-start):(\d{1,5}(?:\.\d{1,3})?)$/.exec(text);
+  if (m && Number(m[2]) >= 0) return { kind: m[1] as "degrade" | "slow" | "slow-start", seconds: Number(m[2]) };
   const errors = /^regress:errors=\+(\d{1,2}(?:\.\d{1,3})?)%$/.exec(text);
   if (errors && Number(errors[1]) <= 100) return { kind: "regress-errors", rate: Number(errors[1]) / 100 };
   const latency = /^regress:latency=\+(\d{1,5})ms$/.exec(text);
@@ -424,6 +427,10 @@ export interface FaultState {
   regressErrors?: { rate: number; healthyVersions: string[] };
   regressLatency?: { ms: number; healthyVersions: string[] };
   noisy?: true;
+  /** The next upgrade's SSH connection is cut from the host's side during its pull (once). */
+  dropSsh?: true;
+  /** Versions not run yet take this long to start listening (slower than a health deadline). */
+  slowStart?: { seconds: number; healthyVersions: string[] };
 }
 
 const faultsFile = (host: LabHost) => join(labStateDir(host.root), "faults.json");
@@ -480,6 +487,16 @@ export function versionsRun(host: LabHost): string[] {
   }
 }
 
+/** The version pair ("v1.2.3+v0.5.0") the host's state/current.json says it runs. */
+function readRunning(host: LabHost): string | null {
+  try {
+    const c = JSON.parse(readFileSync(join(host.root, "state", "current.json"), "utf8")) as { openclaw?: string; runtimeService?: string };
+    return `${c.openclaw}+${c.runtimeService}`;
+  } catch {
+    return null;
+  }
+}
+
 /** Hooks for the SSH part of faults; the lab passes its sshd start/stop, the bare kit has none. */
 export interface SshControl {
   stop(host: LabHost): Promise<void>;
@@ -504,6 +521,18 @@ export async function setFault(host: LabHost, fault: Fault | string, ssh?: SshCo
     case "slow":
       faults.slow = f.seconds;
       break;
+    case "slow-start":
+      faults.slowStart = { seconds: f.seconds, healthyVersions: versionsRun(host) };
+      break;
+    case "drop-ssh":
+      faults.dropSsh = true;
+      break;
+    case "degrade-now": {
+      // What the host runs now turns unhealthy (later than any check of its batch); what it ran before stays good.
+      const running = readRunning(host);
+      faults.unhealthy = { healthyVersions: versionsRun(host).filter((v) => v !== running) };
+      break;
+    }
     case "unreachable":
       if (!ssh || !host.ssh) throw new Error(`${host.runtime}: unreachable needs the host's sshd (a lab host)`);
       faults.unreachable = true;

@@ -6,7 +6,7 @@
 // simulated runtime (lab/runtime/sim-runtime.mjs).
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
@@ -121,8 +121,39 @@ function signal(pid, name) {
   }
 }
 
+/**
+ * Fault drop-ssh: cuts the SSH connection this upgrade runs in, from the host's side (SIGKILL to
+ * the per-connection sshd processes above us; the listener, started with its config, stays).
+ */
+function dropSshSession() {
+  // The caller's end is gone from now on: writes to it fail, and must not end this process.
+  process.stdout.on("error", () => undefined);
+  process.stderr.on("error", () => undefined);
+  const killed = [];
+  for (let pid = process.ppid; pid > 1; ) {
+    let stat, argv;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      argv = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    } catch {
+      break;
+    }
+    const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    if (comm === "sshd" && !argv.includes("sshd_config")) killed.push(pid);
+    pid = ppid;
+  }
+  for (const pid of killed) signal(pid, "SIGKILL");
+  return killed.length;
+}
+
 async function pull() {
   const f = faults();
+  if (f.dropSsh) {
+    delete f.dropSsh; // once: the next run (a retry, a rollback) gets through
+    writeFileSync(join(labState, "faults.json"), JSON.stringify(f));
+    appendFileSync(join(labState, "runtime.log"), `${new Date().toISOString()} docker-standin: drop-ssh cut ${dropSshSession()} sshd session process(es)\n`);
+  }
   if (typeof f.slow === "number" && f.slow > 0) await delay(f.slow * 1000);
   const tag = serviceTag();
   if (f.failUpgrade) fail(`Error response from daemon: pull access denied for runtime-service:${tag} (lab fault fail-upgrade)`);

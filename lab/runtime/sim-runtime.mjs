@@ -182,7 +182,11 @@ export function startSimRuntime(root) {
       log(`listen failed on ${host.address}:${host.port}: ${err.message}`);
       reject(err);
     });
-    server.listen(host.port, host.address, () => {
+    // Fault slow-start: a version not run before this fault takes this long to start serving.
+    const slow = readJson(join(labState, "faults.json"), {}).slowStart;
+    const slowStart = slow && !(slow.healthyVersions ?? []).includes(versionKey) ? slow.seconds : 0;
+    if (slowStart > 0) log(`fault slow-start: listening in ${slowStart}s`);
+    setTimeout(() => server.listen(host.port, host.address, () => {
       log(`openclaw ${openclaw} runtime service ${runtimeService} listening on ${host.address}:${host.port}`);
       resolve({
         address: host.address,
@@ -200,7 +204,7 @@ export function startSimRuntime(root) {
           });
         },
       });
-    });
+    }), slowStart * 1000);
   });
 }
 

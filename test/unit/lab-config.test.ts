@@ -46,13 +46,16 @@ describe("lab fault kinds", () => {
     expect(parseFault("slow:2.5")).toEqual({ kind: "slow", seconds: 2.5 });
     expect(parseFault("unreachable")).toEqual({ kind: "unreachable" });
     expect(parseFault("crash")).toEqual({ kind: "crash" });
+    expect(parseFault("drop-ssh")).toEqual({ kind: "drop-ssh" });
+    expect(parseFault("degrade-now")).toEqual({ kind: "degrade-now" });
+    expect(parseFault("slow-start:30")).toEqual({ kind: "slow-start", seconds: 30 });
     expect(parseFault("clear")).toEqual({ kind: "clear" });
     expect(parseFault("regress:errors=+3%")).toEqual({ kind: "regress-errors", rate: 0.03 });
     expect(parseFault("regress:errors=+0.5%")).toEqual({ kind: "regress-errors", rate: 0.005 });
     expect(parseFault("regress:latency=+200ms")).toEqual({ kind: "regress-latency", ms: 200 });
     expect(parseFault("noisy")).toEqual({ kind: "noisy" });
   });
-  it.each(["", "degrade", "degrade:", "degrade:-1", "slow:x", "boom", "crash;id", "regress:errors=3%", "regress:errors=+101%", "regress:latency=+200", "regress:latency=-5ms"])("refuses %j", (text) => {
+  it.each(["", "degrade", "degrade:", "degrade:-1", "slow:x", "slow-start", "drop-ssh:1", "boom", "crash;id", "regress:errors=3%", "regress:errors=+101%", "regress:latency=+200", "regress:latency=-5ms"])("refuses %j", (text) => {
     expect(() => parseFault(text)).toThrow(/unknown fault/);
   });
 });
