@@ -14,12 +14,13 @@ import { isReleaseTag, isSupported, releaseTagProblem } from "../fleet/versions"
 import { applyAction, RolloutTransitionError, type RolloutAction } from "../store/domain/lifecycle";
 import type { FleetStore, Release, RolloutRecord } from "../store/types";
 import { createEngine, engineEnv, probe, type StackContext, type Where } from "./context";
-import { processAlive, type ChangeSummary } from "./engine";
+import { processAlive, type ChangeSummary, type StackEngine } from "./engine";
 import { OperationError, UsageError } from "./errors";
-import { newRolloutId, Orchestrator, refuseActiveRollout, type ProgressEvent, type RolloutOutcome, type RolloutSettings } from "./orchestrator";
+import type { ProbeTarget } from "./probe";
+import { newRolloutId, Orchestrator, refuseActiveRollout, systemClock, type ProgressEvent, type RolloutOutcome, type RolloutSettings } from "./orchestrator";
 import { currentHolder, heldBy, Lease, leaseSeconds, takeover } from "./lease";
 import { leaseExpired } from "../store/domain/lease";
-import type { Analyzer } from "./analysis";
+import { createAnalyzer, type Analyzer } from "./analysis";
 import { resolveRolloutOptions, settingsFor, type ResolvedRolloutOptions, type RolloutCliOptions } from "./options";
 import { lsRemoteTags, openclawReleases, redactRemote } from "./releases";
 import { writeRuntimeVersions } from "./stackConfig";
@@ -115,9 +116,10 @@ async function defaultTags(source: string): Promise<string[]> {
 // Rollouts ------------------------------------------------------------------------------------
 
 function makeOrchestrator(op: Operator, store: FleetStore): Orchestrator {
+  const engine = createEngine(op.where.projectDir, op.sc.stack);
   return new Orchestrator({
     store,
-    engine: createEngine(op.where.projectDir, op.sc.stack),
+    engine,
     stack: op.sc.stack,
     configFile: op.sc.configFile,
     loadFleet: op.sc.loadFleet,
@@ -125,8 +127,36 @@ function makeOrchestrator(op: Operator, store: FleetStore): Orchestrator {
     engineEnv: engineEnv(op.where.projectDir),
     leaseSeconds: leaseSeconds(),
     ...(op.progress ? { progress: op.progress } : {}),
-    ...(op.analyze ? { analyze: op.analyze } : {}),
+    analyze: op.analyze ?? stackAnalyzer(op, engine),
   });
+}
+
+/**
+ * The canary analysis of the stack's runtimes: the stack policy's `analysis` settings, each runtime
+ * scraped where its probes go (its host, else the stack's `fleetRuntimes` output) on its health port.
+ * One analyzer per rollout run, so a runtime of a later batch is held against its own earlier window.
+ */
+function stackAnalyzer(op: Operator, engine: Pick<StackEngine, "outputs">): Analyzer {
+  let where = new Map<string, ProbeTarget>();
+  let analyzer: Analyzer | undefined;
+  return async (req) => {
+    const fleet = op.sc.loadFleet();
+    const fromStack = fleet.runtimes.some((r) => !r.host)
+      ? (((await engine.outputs().catch(() => ({}))) as { fleetRuntimes?: Record<string, { address?: string }> }).fleetRuntimes ?? {})
+      : {};
+    where = new Map(
+      fleet.runtimes.flatMap((r) => {
+        const address = r.host ?? fromStack[r.accountId]?.address;
+        return address ? [[r.accountId, { accountId: r.accountId, address, port: r.healthPort }] as const] : [];
+      }),
+    );
+    analyzer ??= createAnalyzer({
+      policy: fleet.policy.analysis,
+      targets: (ids) => ids.flatMap((id) => where.get(id) ?? []),
+      clock: systemClock,
+    });
+    return analyzer(req);
+  };
 }
 
 /** The settings a recorded rollout runs with when resumed (missing options at their defaults). */

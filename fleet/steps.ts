@@ -143,3 +143,8 @@ export function describeStep(s: { kind: StepKind; batch: number; state: StepStat
   const what = s.kind === "done" ? "done" : s.kind === "wait" ? `wait after ${of}` : `${s.kind} ${of}`;
   return `${what} (${s.state}${s.until !== undefined && s.state === "running" ? ` until ${new Date(s.until).toISOString()}` : ""}${s.outcome ? `: ${s.outcome}` : ""})`;
 }
+
+/** The analyses a rollout recorded, oldest first (the newest few keep their numbers: upsertStep). */
+export function analysesOf<A extends { at: number }>(steps: readonly { analysis?: A | undefined }[] | undefined): A[] {
+  return (steps ?? []).flatMap((s) => (s.analysis ? [s.analysis] : [])).sort((a, b) => a.at - b.at);
+}

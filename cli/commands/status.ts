@@ -3,7 +3,8 @@
 import type { Command } from "commander";
 import { isAccountId, isRolloutId, ACCOUNT_ID_EXPECTED } from "../../fleet/ids";
 import { formatDuration } from "../../fleet/units";
-import { currentStep, describeStep, pauseOf } from "../../fleet/steps";
+import { analysesOf, currentStep, describeStep, pauseOf } from "../../fleet/steps";
+import { describeAnalyses } from "../analysisText";
 import type { FleetStore, RolloutRecord, UpgradeEvent } from "../../store/types";
 import { flushOutbox } from "../../store/outbox";
 import type { CommandContext, Run } from "../cli";
@@ -116,13 +117,16 @@ async function historyCommand(ctx: CommandContext, opts: { runtime?: string; rol
       ...(opts.rollout ? { rolloutId: opts.rollout } : {}),
       ...(opts.cursor ? { cursor: opts.cursor } : {}),
     });
+    // One rollout's history also shows each canary analysis it recorded, with its numbers.
+    const analyses = opts.rollout ? analysesOf((await store.getRollout(opts.rollout))?.steps) : [];
     if (ctx.out.json) {
-      ctx.out.emit(page);
+      ctx.out.emit(opts.rollout ? { ...page, analyses } : page);
       return EXIT_OK;
     }
     if (page.items.length === 0) ctx.out.say("no upgrade records");
     for (const e of page.items) ctx.out.say(historyLine(e));
     if (!page.isDone && page.cursor) ctx.out.say(`more: fleet history --cursor ${page.cursor}`);
+    for (const line of describeAnalyses(analyses)) ctx.out.say(line);
     return EXIT_OK;
   });
 }

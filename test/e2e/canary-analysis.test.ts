@@ -9,8 +9,8 @@ import { parseDocument } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { labFault } from "../../lab/lab";
 import { run } from "../../lab/procs";
-import type { AnalysisResult } from "../../protocol/analysis";
-import type { FleetStore, RolloutRecord } from "../../store/types";
+import { analysesOf } from "../../fleet/steps";
+import type { FleetStore } from "../../store/types";
 import { labProject, REPO, type LabProject } from "./helpers/labProject";
 import { itOnlyOn, STORE_KINDS, useStore } from "./helpers/stores";
 
@@ -18,11 +18,6 @@ const IDS = ["lab-01", "lab-02", "lab-03", "lab-04"];
 const BAKE = ["--wait", "1s", "--bake", "60s"];
 
 /** The analyses a rollout recorded, from its steps (the dashboard reads them the same way). */
-function analysesOf(r: RolloutRecord): AnalysisResult[] {
-  const steps = (r as unknown as { steps?: Array<{ analysis?: AnalysisResult }> }).steps ?? [];
-  return steps.flatMap((s) => (s.analysis ? [s.analysis] : []));
-}
-
 describe.each(STORE_KINDS)("canary analysis on a 4-host lab (real engine, %s store)", (kind) => {
   const st = useStore(kind);
   const itLocal = itOnlyOn(kind, "local");
@@ -67,7 +62,7 @@ describe.each(STORE_KINDS)("canary analysis on a 4-host lab (real engine, %s sto
       for (const id of IDS.slice(1)) expect(after[id], `${id} untouched`).toBe(counts[id]);
       const rollout = await latestRollout();
       expect(rollout.status).toBe("halted");
-      const [analysis] = analysesOf(rollout);
+      const [analysis] = analysesOf(rollout.steps);
       expect(analysis).toMatchObject({ batch: 0, mode: "enforce", decision: "halt", canary: ["lab-01"] });
       expect(analysis!.control.length).toBeGreaterThan(0);
       expect(analysis!.metrics.find((m) => m.metric === metric)).toMatchObject({ verdict: "fail", direction: "worse" });
@@ -94,7 +89,7 @@ describe.each(STORE_KINDS)("canary analysis on a 4-host lab (real engine, %s sto
     expect(await served()).toEqual(Object.fromEntries(IDS.map((id) => [id, "v1.2.5/v0.5.0"])));
     const rollout = await latestRollout();
     expect(rollout.status).toBe("completed");
-    const first = analysesOf(rollout)[0]!;
+    const first = analysesOf(rollout.steps)[0]!;
     expect(first).toMatchObject({ batch: 0, decision: "go", verdict: "pass" });
     expect(first.score).toBeGreaterThanOrEqual(85);
   });
@@ -109,7 +104,7 @@ describe.each(STORE_KINDS)("canary analysis on a 4-host lab (real engine, %s sto
     const rollout = await latestRollout();
     expect(rollout.status).toBe("paused");
     expect(rollout.statusReason).toMatch(/inconclusive: no control cohort/);
-    expect(analysesOf(rollout)[0]).toMatchObject({ verdict: "inconclusive", decision: "pause", control: [] });
+    expect(analysesOf(rollout.steps)[0]).toMatchObject({ verdict: "inconclusive", decision: "pause", control: [] });
     expect((await fleet("rollout", "abort")).code).toBe(0);
   });
 });
