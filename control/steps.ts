@@ -225,7 +225,7 @@ export class StepMachine {
     return { next: index + 1 };
   }
 
-  /** Asks the analyzer about the batch's upgraded runtimes against those not reached yet. */
+  /** Asks the analyzer about the batch's upgraded runtimes against those still on the old release. */
   private async analyse(record: RolloutDetail, b: number, step: RolloutStep): Promise<{ result?: AnalysisResult; error?: string }> {
     const analyze: Analyzer | undefined = this.d.analyze;
     const mode = this.d.settings.analysis ?? "off";
@@ -238,7 +238,12 @@ export class StepMachine {
         batch: b,
         mode,
         canary: this.batchRows(record, b).filter((r) => !failedState(r.state)).map((r) => r.accountId),
-        controlCandidates: this.d.hosts.loadFleet().runtimes.map((r) => r.accountId).filter((id) => !reached.has(id)),
+        // The control cohort runs the old release over the same window: runtimes not reached yet
+        // and not on the target already (a runtime upgraded by hand is no control).
+        controlCandidates: this.d.hosts
+          .loadFleet()
+          .runtimes.filter((r) => !reached.has(r.accountId) && !isOnTarget(r, record.target))
+          .map((r) => r.accountId),
         windowStart: step.startedAt,
         windowEnd: step.until ?? step.startedAt,
       });
