@@ -17,7 +17,7 @@ import { accountOfUrn, AutomationEngine, type EngineRunResult, type StackEngine 
 import { planRollout } from "../control/operations";
 import { newRolloutId, Orchestrator, type ProgressEvent } from "../control/orchestrator";
 import type { ProbeResult, ProbeTarget } from "../control/probe";
-import { percentile } from "../fleet/metrics";
+import { median } from "../fleet/metrics";
 import { stepSize } from "../fleet/plan";
 import { check, doctor, missingLine, requirementsFor, systemIo } from "../lab/doctor";
 import { INITIAL_OPENCLAW, INITIAL_RUNTIME_SERVICE } from "../lab/kit";
@@ -65,10 +65,6 @@ export interface LegResult {
   batchMs: number[];
   splits?: BatchSplit[];
   detail?: string;
-}
-
-export function median(xs: readonly number[]): number {
-  return percentile([...xs].sort((a, b) => a - b), 50);
 }
 
 // Options -------------------------------------------------------------------------------------
