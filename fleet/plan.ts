@@ -282,10 +282,10 @@ export type EstimateBasis =
       kind: "measured";
       /** The rollouts measured, newest first. */
       rollouts: string[];
-      /** How many batches were measured, and their median size and seconds. */
+      /** How many batches were measured, their median size, and their mean seconds (outliers left out). */
       batches: number;
       medianBatchSize: number;
-      medianBatchSeconds: number;
+      meanBatchSeconds: number;
       tailSeconds: number;
     }
   | { kind: "model"; fleetSize: number; model: typeof BATCH_COST_MODEL; why: string };
@@ -300,8 +300,10 @@ export interface RolloutEstimate {
 }
 
 /**
- * How long a planned rollout takes: per batch, the median batch of the stack's last completed
- * rollouts (scaled by the model from their median batch size to this batch's), else the model;
+ * How long a planned rollout takes: per batch, the mean batch of the stack's last completed
+ * rollouts (a sum of batches is n times their mean; a batch over 3 times the median, one that
+ * held a pause or a long health wait, is left out), scaled by the model from their median batch
+ * size to this batch's; else the model;
  * plus the waits, the bake and (measured) the tail.
  */
 export function estimateRollout(
@@ -328,7 +330,9 @@ export function estimateRollout(
   }
   const samples = measured.flatMap((m) => m.batches);
   const size = median(samples.map((b) => b.size));
-  const seconds = median(samples.map((b) => b.seconds));
+  const typical = median(samples.map((b) => b.seconds));
+  const kept = samples.filter((b) => b.seconds <= 3 * typical);
+  const seconds = kept.reduce((a, b) => a + b.seconds, 0) / kept.length;
   const tail = median(measured.map((m) => m.tailSeconds));
   const at = (n: number) => (seconds * modelBatchSeconds(context.fleetSize, n)) / modelBatchSeconds(context.fleetSize, size);
   return result(batches.map((b) => at(b.accountIds.length)), tail, {
@@ -336,7 +340,7 @@ export function estimateRollout(
     rollouts: measured.map((m) => m.rolloutId),
     batches: samples.length,
     medianBatchSize: size,
-    medianBatchSeconds: Math.round(seconds * 10) / 10,
+    meanBatchSeconds: Math.round(seconds * 10) / 10,
     tailSeconds: Math.round(tail * 10) / 10,
   });
 }
@@ -348,7 +352,7 @@ export function describeEstimate(e: RolloutEstimate): string {
   const extra = [e.waitSeconds > 0 && e.batchSeconds.length > 1 ? `${formatSeconds(e.waitSeconds)} between batches` : "", e.bakeSeconds > 0 ? `${formatSeconds(e.bakeSeconds)} bake` : ""].filter(Boolean).join(", ");
   const tail = extra ? `; plus ${extra}` : "";
   if (b.kind === "measured") {
-    return `  basis: measured: ${per} (median ${formatSeconds(b.medianBatchSeconds)} of ${b.batches} batches of ~${b.medianBatchSize} runtimes in the last ${b.rollouts.length} completed rollout${b.rollouts.length === 1 ? "" : "s"}: ${b.rollouts.join(", ")})${tail}`;
+    return `  basis: measured: ${per} (mean ${formatSeconds(b.meanBatchSeconds)} of ${b.batches} batches of ~${b.medianBatchSize} runtimes in the last ${b.rollouts.length} completed rollout${b.rollouts.length === 1 ? "" : "s"}: ${b.rollouts.join(", ")})${tail}`;
   }
   const m = b.model;
   return `  basis: model (${b.why}): ${per} = ${m.fixedSeconds}s + ${m.perStackRuntimeSeconds}s x ${b.fleetSize} runtimes in the stack + ${m.perBatchRuntimeSeconds}s per runtime in the batch${tail}`;

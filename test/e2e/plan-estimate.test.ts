@@ -8,7 +8,8 @@ import { labProject, REPO, type LabProject } from "./helpers/labProject";
 import { STORE_KINDS, useStore } from "./helpers/stores";
 
 const IDS = ["lab-01", "lab-02", "lab-03", "lab-04"];
-const OPTIONS = ["--strategy", "rolling", "--batch", "2", "--wait", "1s"];
+// One runtime per batch: four batches per rollout, so one slow batch moves the sum less.
+const OPTIONS = ["--strategy", "rolling", "--batch", "1", "--wait", "0s"];
 
 interface PlanDoc {
   plan: { estimatedSeconds: number; batches: unknown[] };

@@ -76,7 +76,7 @@ describe("estimateRollout", () => {
     );
   });
 
-  it("per batch, the median of the measured batches: between the fastest and the slowest", () => {
+  it("per batch, the mean of the measured batches: between the fastest and the slowest", () => {
     fc.assert(
       fc.property(fc.array(fc.array(fc.integer({ min: 1, max: 300 }), { minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 6 }), fc.integer({ min: 1, max: 10 }), (rollouts, planned) => {
         const history = rollouts.map((s, i) => pastRollout(s, { id: `ro_${i}` }));
@@ -92,11 +92,17 @@ describe("estimateRollout", () => {
     );
   });
 
+  it("the sum of batches follows their mean; a batch that held a pause (over 3 times the median) is left out", () => {
+    const e = estimateRollout(batchesOf([2, 2]), { waitSeconds: 0 }, { fleetSize: 4, history: [pastRollout([10, 20, 30, 3600])] });
+    expect(e.batchSeconds).toEqual([20, 20]);
+    expect(e.basis).toMatchObject({ kind: "measured", batches: 4, meanBatchSeconds: 20 });
+  });
+
   it("adds the waits between batches and the canary's bake to the measured batches", () => {
     const history = [pastRollout([30, 30, 30])];
     const e = estimateRollout(batchesOf([2, 2, 2], true), { waitSeconds: 60, bakeMinutes: 5 }, { fleetSize: 6, history });
     expect(e.seconds).toBe(3 * 30 + 2 * 60 + 5 * 60);
-    expect(describeEstimate(e)).toMatch(/basis: measured: 30s per batch \(median 30s of 3 batches of ~2 runtimes in the last 1 completed rollout: ro_past\); plus 1m between batches, 5m bake/);
+    expect(describeEstimate(e)).toMatch(/basis: measured: 30s per batch \(mean 30s of 3 batches of ~2 runtimes in the last 1 completed rollout: ro_past\); plus 1m between batches, 5m bake/);
   });
 
   it("a larger batch than the ones measured costs more, by the model's shape", () => {
