@@ -2,6 +2,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, isBadInput, OperationError } from "../control/errors";
 import { registerValidate } from "./commands/validate";
+import { registerPlan } from "./commands/plan";
 import { registerRollout } from "./commands/rollout";
 import { registerStatus } from "./commands/status";
 import { registerReleases } from "./commands/releases";
@@ -61,6 +62,7 @@ export function buildProgram(run: Run, io: Io = process): Command {
     // Set before the commands are added: subcommands inherit it.
     .configureOutput({ writeErr: (s) => io.stderr.write(s), writeOut: (s) => io.stdout.write(s) });
   registerValidate(program, run);
+  registerPlan(program, run);
   registerRollout(program, run);
   registerStatus(program, run);
   registerReleases(program, run);

@@ -80,6 +80,11 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[idx]!;
 }
 
+/** The middle value (the lower of the two middle ones for an even count); 0 for none. */
+export function median(values: readonly number[]): number {
+  return percentile([...values].sort((a, b) => a - b), 50);
+}
+
 /** The seed's metrics from a window at `now`. Pure; fields with no data are left out. */
 export function windowMetrics(w: RuntimeWindow, now: number): RuntimeMetrics {
   const day = w.samples.filter((s) => now - s.at <= DAY_MS);

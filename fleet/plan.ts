@@ -1,5 +1,7 @@
 // Rollout planning: which runtimes a fleet upgrade selects and in which batches. Pure.
 import type { ResolvedRuntime, Strategy } from "./config";
+import { median } from "./metrics";
+import { formatDuration } from "./units";
 import { isDowngrade, isReleaseTag, isSupported, releaseTagProblem, type ReleaseTag } from "./versions";
 
 /** A batch size step: an absolute count (`1`) or a share of the selected runtimes (`25%`). */
@@ -58,7 +60,6 @@ export class PlanError extends Error {
   }
 }
 
-export const DEFAULT_DEPLOY_SECONDS_PER_BATCH = 120;
 
 /** Parses `1,5%,25%,100%` (counts and percentages, comma separated). */
 export function parseRamp(text: string, field = "--ramp"): SizeStep[] {
@@ -191,16 +192,174 @@ export function planRollout(runtimes: readonly ResolvedRuntime[], options: PlanO
     batches,
     skipped,
     moves,
-    estimatedSeconds: estimateSeconds(batches, options),
+    estimatedSeconds: estimateSeconds(batches, options, runtimes.length),
   };
 }
 
-/** Deploys run in parallel within a batch, so time grows with batches, plus the waits and the bake. */
-export function estimateSeconds(batches: readonly PlannedBatch[], options: PlanOptions): number {
-  const deploy = options.deploySecondsPerBatch ?? DEFAULT_DEPLOY_SECONDS_PER_BATCH;
-  const wait = options.waitSeconds ?? 60;
-  const bake = batches[0]?.kind === "canary" ? (options.bakeMinutes ?? 30) * 60 : 0;
-  return Math.round(batches.length * deploy + Math.max(0, batches.length - 1) * wait + bake);
+/** The model's estimate (no history at hand), or `deploySecondsPerBatch` for every batch when given. */
+export function estimateSeconds(batches: readonly PlannedBatch[], options: PlanOptions, fleetSize: number): number {
+  const per = options.deploySecondsPerBatch;
+  if (per === undefined) return estimateRollout(batches, options, { fleetSize }).seconds;
+  return Math.round(batches.length * per + waitsAndBake(batches, options));
+}
+
+function waitsAndBake(batches: readonly PlannedBatch[], timing: RolloutTiming): number {
+  const wait = timing.waitSeconds ?? 60;
+  const bake = batches[0]?.kind === "canary" ? (timing.bakeMinutes ?? 30) * 60 : 0;
+  return Math.max(0, batches.length - 1) * wait + bake;
+}
+
+// The estimate --------------------------------------------------------------------------------
+
+/** The waits a rollout spends on purpose: between batches, and the canary's bake. */
+export interface RolloutTiming {
+  waitSeconds?: number | undefined;
+  bakeMinutes?: number | undefined;
+}
+
+/** A past rollout as its record holds it (the store's RolloutRecord fits): enough to time its batches. */
+export interface PastRollout {
+  rolloutId: string;
+  status: string;
+  strategy: string;
+  startedAt?: number | undefined;
+  completedAt?: number | undefined;
+  batches: ReadonlyArray<readonly string[]>;
+  options: RolloutTiming;
+  /** The gate log: each batch's first decision is taken right after its deploy (and bake). */
+  gates: ReadonlyArray<{ at: number; batch: number }>;
+}
+
+/** One past rollout's measured seconds: each batch's, and what came after the last gate. */
+export interface MeasuredRollout {
+  rolloutId: string;
+  batches: Array<{ size: number; seconds: number }>;
+  tailSeconds: number;
+}
+
+/**
+ * A completed rollout's batches, timed from its record: batch i ran from the previous batch's
+ * gate (the rollout's start for the first) to its own, less the wait between them (and the
+ * canary's bake); what follows the last gate (its records, the end) is the tail. Undefined when
+ * the record cannot say (not completed, or a batch without its gate).
+ */
+export function measureRollout(r: PastRollout): MeasuredRollout | undefined {
+  if (r.status !== "completed" || r.startedAt === undefined || r.completedAt === undefined || r.batches.length === 0) return undefined;
+  const gateAt: number[] = [];
+  for (const g of r.gates) if (gateAt[g.batch] === undefined) gateAt[g.batch] = g.at;
+  const wait = (r.options.waitSeconds ?? 0) * 1000;
+  const bake = r.strategy === "canary" ? (r.options.bakeMinutes ?? 0) * 60_000 : 0;
+  const batches: MeasuredRollout["batches"] = [];
+  let previous = r.startedAt;
+  for (let i = 0; i < r.batches.length; i++) {
+    const at = gateAt[i];
+    if (at === undefined || at < previous) return undefined;
+    const spent = at - previous - (i === 0 ? bake : wait);
+    batches.push({ size: r.batches[i]!.length, seconds: Math.max(0, spent) / 1000 });
+    previous = at;
+  }
+  return { rolloutId: r.rolloutId, batches, tailSeconds: Math.max(0, r.completedAt - previous) / 1000 };
+}
+
+/**
+ * The per-batch cost when nothing was measured yet, fitted to the lab (2 cores, targeted
+ * `pulumi up` per batch) at 4, 20, 100 and 200 runtimes: a fixed part (engine and program
+ * start), a part that grows with the stack (the program and checkpoint cover every runtime),
+ * and one per runtime in the batch (its SSH sessions and script, sharing the machine).
+ */
+export const BATCH_COST_MODEL = { fixedSeconds: 5.8, perStackRuntimeSeconds: 0.104, perBatchRuntimeSeconds: 1.3 } as const;
+
+export function modelBatchSeconds(fleetSize: number, batchSize: number): number {
+  const m = BATCH_COST_MODEL;
+  return m.fixedSeconds + m.perStackRuntimeSeconds * fleetSize + m.perBatchRuntimeSeconds * batchSize;
+}
+
+/** The newest completed rollouts an estimate reads. */
+export const ESTIMATE_HISTORY = 5;
+
+export type EstimateBasis =
+  | {
+      kind: "measured";
+      /** The rollouts measured, newest first. */
+      rollouts: string[];
+      /** How many batches were measured, their median size, and their mean seconds (outliers left out). */
+      batches: number;
+      medianBatchSize: number;
+      meanBatchSeconds: number;
+      tailSeconds: number;
+    }
+  | { kind: "model"; fleetSize: number; model: typeof BATCH_COST_MODEL; why: string };
+
+export interface RolloutEstimate {
+  seconds: number;
+  /** Each planned batch's deploy seconds (waits and bake not included). */
+  batchSeconds: number[];
+  waitSeconds: number;
+  bakeSeconds: number;
+  basis: EstimateBasis;
+}
+
+/**
+ * How long a planned rollout takes: per batch, the mean batch of the stack's last completed
+ * rollouts (a sum of batches is n times their mean; a batch over 3 times the median, one that
+ * held a pause or a long health wait, is left out), scaled by the model from their median batch
+ * size to this batch's; else the model;
+ * plus the waits, the bake and (measured) the tail.
+ */
+export function estimateRollout(
+  batches: readonly PlannedBatch[],
+  timing: RolloutTiming,
+  context: { fleetSize: number; history?: readonly PastRollout[]; noHistory?: string },
+): RolloutEstimate {
+  const measured = (context.history ?? [])
+    .map(measureRollout)
+    .filter((m): m is MeasuredRollout => m !== undefined)
+    .slice(0, ESTIMATE_HISTORY);
+  const fixed = waitsAndBake(batches, timing);
+  const bakeSeconds = batches[0]?.kind === "canary" ? (timing.bakeMinutes ?? 30) * 60 : 0;
+  const result = (batchSeconds: number[], tail: number, basis: EstimateBasis): RolloutEstimate => ({
+    seconds: Math.round(batchSeconds.reduce((a, b) => a + b, 0) + tail + fixed),
+    batchSeconds: batchSeconds.map((x) => Math.round(x * 10) / 10),
+    waitSeconds: timing.waitSeconds ?? 60,
+    bakeSeconds,
+    basis,
+  });
+  if (measured.length === 0) {
+    const why = context.noHistory ?? "no completed rollout of this stack recorded yet";
+    return result(batches.map((b) => modelBatchSeconds(context.fleetSize, b.accountIds.length)), 0, { kind: "model", fleetSize: context.fleetSize, model: BATCH_COST_MODEL, why });
+  }
+  const samples = measured.flatMap((m) => m.batches);
+  const size = median(samples.map((b) => b.size));
+  const typical = median(samples.map((b) => b.seconds));
+  const kept = samples.filter((b) => b.seconds <= 3 * typical);
+  const seconds = kept.reduce((a, b) => a + b.seconds, 0) / kept.length;
+  const tail = median(measured.map((m) => m.tailSeconds));
+  const at = (n: number) => (seconds * modelBatchSeconds(context.fleetSize, n)) / modelBatchSeconds(context.fleetSize, size);
+  return result(batches.map((b) => at(b.accountIds.length)), tail, {
+    kind: "measured",
+    rollouts: measured.map((m) => m.rolloutId),
+    batches: samples.length,
+    medianBatchSize: size,
+    meanBatchSeconds: Math.round(seconds * 10) / 10,
+    tailSeconds: Math.round(tail * 10) / 10,
+  });
+}
+
+/** The estimate's basis in one line, for `fleet plan`. */
+export function describeEstimate(e: RolloutEstimate): string {
+  const b = e.basis;
+  const per = e.batchSeconds.length > 0 ? `${formatSeconds(Math.min(...e.batchSeconds))}${Math.max(...e.batchSeconds) !== Math.min(...e.batchSeconds) ? `-${formatSeconds(Math.max(...e.batchSeconds))}` : ""} per batch` : "no batch";
+  const extra = [e.waitSeconds > 0 && e.batchSeconds.length > 1 ? `${formatSeconds(e.waitSeconds)} between batches` : "", e.bakeSeconds > 0 ? `${formatSeconds(e.bakeSeconds)} bake` : ""].filter(Boolean).join(", ");
+  const tail = extra ? `; plus ${extra}` : "";
+  if (b.kind === "measured") {
+    return `  basis: measured: ${per} (mean ${formatSeconds(b.meanBatchSeconds)} of ${b.batches} batches of ~${b.medianBatchSize} runtimes in the last ${b.rollouts.length} completed rollout${b.rollouts.length === 1 ? "" : "s"}: ${b.rollouts.join(", ")})${tail}`;
+  }
+  const m = b.model;
+  return `  basis: model (${b.why}): ${per} = ${m.fixedSeconds}s + ${m.perStackRuntimeSeconds}s x ${b.fleetSize} runtimes in the stack + ${m.perBatchRuntimeSeconds}s per runtime in the batch${tail}`;
+}
+
+function formatSeconds(x: number): string {
+  return x < 10 ? `${Math.round(x * 10) / 10}s` : formatDuration(x);
 }
 
 export interface MigratingCrossing {

@@ -1,21 +1,16 @@
-// `fleet plan`, `fleet rollout` (+ resume, pause, abort) and `fleet rollback`: parse, call
-// control/operations, print. No rollout logic here.
+// `fleet rollout` (+ resume, pause, abort) and `fleet rollback`: parse, call control/operations,
+// print. No rollout logic here (`fleet plan` is cli/commands/plan.ts).
 import os from "node:os";
 import type { Command } from "commander";
 import type { CommandContext, Run } from "../cli";
-import { describeAnalysisPolicy } from "../analysisText";
 import { actorName, openFleetStore, stackContext, type StackContext } from "../../control/context";
-import type { ChangeSummary } from "../../control/engine";
 import { EXIT_FAILED, EXIT_OK } from "../../control/errors";
 import type { RolloutOutcome } from "../../control/orchestrator";
 import { initiator, type RolloutCliOptions } from "../../control/options";
 import {
   abortRollout,
   checkRolloutId,
-  describePlan,
   pauseRollout,
-  planRollout,
-  previewPlan,
   resumeRollout,
   rollbackRuntime,
   startRollout,
@@ -23,7 +18,7 @@ import {
   type RollbackRequest,
   type RollbackResult,
 } from "../../control/operations";
-import { migratingCrossings, type MigratingCrossing } from "../../fleet/plan";
+import type { MigratingCrossing } from "../../fleet/plan";
 import type { FleetStore } from "../../store/types";
 import { progressSink } from "../progress";
 import { addRolloutOptions } from "../rolloutOptions";
@@ -31,12 +26,6 @@ import { printable } from "../text";
 
 
 export function registerRollout(program: Command, run: Run): void {
-  addRolloutOptions(
-    program.command("plan").description("show the batches a rollout would run, and what `pulumi preview` says will change"),
-  )
-    .option("--no-preview", "skip `pulumi preview` (the plan alone)")
-    .action(async (opts: RolloutCliOptions & { preview: boolean }, cmd: Command) => run((ctx) => planCommand(ctx, opts), cmd));
-
   const rollout = addRolloutOptions(
     program.command("rollout").description("upgrade the fleet batch by batch (canary, ramped batches, health gates, rollback)"),
   ).action(async (opts: RolloutCliOptions, cmd: Command) => run((ctx) => rolloutCommand(ctx, opts), cmd));
@@ -90,23 +79,6 @@ async function withOperator<T>(ctx: CommandContext, sc: StackContext, fn: (op: O
   }
 }
 
-async function planCommand(ctx: CommandContext, opts: RolloutCliOptions & { preview: boolean }): Promise<number> {
-  const sc = await stackContext(ctx);
-  const { fleet, plan } = planRollout(sc, opts);
-  let preview: { ok: boolean; changes: ChangeSummary[]; errors: string[] } | undefined;
-  if (opts.preview) preview = await previewPlan(ctx, sc, fleet, plan);
-  const migrating = migratingCrossings(plan.moves, fleet.policy.migratingReleases);
-  const analysis = fleet.policy.analysis;
-  if (ctx.out.json) ctx.out.emit({ stack: sc.stack, plan, migrating, analysis, ...(preview ? { preview } : {}) });
-  else {
-    ctx.out.say(describePlan(sc.stack, plan));
-    for (const line of describeCrossings(migrating)) ctx.out.say(line);
-    for (const line of describeAnalysisPolicy(analysis)) ctx.out.say(line);
-    if (preview) ctx.out.say(describePreview(preview));
-  }
-  return preview && !preview.ok ? EXIT_FAILED : EXIT_OK;
-}
-
 /** The rollback's one line: where it went, the snapshot it restored across a migrating release, or why not. */
 export function describeRollback(r: RollbackResult): string {
   const to = `${r.to.openclaw}/${r.to.runtimeService}`;
@@ -122,15 +94,6 @@ export function describeCrossings(crossings: readonly MigratingCrossing[]): stri
       ? `  crosses migrating release ${c.release} (${c.accountIds.length} runtimes: ${c.accountIds.join(", ")}): it rewrites their state; going back needs the snapshot each host takes before it`
       : `  goes back across migrating release ${c.release} (${c.accountIds.length} runtimes: ${c.accountIds.join(", ")}): each host restores the snapshot from before it, or refuses`,
   );
-}
-
-function describePreview(p: { ok: boolean; changes: ChangeSummary[]; errors: string[] }): string {
-  if (!p.ok) return `pulumi preview failed:\n${p.errors.map(printable).join("\n")}`;
-  if (p.changes.length === 0) return "pulumi preview: no changes";
-  const lines = ["pulumi preview:"];
-  const sorted = [...p.changes].sort((a, b) => a.accountId.localeCompare(b.accountId) || a.resource.localeCompare(b.resource));
-  for (const c of sorted) lines.push(`  ${printable(`${c.accountId}-${c.resource}`)}: ${printable(c.op)}${c.diffs.length ? ` [${printable(c.diffs.join(", "))}]` : ""}`);
-  return lines.join("\n");
 }
 
 async function rolloutCommand(ctx: CommandContext, opts: RolloutCliOptions): Promise<number> {

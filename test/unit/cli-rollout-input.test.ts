@@ -113,13 +113,22 @@ describe("fleet plan/rollout/rollback/history/endpoint refuse bad input", () => 
   it("plans without the engine: batches, skipped pinned runtime, estimate", async () => {
     const r = await fleet("--project", dir, "--stack", "test", "--json", "plan", "--to", "v1.2.5", "--no-preview", "--wait", "10s", "--bake", "1m");
     expect(r.code).toBe(0);
-    const { plan } = JSON.parse(r.stdout) as { plan: { batches: Array<{ kind: string; accountIds: string[] }>; skipped: Array<{ accountId: string }>; estimatedSeconds: number } };
+    const { plan, estimate } = JSON.parse(r.stdout) as {
+      plan: { batches: Array<{ kind: string; accountIds: string[] }>; skipped: Array<{ accountId: string }>; estimatedSeconds: number };
+      estimate: { seconds: number; batchSeconds: number[]; basis: { kind: string; why: string } };
+    };
     expect(plan.batches).toEqual([
       { index: 0, kind: "canary", accountIds: ["a1"] },
       { index: 1, kind: "batch", accountIds: ["a2"] },
     ]);
     expect(plan.skipped.map((s) => s.accountId)).toEqual(["a3"]);
-    expect(plan.estimatedSeconds).toBe(2 * 120 + 10 + 60);
+    // No rollout recorded: the model's cost of two batches, plus one 10 s wait and the 1 m bake.
+    expect(estimate.basis).toMatchObject({ kind: "model", why: expect.stringMatching(/no rollout recorded/) as unknown as string });
+    expect(estimate.batchSeconds).toHaveLength(2);
+    expect(plan.estimatedSeconds).toBe(estimate.seconds);
+    expect(Math.abs(estimate.seconds - (estimate.batchSeconds[0]! + estimate.batchSeconds[1]! + 10 + 60))).toBeLessThanOrEqual(1);
     expect(readFileSync(file, "utf8")).toBe(before);
+    // A plan reads the store; it does not create one.
+    expect(existsSync(storePath())).toBe(false);
   });
 });
