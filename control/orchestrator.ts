@@ -278,7 +278,7 @@ export class Hosts {
     const viaAgent = runtimes.filter((r) => r.executor === "agent");
     const noRun: EngineRunResult = { ok: true, runtimes: new Map(), generalErrors: [], outputs: {} };
     const [run, agentOutcomes] = await Promise.all([
-      viaPulumi.length > 0 ? this.deps.engine.up(viaPulumi, env) : Promise.resolve(noRun),
+      viaPulumi.length > 0 ? this.upAnswered(viaPulumi, env) : Promise.resolve(noRun),
       this.viaAgents(rolloutId, viaAgent, want, initiatedBy),
     ]);
     const probes = await this.probeRuntimes(fleet, runtimes, run);
@@ -287,6 +287,37 @@ export class Hosts {
       const probe = probes.get(r.accountId);
       return agent ? withProbe(agent, want(r), probe) : outcomeOf(r, want(r), run, probe);
     });
+  }
+
+  /**
+   * `pulumi up` on the runtimes, once more for those whose deploy failed without the on-host
+   * script's result line (the connection was lost mid-run). Pulumi kept their old state, so a
+   * rollback would be a no-op while the host may well be on the new versions: the second run sees
+   * the diff again, and the script, under its lock, finds the host on target and hands over its
+   * earlier result (a noop, never a second upgrade) or does the upgrade it never started.
+   */
+  private async upAnswered(runtimes: readonly ResolvedRuntime[], env: Record<string, string>): Promise<EngineRunResult> {
+    const run = await this.deps.engine.up(runtimes, env);
+    const lost = runtimes.filter((r) => {
+      const e = run.runtimes.get(r.accountId);
+      if (!e || e.ok) return false;
+      const f = describeDeployFailure(e.errors);
+      return !f.answered && !f.unreachable;
+    });
+    if (lost.length === 0) return run;
+    const again = await this.deps.engine.up(lost, env);
+    const merged = new Map(run.runtimes);
+    for (const r of lost) {
+      const e = again.runtimes.get(r.accountId);
+      if (e) merged.set(r.accountId, e);
+    }
+    return {
+      ok: [...merged.values()].every((e) => e.ok),
+      runtimes: merged,
+      generalErrors: again.generalErrors,
+      outputs: Object.keys(again.outputs).length > 0 ? again.outputs : run.outputs,
+      ...(run.timings ? { timings: run.timings } : {}),
+    };
   }
 
   /** Agent runtimes, grouped by target (a rollback restores each to its own previous versions). */
