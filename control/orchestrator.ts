@@ -17,7 +17,7 @@ import { OperationError } from "./errors";
 import { currentHolder, DEFAULT_LEASE_SECONDS, heldBy, Lease, LeaseLostError, type HolderId } from "./lease";
 import { healthProbeOf, type ProbeResult, type ProbeTarget } from "./probe";
 import { StepMachine } from "./steps";
-import { writeRuntimeVersions, type VersionUpdate } from "./stackConfig";
+import { checkRuntimeVersions, writeRuntimeVersions, type VersionUpdate } from "./stackConfig";
 import { deployViaAgents } from "./agentExecutor";
 import { describeDeployFailure } from "../components/hooks";
 
@@ -257,7 +257,19 @@ export class Hosts {
       openclaw: record.target.openclaw,
       runtimeService: record.target.runtimeService || r.runtimeService,
     });
-    return this.apply(record.rolloutId, fleet, runtimes, to, this.engineEnv(record.rolloutId, "upgrade", record.reason), record.initiatedBy);
+    const expected = rolloutWrote(record);
+    return this.apply(record.rolloutId, fleet, runtimes, to, this.engineEnv(record.rolloutId, "upgrade", record.reason), record.initiatedBy, (r) => expected(r.accountId));
+  }
+
+  /**
+   * Refuses (StackConfigConflict) when a runtime of the rollout holds, in the stack config,
+   * versions the rollout neither found there nor wrote: a person changed it by hand.
+   */
+  refuseHandEdits(record: RolloutDetail): void {
+    const expected = rolloutWrote(record);
+    const ids = new Set(record.runtimes.map((r) => r.accountId));
+    const runtimes = this.deps.loadFleet().runtimes.filter((r) => ids.has(r.accountId));
+    checkRuntimeVersions(this.deps.configFile, runtimes.map((r) => ({ index: r.index, accountId: r.accountId, expected: expected(r.accountId) })), SINCE_START);
   }
 
   /**
@@ -272,8 +284,9 @@ export class Hosts {
     want: (r: ResolvedRuntime) => Release,
     env: Record<string, string>,
     initiatedBy: string,
+    expected?: (r: ResolvedRuntime) => Release[],
   ): Promise<DeployOutcome[]> {
-    writeRuntimeVersions(this.deps.configFile, runtimes.map((r) => versionUpdate(r, want(r))));
+    writeRuntimeVersions(this.deps.configFile, runtimes.map((r) => ({ ...versionUpdate(r, want(r)), ...(expected ? { expected: expected(r) } : {}) })), SINCE_START);
     const viaPulumi = runtimes.filter((r) => r.executor !== "agent");
     const viaAgent = runtimes.filter((r) => r.executor === "agent");
     const noRun: EngineRunResult = { ok: true, runtimes: new Map(), generalErrors: [], outputs: {} };
@@ -408,6 +421,18 @@ export function runtimeOf(fleet: FleetConfig, id: string): ResolvedRuntime {
   const r = fleet.runtimes.find((x) => x.accountId === id);
   if (!r) throw new OperationError(`runtime ${id} is no longer in the stack config`);
   return r;
+}
+
+const SINCE_START = "the rollout started";
+
+/** What the rollout expects each of its runtimes to hold in the stack config: the versions it found there, or the target it wrote. */
+function rolloutWrote(record: RolloutDetail): (accountId: string) => Release[] {
+  const previous = previousVersions(record);
+  return (id) => {
+    const from = previous[id];
+    if (!from) return [];
+    return [from, { openclaw: record.target.openclaw, runtimeService: record.target.runtimeService || from.runtimeService }];
+  };
 }
 
 /** Each batched runtime's versions before the rollout, as recorded when it was created. */

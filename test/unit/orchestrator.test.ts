@@ -253,6 +253,52 @@ describe("the rollout orchestrator", () => {
     expect(loadFleet().runtimes[0]!.openclaw).toBe("v1.2.3");
   });
 
+  it("a runtime edited by hand in the stack config mid-rollout halts it with one line naming the field; the edit is kept, nobody else deployed", async () => {
+    const handEdit = () => {
+      const doc = parse(readFileSync(configFile, "utf8")) as { config: { "fleet:runtimes": Array<{ openclaw: string }> } };
+      doc.config["fleet:runtimes"][7]!.openclaw = "v1.2.1";
+      writeFileSync(configFile, stringify(doc));
+    };
+    sim.onUp = (ids) => {
+      if (ids.includes("r02")) handEdit(); // while batch 1 deploys: the wait after it sees the edit
+    };
+    const out = await start("ro_handedit1", {}, settings({}, { bakeMinutes: 0 }));
+    const line = "fleet:runtimes[7] (r08) changed by hand since the rollout started (expected v1.2.3/v0.5.0 or v1.2.5/v0.5.0, found v1.2.1/v0.5.0); nothing overwritten";
+    expect(out).toMatchObject({ status: "halted", reason: line });
+    expect(sim.ups).toEqual([["r01"], ["r02", "r03", "r04"]]);
+    expect(loadFleet().runtimes[7]!.openclaw).toBe("v1.2.1");
+    expect(sim.hosts.get("r08")).toMatchObject({ openclaw: "v1.2.3", upgrades: 0 });
+    expect((await store.getRollout("ro_handedit1"))!.statusReason).toBe(line);
+  });
+
+  it("a runtime of the next batch edited by hand after the wait's check: the batch's deploy refuses it before anything is written or run", async () => {
+    let armed = false;
+    sim.onUp = (ids) => {
+      armed ||= ids.includes("r02");
+    };
+    const probe = sim.probe;
+    // The wait after batch 1 probes the whole fleet after its own check: the edit lands then, and
+    // 9/10 healthy passes --min-healthy 80%, so the next deploy is the first to see it.
+    sim.probe = async (targets) => {
+      if (armed && targets.length === N) {
+        armed = false;
+        const doc = parse(readFileSync(configFile, "utf8")) as { config: { "fleet:runtimes": Array<{ runtimeService: string }> } };
+        doc.config["fleet:runtimes"][5]!.runtimeService = "v0.4.9";
+        writeFileSync(configFile, stringify(doc));
+      }
+      return probe(targets);
+    };
+    const out = await start("ro_handedit2", {}, settings({ minHealthyPercent: 80 }, { bakeMinutes: 0 }));
+    expect(out.status).toBe("halted");
+    expect(out.reason).toBe("fleet:runtimes[5] (r06) changed by hand since the rollout started (expected v1.2.3/v0.5.0 or v1.2.5/v0.5.0, found v1.2.3/v0.4.9); nothing overwritten");
+    expect(sim.ups).toEqual([["r01"], ["r02", "r03", "r04"]]);
+    const r = loadFleet().runtimes;
+    expect(r.slice(4, 7).map((x) => `${x.openclaw}/${x.runtimeService}`)).toEqual(["v1.2.3/v0.5.0", "v1.2.3/v0.4.9", "v1.2.3/v0.5.0"]);
+    const record = await store.getRollout("ro_handedit2");
+    expect(record!.gates.map((g) => g.decision)).toEqual(["go", "go"]); // the wait's health gate passed: the deploy refused
+    expect(record!.runtimes.filter((x) => x.state === "pending").map((x) => x.accountId)).toEqual(["r05", "r06", "r07", "r08", "r09", "r10"]);
+  });
+
   it("goes on at --max-batch-failure 30% and reports the one failure at the end", async () => {
     sim.failDeploy.add("r03");
     const out = await start("ro_batch0002", { strategy: "rolling", ramp: [{ count: 4 }] }, settings({ maxBatchFailurePercent: 30, pauseOnFailurePercent: 50 }));
