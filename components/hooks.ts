@@ -93,13 +93,18 @@ export interface DeployFailure {
   rolledBackOnHost: boolean;
   /** The host was never reached, so nothing on it changed. */
   unreachable: boolean;
+  /**
+   * The on-host script's result line was among the errors. A reached host without one lost the
+   * connection mid-run: what the host did is unknown here, and it finishes or restores by itself.
+   */
+  answered: boolean;
 }
 
 /** Why a deploy failed, from the engine's error texts for one runtime (newest first or last). */
 export function describeDeployFailure(errors: readonly string[]): DeployFailure {
   const text = errors.join("\n");
   const result = parseUpgradeResult(text);
-  if (result?.error) return { error: result.error, rolledBackOnHost: result.status === "rolled_back", unreachable: false };
+  if (result?.error) return { error: result.error, rolledBackOnHost: result.status === "rolled_back", unreachable: false, answered: true };
   const dial = DIAL_FAILURE.exec(text);
   if (dial) {
     const [, address, attempts, rest] = dial;
@@ -108,6 +113,7 @@ export function describeDeployFailure(errors: readonly string[]): DeployFailure 
       error: `unreachable: no SSH connection to ${address}${attempts ? ` after ${attempts} attempts` : ""}${cause ? ` (${cause})` : ""}`,
       rolledBackOnHost: false,
       unreachable: true,
+      answered: false,
     };
   }
   const line = text
@@ -115,7 +121,7 @@ export function describeDeployFailure(errors: readonly string[]): DeployFailure 
     .map((l) => l.trim())
     .filter((l) => l !== "")
     .slice(-1)[0];
-  return { error: line?.slice(0, 300) ?? "deploy failed", rolledBackOnHost: result?.status === "rolled_back", unreachable: false };
+  return { error: line?.slice(0, 300) ?? "deploy failed", rolledBackOnHost: result?.status === "rolled_back", unreachable: false, answered: result !== undefined };
 }
 
 export interface Recorder {

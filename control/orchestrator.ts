@@ -17,7 +17,7 @@ import { OperationError } from "./errors";
 import { currentHolder, DEFAULT_LEASE_SECONDS, heldBy, Lease, LeaseLostError, type HolderId } from "./lease";
 import { healthProbeOf, type ProbeResult, type ProbeTarget } from "./probe";
 import { StepMachine } from "./steps";
-import { writeRuntimeVersions, type VersionUpdate } from "./stackConfig";
+import { checkRuntimeVersions, writeRuntimeVersions, type VersionUpdate } from "./stackConfig";
 import { deployViaAgents } from "./agentExecutor";
 import { describeDeployFailure } from "../components/hooks";
 
@@ -257,7 +257,19 @@ export class Hosts {
       openclaw: record.target.openclaw,
       runtimeService: record.target.runtimeService || r.runtimeService,
     });
-    return this.apply(record.rolloutId, fleet, runtimes, to, this.engineEnv(record.rolloutId, "upgrade", record.reason), record.initiatedBy);
+    const expected = rolloutWrote(record);
+    return this.apply(record.rolloutId, fleet, runtimes, to, this.engineEnv(record.rolloutId, "upgrade", record.reason), record.initiatedBy, (r) => expected(r.accountId));
+  }
+
+  /**
+   * Refuses (StackConfigConflict) when a runtime of the rollout holds, in the stack config,
+   * versions the rollout neither found there nor wrote: a person changed it by hand.
+   */
+  refuseHandEdits(record: RolloutDetail): void {
+    const expected = rolloutWrote(record);
+    const ids = new Set(record.runtimes.map((r) => r.accountId));
+    const runtimes = this.deps.loadFleet().runtimes.filter((r) => ids.has(r.accountId));
+    checkRuntimeVersions(this.deps.configFile, runtimes.map((r) => ({ index: r.index, accountId: r.accountId, expected: expected(r.accountId) })), SINCE_START);
   }
 
   /**
@@ -272,13 +284,14 @@ export class Hosts {
     want: (r: ResolvedRuntime) => Release,
     env: Record<string, string>,
     initiatedBy: string,
+    expected?: (r: ResolvedRuntime) => Release[],
   ): Promise<DeployOutcome[]> {
-    writeRuntimeVersions(this.deps.configFile, runtimes.map((r) => versionUpdate(r, want(r))));
+    writeRuntimeVersions(this.deps.configFile, runtimes.map((r) => ({ ...versionUpdate(r, want(r)), ...(expected ? { expected: expected(r) } : {}) })), SINCE_START);
     const viaPulumi = runtimes.filter((r) => r.executor !== "agent");
     const viaAgent = runtimes.filter((r) => r.executor === "agent");
     const noRun: EngineRunResult = { ok: true, runtimes: new Map(), generalErrors: [], outputs: {} };
     const [run, agentOutcomes] = await Promise.all([
-      viaPulumi.length > 0 ? this.deps.engine.up(viaPulumi, env) : Promise.resolve(noRun),
+      viaPulumi.length > 0 ? this.upAnswered(viaPulumi, env) : Promise.resolve(noRun),
       this.viaAgents(rolloutId, viaAgent, want, initiatedBy),
     ]);
     const probes = await this.probeRuntimes(fleet, runtimes, run);
@@ -287,6 +300,37 @@ export class Hosts {
       const probe = probes.get(r.accountId);
       return agent ? withProbe(agent, want(r), probe) : outcomeOf(r, want(r), run, probe);
     });
+  }
+
+  /**
+   * `pulumi up` on the runtimes, once more for those whose deploy failed without the on-host
+   * script's result line (the connection was lost mid-run). Pulumi kept their old state, so a
+   * rollback would be a no-op while the host may well be on the new versions: the second run sees
+   * the diff again, and the script, under its lock, finds the host on target and hands over its
+   * earlier result (a noop, never a second upgrade) or does the upgrade it never started.
+   */
+  private async upAnswered(runtimes: readonly ResolvedRuntime[], env: Record<string, string>): Promise<EngineRunResult> {
+    const run = await this.deps.engine.up(runtimes, env);
+    const lost = runtimes.filter((r) => {
+      const e = run.runtimes.get(r.accountId);
+      if (!e || e.ok) return false;
+      const f = describeDeployFailure(e.errors);
+      return !f.answered && !f.unreachable;
+    });
+    if (lost.length === 0) return run;
+    const again = await this.deps.engine.up(lost, env);
+    const merged = new Map(run.runtimes);
+    for (const r of lost) {
+      const e = again.runtimes.get(r.accountId);
+      if (e) merged.set(r.accountId, e);
+    }
+    return {
+      ok: [...merged.values()].every((e) => e.ok),
+      runtimes: merged,
+      generalErrors: again.generalErrors,
+      outputs: Object.keys(again.outputs).length > 0 ? again.outputs : run.outputs,
+      ...(run.timings ? { timings: run.timings } : {}),
+    };
   }
 
   /** Agent runtimes, grouped by target (a rollback restores each to its own previous versions). */
@@ -377,6 +421,18 @@ export function runtimeOf(fleet: FleetConfig, id: string): ResolvedRuntime {
   const r = fleet.runtimes.find((x) => x.accountId === id);
   if (!r) throw new OperationError(`runtime ${id} is no longer in the stack config`);
   return r;
+}
+
+const SINCE_START = "the rollout started";
+
+/** What the rollout expects each of its runtimes to hold in the stack config: the versions it found there, or the target it wrote. */
+function rolloutWrote(record: RolloutDetail): (accountId: string) => Release[] {
+  const previous = previousVersions(record);
+  return (id) => {
+    const from = previous[id];
+    if (!from) return [];
+    return [from, { openclaw: record.target.openclaw, runtimeService: record.target.runtimeService || from.runtimeService }];
+  };
 }
 
 /** Each batched runtime's versions before the rollout, as recorded when it was created. */

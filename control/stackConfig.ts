@@ -2,11 +2,11 @@
 // fleet/, and write runtimes' versions back without disturbing anything else in the file.
 import { type Stats, closeSync, fstatSync, fsyncSync, openSync, readSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { isMap, isSeq, parseDocument, type Document } from "yaml";
+import { isMap, isSeq, parseDocument, type Document, type YAMLMap, type YAMLSeq } from "yaml";
 import { parseFleetConfig, type ParseResult } from "../fleet/config";
 import { isStackName } from "../fleet/ids";
 import { parseReleaseTag } from "../fleet/versions";
-import { UsageError } from "./errors";
+import { OperationError, UsageError } from "./errors";
 
 export function stackConfigPath(projectDir: string, stack: string): string {
   if (!isStackName(stack)) {
@@ -93,29 +93,84 @@ export function validateStackConfig(loaded: LoadedStackConfig): ParseResult {
   return parseFleetConfig(loaded.config);
 }
 
+type Versions = { openclaw: string; runtimeService: string };
+
+/** What a writer expects a runtime's entry to hold now: anything else was changed by hand. */
+export interface VersionExpectation {
+  /** Index in `fleet:runtimes`. */
+  index: number;
+  accountId: string;
+  /** The versions the writer itself recorded or wrote for the runtime (any one of them). */
+  expected: readonly Versions[];
+}
+
 export interface VersionUpdate {
   /** Index in `fleet:runtimes`. */
   index: number;
   accountId: string;
   openclaw: string;
   runtimeService: string;
+  /** Without it the entry is overwritten whatever it holds. */
+  expected?: readonly Versions[];
+}
+
+/** A runtime's versions in the file are not what the writer expects: a person changed them. */
+export class StackConfigConflict extends OperationError {
+  constructor(message: string) {
+    super(message);
+    this.name = "StackConfigConflict";
+  }
+}
+
+const shown = (v: Versions) => `${v.openclaw}/${v.runtimeService}`;
+
+/** The entry of `fleet:runtimes` at `index`, refused when another runtime sits there now. */
+function entryOf(file: string, runtimes: YAMLSeq, index: number, accountId: string): YAMLMap {
+  const entry = runtimes.items[index];
+  if (!isMap(entry) || entry.get("accountId") !== accountId) {
+    throw new Error(`${file}: fleet:runtimes[${index}] is not ${accountId} any more (the file changed underneath)`);
+  }
+  return entry;
+}
+
+function runtimesOf(loaded: LoadedStackConfig): YAMLSeq {
+  const runtimes = loaded.document.getIn(["config", "fleet:runtimes"]);
+  if (!isSeq(runtimes)) throw new Error(`${loaded.file}: config.fleet:runtimes is not a list`);
+  return runtimes;
+}
+
+/** Refuses (StackConfigConflict, one line naming the field) the first entry that holds none of its expected versions. */
+function refuseHandEdits(loaded: LoadedStackConfig, runtimes: YAMLSeq, expectations: readonly VersionExpectation[], since: string): void {
+  for (const x of expectations) {
+    if (x.expected.length === 0) continue;
+    const entry = entryOf(loaded.file, runtimes, x.index, x.accountId);
+    const found = { openclaw: String(entry.get("openclaw") ?? "?"), runtimeService: String(entry.get("runtimeService") ?? "?") };
+    if (x.expected.some((v) => shown(v) === shown(found))) continue;
+    const expected = [...new Set(x.expected.map(shown))].join(" or ");
+    throw new StackConfigConflict(`fleet:runtimes[${x.index}] (${x.accountId}) changed by hand since ${since} (expected ${expected}, found ${shown(found)}); nothing overwritten`);
+  }
+}
+
+/** Refuses (StackConfigConflict) when a runtime's versions in the file are none of those expected. */
+export function checkRuntimeVersions(file: string, expectations: readonly VersionExpectation[], since: string): void {
+  const loaded = readStackConfig(file);
+  refuseHandEdits(loaded, runtimesOf(loaded), expectations, since);
 }
 
 /**
  * Writes runtimes' versions into the file, keeping comments and layout, atomically (temp file,
- * fsync, rename): a crash leaves either the old or the new file, never half of one.
+ * fsync, rename): a crash leaves either the old or the new file, never half of one. An update
+ * with `expected` versions is refused (StackConfigConflict) when its entry holds none of them,
+ * and then nothing is written: the file stays as the person left it.
  */
-export function writeRuntimeVersions(file: string, updates: readonly VersionUpdate[]): void {
+export function writeRuntimeVersions(file: string, updates: readonly VersionUpdate[], since = "it was read"): void {
   const loaded = readStackConfig(file);
-  const runtimes = loaded.document.getIn(["config", "fleet:runtimes"]);
-  if (!isSeq(runtimes)) throw new Error(`${file}: config.fleet:runtimes is not a list`);
+  const runtimes = runtimesOf(loaded);
+  refuseHandEdits(loaded, runtimes, updates.map((u) => ({ index: u.index, accountId: u.accountId, expected: u.expected ?? [] })), since);
   for (const u of updates) {
     const openclaw = parseReleaseTag(u.openclaw, `fleet:runtimes[${u.index}].openclaw`);
     const runtimeService = parseReleaseTag(u.runtimeService, `fleet:runtimes[${u.index}].runtimeService`);
-    const entry = runtimes.items[u.index];
-    if (!isMap(entry) || entry.get("accountId") !== u.accountId) {
-      throw new Error(`${file}: fleet:runtimes[${u.index}] is not ${u.accountId} any more (the file changed underneath)`);
-    }
+    const entry = entryOf(file, runtimes, u.index, u.accountId);
     entry.set("openclaw", openclaw);
     entry.set("runtimeService", runtimeService);
   }

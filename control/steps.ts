@@ -17,7 +17,7 @@ import type { Analyzer } from "./analysis";
 import { OperationError } from "./errors";
 import type { Lease } from "./lease";
 import { previousVersions, runtimeOf, verdict, type Clock, type Hosts, type OrchestratorDeps, type ProgressEvent, type RolloutOutcome, type RolloutSettings } from "./orchestrator";
-import { writeRelease } from "./stackConfig";
+import { StackConfigConflict, writeRelease } from "./stackConfig";
 
 export interface MachineDeps extends OrchestratorDeps {
   clock: Clock;
@@ -141,10 +141,20 @@ export class StepMachine {
     const b = planned.batch;
     const ids = record.batches[b]!;
     const kind: "canary" | "batch" = b === 0 && record.strategy === "canary" ? "canary" : "batch";
+    const edited = this.handEdit(record);
+    if (edited) return { stop: edited };
     const step = await this.begin(planned, recorded, { currentBatch: b, runtimeStates: ids.map((accountId) => ({ accountId, state: "upgrading" as const })) });
     this.d.emit({ type: "batch", rolloutId: record.rolloutId, batch: b, batches: record.batches.length, kind, accountIds: ids });
     for (const id of ids) this.d.emit({ type: "runtime", rolloutId: record.rolloutId, accountId: id, state: "upgrading" });
-    const outcomes = await this.d.hosts.deployBatch(record, ids);
+    let outcomes;
+    try {
+      outcomes = await this.d.hosts.deployBatch(record, ids);
+    } catch (e) {
+      // An edit made since the check above: the write refused it before anything was deployed.
+      if (!(e instanceof StackConfigConflict)) throw e;
+      await this.end(step, "failed", e.message, index, { runtimeStates: ids.map((accountId) => ({ accountId, state: "pending" as const })) });
+      return { stop: { status: "halted", reason: e.message } };
+    }
     const states = outcomes.map((o) => {
       const why = failureReason(o);
       return why === undefined ? { accountId: o.accountId, state: "succeeded" as const } : { accountId: o.accountId, state: "failed" as const, error: why };
@@ -337,6 +347,12 @@ export class StepMachine {
       if (stop) return { stop };
     }
     for (let waits = 0; ; waits++) {
+      // A runtime edited by hand would fail the health gate below for a reason it cannot name.
+      const edited = this.handEdit(record);
+      if (edited) {
+        await this.end(step, "failed", edited.reason, index + 1);
+        return { stop: edited };
+      }
       const fleet = this.d.hosts.loadFleet();
       const results = await this.d.hosts.probeRuntimes(fleet, fleet.runtimes);
       // Healthy = online and on the versions the stack config says it should run now: the target
@@ -371,6 +387,17 @@ export class StepMachine {
     const at = this.now;
     await this.write({ step: { kind: "done", batch: planned.batch, state: "done", startedAt: at, endedAt: at, outcome: line(reason) }, stepIndex: index + 1, currentBatch: record.batches.length, at });
     return { stop: { status: "completed", reason } };
+  }
+
+  /** A halt when the stack config holds, for a runtime of the rollout, versions the rollout neither found nor wrote. */
+  private handEdit(record: RolloutDetail): Stop | undefined {
+    try {
+      this.d.hosts.refuseHandEdits(record);
+      return undefined;
+    } catch (e) {
+      if (e instanceof StackConfigConflict) return { status: "halted", reason: e.message };
+      throw e;
+    }
   }
 
   /** A pause or abort asked for by another process (`fleet rollout pause|abort`, the dashboard). */

@@ -47,6 +47,10 @@ class SimFleet implements StackEngine {
   readonly neverReached = new Map<string, string>();
   /** Unhealthy on any version other than these (a release that breaks it). */
   readonly breaksOn = new Map<string, string>();
+  /** Deploys whose SSH connection drops once after the host upgraded: no result line, and the engine keeps the old state. */
+  readonly dropOnce = new Set<string>();
+  /** What the engine's state says a host runs, where it differs from the host (after a dropped deploy). */
+  readonly stateSays = new Map<string, { openclaw: string; runtimeService: string }>();
   readonly ups: string[][] = [];
   onUp?: (ids: string[]) => Promise<void> | void;
 
@@ -67,7 +71,21 @@ class SimFleet implements StackEngine {
     const runtimes = new Map<string, { accountId: string; ok: boolean; deployOps: string[]; errors: string[] }>();
     for (const r of this.config().runtimes.filter((x) => ids.includes(x.accountId))) {
       const host = this.hosts.get(r.accountId)!;
-      const changes = host.openclaw !== r.openclaw || host.runtimeService !== r.runtimeService;
+      const state = this.stateSays.get(r.accountId) ?? host;
+      // The engine diffs its state against the config; the script on the host diffs the host.
+      const changes = state.openclaw !== r.openclaw || state.runtimeService !== r.runtimeService;
+      const onHost = host.openclaw !== r.openclaw || host.runtimeService !== r.runtimeService;
+      if (changes && this.dropOnce.delete(r.accountId)) {
+        this.hosts.set(r.accountId, { openclaw: r.openclaw, runtimeService: r.runtimeService, upgrades: host.upgrades + 1 });
+        this.stateSays.set(r.accountId, { openclaw: state.openclaw, runtimeService: state.runtimeService });
+        runtimes.set(r.accountId, { accountId: r.accountId, ok: false, deployOps: ["update"], errors: ["error: wait: remote command exited without exit status or exit signal"] });
+        continue;
+      }
+      if (changes) this.stateSays.delete(r.accountId);
+      if (changes && !onHost) {
+        runtimes.set(r.accountId, { accountId: r.accountId, ok: true, deployOps: ["update"], errors: [] }); // the script's noop
+        continue;
+      }
       const untouched = this.neverReached.get(r.accountId);
       if (changes && untouched !== undefined) {
         runtimes.set(r.accountId, { accountId: r.accountId, ok: false, deployOps: ["update"], errors: [untouched] });
@@ -210,6 +228,75 @@ describe("the rollout orchestrator", () => {
     const shown = events.filter((e) => e.type === "runtime" && e.state === "rolled_back").map((e) => (e as { accountId: string }).accountId);
     expect(shown).toEqual(["r04"]);
     expect(versions()).toMatchObject({ r02: "v1.2.3", r03: "v1.2.3", r04: "v1.2.3" });
+  });
+
+  it("a deploy whose SSH connection dropped after the host upgraded is run once more: the host answers for itself, upgraded once", async () => {
+    sim.dropOnce.add("r01");
+    const out = await start("ro_dropssh01", {}, settings({}, { bakeMinutes: 0 }));
+    expect(out).toMatchObject({ status: "completed", failed: [] });
+    expect(sim.ups.slice(0, 2)).toEqual([["r01"], ["r01"]]); // the dropped deploy, then the same one again
+    expect(sim.hosts.get("r01")).toMatchObject({ openclaw: "v1.2.5", upgrades: 1 });
+    expect(sim.stateSays.size).toBe(0); // the engine's state caught up with the host
+    const record = await store.getRollout("ro_dropssh01");
+    expect(record!.runtimes.find((r) => r.accountId === "r01")).toMatchObject({ state: "succeeded" });
+    expect(loadFleet().runtimes[0]!.openclaw).toBe("v1.2.5");
+  });
+
+  it("a dropped deploy whose host then turns unhealthy is rolled back for real: the host serves the old release again", async () => {
+    sim.dropOnce.add("r01");
+    sim.breaksOn.set("r01", "v1.2.5");
+    const out = await start("ro_dropssh02", {}, settings({}, { bakeMinutes: 1 }));
+    expect(out.status).toBe("halted");
+    expect(sim.hosts.get("r01")).toMatchObject({ openclaw: "v1.2.3" });
+    const record = await store.getRollout("ro_dropssh02");
+    expect(record!.runtimes.find((r) => r.accountId === "r01")).toMatchObject({ state: "rolled_back" });
+    expect(loadFleet().runtimes[0]!.openclaw).toBe("v1.2.3");
+  });
+
+  it("a runtime edited by hand in the stack config mid-rollout halts it with one line naming the field; the edit is kept, nobody else deployed", async () => {
+    const handEdit = () => {
+      const doc = parse(readFileSync(configFile, "utf8")) as { config: { "fleet:runtimes": Array<{ openclaw: string }> } };
+      doc.config["fleet:runtimes"][7]!.openclaw = "v1.2.1";
+      writeFileSync(configFile, stringify(doc));
+    };
+    sim.onUp = (ids) => {
+      if (ids.includes("r02")) handEdit(); // while batch 1 deploys: the wait after it sees the edit
+    };
+    const out = await start("ro_handedit1", {}, settings({}, { bakeMinutes: 0 }));
+    const line = "fleet:runtimes[7] (r08) changed by hand since the rollout started (expected v1.2.3/v0.5.0 or v1.2.5/v0.5.0, found v1.2.1/v0.5.0); nothing overwritten";
+    expect(out).toMatchObject({ status: "halted", reason: line });
+    expect(sim.ups).toEqual([["r01"], ["r02", "r03", "r04"]]);
+    expect(loadFleet().runtimes[7]!.openclaw).toBe("v1.2.1");
+    expect(sim.hosts.get("r08")).toMatchObject({ openclaw: "v1.2.3", upgrades: 0 });
+    expect((await store.getRollout("ro_handedit1"))!.statusReason).toBe(line);
+  });
+
+  it("a runtime of the next batch edited by hand after the wait's check: the batch's deploy refuses it before anything is written or run", async () => {
+    let armed = false;
+    sim.onUp = (ids) => {
+      armed ||= ids.includes("r02");
+    };
+    const probe = sim.probe;
+    // The wait after batch 1 probes the whole fleet after its own check: the edit lands then, and
+    // 9/10 healthy passes --min-healthy 80%, so the next deploy is the first to see it.
+    sim.probe = async (targets) => {
+      if (armed && targets.length === N) {
+        armed = false;
+        const doc = parse(readFileSync(configFile, "utf8")) as { config: { "fleet:runtimes": Array<{ runtimeService: string }> } };
+        doc.config["fleet:runtimes"][5]!.runtimeService = "v0.4.9";
+        writeFileSync(configFile, stringify(doc));
+      }
+      return probe(targets);
+    };
+    const out = await start("ro_handedit2", {}, settings({ minHealthyPercent: 80 }, { bakeMinutes: 0 }));
+    expect(out.status).toBe("halted");
+    expect(out.reason).toBe("fleet:runtimes[5] (r06) changed by hand since the rollout started (expected v1.2.3/v0.5.0 or v1.2.5/v0.5.0, found v1.2.3/v0.4.9); nothing overwritten");
+    expect(sim.ups).toEqual([["r01"], ["r02", "r03", "r04"]]);
+    const r = loadFleet().runtimes;
+    expect(r.slice(4, 7).map((x) => `${x.openclaw}/${x.runtimeService}`)).toEqual(["v1.2.3/v0.5.0", "v1.2.3/v0.4.9", "v1.2.3/v0.5.0"]);
+    const record = await store.getRollout("ro_handedit2");
+    expect(record!.gates.map((g) => g.decision)).toEqual(["go", "go"]); // the wait's health gate passed: the deploy refused
+    expect(record!.runtimes.filter((x) => x.state === "pending").map((x) => x.accountId)).toEqual(["r05", "r06", "r07", "r08", "r09", "r10"]);
   });
 
   it("goes on at --max-batch-failure 30% and reports the one failure at the end", async () => {

@@ -3,7 +3,7 @@ import { copyFileSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirS
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { readStackConfig, writeRelease, writeRuntimeVersions } from "../../control/stackConfig";
+import { checkRuntimeVersions, readStackConfig, StackConfigConflict, writeRelease, writeRuntimeVersions } from "../../control/stackConfig";
 import { ROOT, yamlAliasBomb } from "../support/fixtures";
 
 const dirs: string[] = [];
@@ -43,6 +43,44 @@ describe("the stack config file as desired state", () => {
       'fleet:runtimes[1].openclaw: "latest" is not a release tag',
     );
     expect(() => writeRuntimeVersions(f, [{ index: 1, accountId: "someone-else", openclaw: "v1.3.0", runtimeService: "v0.5.2" }])).toThrow(/is not someone-else any more/);
+    expect(readFileSync(f, "utf8")).toBe(before);
+  });
+});
+
+describe("versions written with the versions the writer expects there now", () => {
+  const update = (expected: { openclaw: string; runtimeService: string }[]) => ({ index: 2, accountId: "acc-def456", openclaw: "v1.3.0", runtimeService: "v0.5.3", expected });
+
+  it("writes when the entry holds one of the expected versions", () => {
+    const f = prodCopy();
+    writeRuntimeVersions(f, [update([{ openclaw: "v1.3.0", runtimeService: "v0.5.3" }, { openclaw: "v1.2.5", runtimeService: "v0.5.2" }])], "the rollout started");
+    expect(readFileSync(f, "utf8")).toContain("      openclaw: v1.3.0\n      runtimeService: v0.5.3");
+  });
+
+  it("refuses a hand-edited entry with one line naming the field, what was expected and what was found, and writes nothing", () => {
+    const f = prodCopy();
+    const text = readFileSync(f, "utf8").replace(/(accountId: acc-def456[\s\S]*?openclaw: )v1\.2\.5/, "$1v1.2.1");
+    writeFileSync(f, text);
+    const others = { index: 1, accountId: "acc-abc123", openclaw: "v1.3.0", runtimeService: "v0.5.3" };
+    let err: unknown;
+    try {
+      writeRuntimeVersions(f, [others, update([{ openclaw: "v1.2.5", runtimeService: "v0.5.2" }, { openclaw: "v1.3.0", runtimeService: "v0.5.3" }])], "the rollout started");
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(StackConfigConflict);
+    expect((err as Error).message).toBe(
+      "fleet:runtimes[2] (acc-def456) changed by hand since the rollout started (expected v1.2.5/v0.5.2 or v1.3.0/v0.5.3, found v1.2.1/v0.5.2); nothing overwritten",
+    );
+    // not even the runtime before it, whose entry was as expected
+    expect(readFileSync(f, "utf8")).toBe(text);
+  });
+
+  it("checks without writing: the same refusal, the file untouched", () => {
+    const f = prodCopy();
+    const before = readFileSync(f, "utf8");
+    const x = { index: 3, accountId: "acc-ghi789", expected: [{ openclaw: "v1.2.4", runtimeService: "v0.5.2" }] };
+    expect(() => checkRuntimeVersions(f, [x], "the rollout started")).toThrow("fleet:runtimes[3] (acc-ghi789) changed by hand since the rollout started (expected v1.2.4/v0.5.2, found v1.2.5/v0.5.2); nothing overwritten");
+    expect(() => checkRuntimeVersions(f, [{ ...x, expected: [{ openclaw: "v1.2.5", runtimeService: "v0.5.2" }] }], "the rollout started")).not.toThrow();
     expect(readFileSync(f, "utf8")).toBe(before);
   });
 });
