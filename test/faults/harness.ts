@@ -388,7 +388,6 @@ export function servedAs(args: readonly string[]): string {
   return `${args[args.indexOf("--to") + 1]}/${args[args.indexOf("--runtime-service") + 1]}`;
 }
 
-/** The runtimes whose new upgrade.log entries include a `status` (success, rolled_back, failed). */
 /** The one line a refused CLI printed: stderr, or with --json its one JSON line's error. */
 export function refusal(r: RunResult): string[] {
   const err = r.stderr.trim();

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil, type RunResult } from "../../lab/procs";
 import { STORE_KINDS, useStore } from "../e2e/helpers/stores";
-import { faultLab, faultsNet, fleetCli, freshTarget, hostEvidence, runRow, servedAs, type Suite } from "./harness";
+import { faultLab, faultsNet, fleetCli, freshTarget, hostEvidence, refusal, runRow, servedAs, type Suite } from "./harness";
 
 const IDS = ["lab-01", "lab-02", "lab-03"];
 const LEASE_SECONDS = "6";
@@ -59,9 +59,10 @@ describe.each(STORE_KINDS)("fault suite: a stale orchestrator after a takeover (
         expect(successor!.code, successor!.stderr).toBe(0);
         for (const id of IDS) expect(after.get(id)!.served, id).toBe(servedAs(to));
         expect(stale!.code).toBe(1);
-        const line = stale!.stderr.trim();
-        expect(line.split("\n"), line).toHaveLength(1);
-        expect(line).toMatch(/generation \d+/);
+        // one line: on stderr, or (it runs with --json) its last JSON line's error
+        const lines = refusal(stale!);
+        expect(lines, lines.join("\n")).toHaveLength(1);
+        expect(lines[0]).toMatch(/generation \d+/);
         const logsNow = [...after.values()].reduce((n, h) => n + h.log.length, 0);
         expect(logsNow, "no host run after the stale orchestrator woke").toBe(logsAtTakeoverEnd);
         return "taken over with no flags after the lease expired; the stale one's write refused, it stopped naming its generation";
