@@ -288,6 +288,8 @@ export class StepMachine {
       const failed = bake.accountIds ?? [];
       decision = { action: "halt", reason: bake.outcome ?? "the canary failed its bake", rollback: thresholds.autoRollback ? failed : [], failed };
     }
+    // A canary that baked well goes on for that reason ("canary stayed healthy through the bake").
+    if (decision.action === "continue" && bake?.state === "done" && bake.outcome) decision = { ...decision, reason: bake.outcome };
     const analysis = this.recordedStep(record, "analysis", b);
     if (decision.action === "continue" && this.d.settings.analysis === "enforce" && analysis !== undefined) decision = analysisGate(decision, analysis, outcomes, thresholds.autoRollback);
     const ok = new Set(outcomes.filter((o) => o.deployed && !decision.failed.includes(o.accountId)).map((o) => o.accountId));
