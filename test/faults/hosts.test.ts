@@ -60,14 +60,19 @@ describe("fault suite: hosts, releases, the stack config, concurrent runs (embed
     const to = target();
     await runRow(s, {
       fault: "SSH connection dropped mid-upgrade",
-      radius: ["lab-01"],
+      // the canary's deploy is run once more and its host answers for itself: healthy on the
+      // target, so the rollout goes on to the rest of its fleet
+      radius: IDS,
       rollout: canary(to),
       before: () => labFault(s.p.labDir, "lab-01", "drop-ssh").then(() => undefined),
-      expect: ({ rollout, after, judgement }) => {
-        // Whatever the fleet decided, the canary serves what the stack config says (timeToStable)
-        // and nobody else moved (the blast radius); the host's own run went through.
+      expect: ({ result, rollout, after, judgement }) => {
+        // The host's own run went through once (upgraded twice: zero), its result id is in the
+        // store (records lost: zero), and the stack config and the store agree with what it serves.
         expect(withStatus(judgement, "success")).toContain("lab-01");
-        return `${rollout?.status}: ${rollout?.statusReason ?? ""}; lab-01 serves ${served({ after }, "lab-01")}`;
+        expect(result.code, result.stderr).toBe(0);
+        expect(rollout).toMatchObject({ status: "completed" });
+        for (const id of IDS) expect(served({ after }, id), id).toBe(servedAs(to));
+        return `${rollout?.status}: ${rollout?.statusReason ?? ""}; lab-01's deploy run again, its host's result recorded; lab-01 serves ${served({ after }, "lab-01")}`;
       },
       after: clear("lab-01"),
     });
@@ -214,6 +219,7 @@ describe("fault suite: hosts, releases, the stack config, concurrent runs (embed
         expect(desired(s.p).get("lab-04"), "the person's edit is kept").toMatch(/^v1\.2\.1\//);
         expect(served({ after }, "lab-04")).toBe(before.get("lab-04")!.served);
         expect(`${result.stdout}\n${result.stderr}`).toMatch(/lab-04.*(changed|edited)/i);
+        expect(`${result.stdout}\n${result.stderr}`).toMatch(/fleet:runtimes\[3\] \(lab-04\) changed by hand since the rollout started \(expected \S+ or \S+, found v1\.2\.1\/\S+\); nothing overwritten/);
         return "refused batch 2: lab-04 was changed by hand; the edit kept, lab-03/lab-04 not reached";
       },
       // the next rows start from a config the hosts agree with
