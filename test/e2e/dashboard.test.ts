@@ -257,7 +257,8 @@ describe.each(STORE_KINDS)("fleet dashboard (Chromium, lab fleet, %s store)", (k
     expect(Object.fromEntries(hosts.map((h) => [h.runtime, h.openclaw]))).toEqual(Object.fromEntries(ids.map((id) => [id, "v1.2.5"])));
     const rollouts = await storeRead((s) => s.listRollouts({ stack: "lab" }));
     expect(rollouts.map((r) => [r.status, r.strategy, r.target.openclaw])).toEqual([["completed", "canary", "v1.2.5"]]);
-    expect(await page.locator("#rollout-live figure.timeline svg rect").count()).toBeGreaterThanOrEqual(5);
+    // the timeline draws each runtime's upgrade record: the page reads them with its next refresh
+    await poll("the timeline to draw every upgrade", async () => (await page.locator("#rollout-live figure.timeline svg rect").count()) >= 5, 15_000);
     await screenshots(page, "rollout-done");
     console.log(`rollout from the page: ${Date.now() - t0}ms`);
   });
