@@ -3,21 +3,18 @@
 // rolled back; one that adds 200 ms likewise; a good release passes; a canary with no runtime
 // left on the old release pauses as inconclusive. Needs the rollout step machine (issue 13),
 // which records each analysis in the rollout's steps and acts on it in enforce mode.
-import path from "node:path";
 import { readFileSync, writeFileSync } from "node:fs";
 import { parseDocument } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { labFault } from "../../lab/lab";
-import { run } from "../../lab/procs";
 import { analysesOf } from "../../fleet/steps";
 import type { FleetStore } from "../../store/types";
-import { labProject, REPO, type LabProject } from "./helpers/labProject";
+import { fleetRunner, labProject, type LabProject } from "./helpers/labProject";
 import { itOnlyOn, STORE_KINDS, useStore } from "./helpers/stores";
 
 const IDS = ["lab-01", "lab-02", "lab-03", "lab-04"];
 const BAKE = ["--wait", "1s", "--bake", "60s"];
 
-/** The analyses a rollout recorded, from its steps (the dashboard reads them the same way). */
 describe.each(STORE_KINDS)("canary analysis on a 4-host lab (real engine, %s store)", (kind) => {
   const st = useStore(kind);
   const itLocal = itOnlyOn(kind, "local");
@@ -39,12 +36,7 @@ describe.each(STORE_KINDS)("canary analysis on a 4-host lab (real engine, %s sto
     await p?.down();
   });
 
-  const fleet = (...args: string[]) =>
-    run(process.execPath, [path.join(REPO, "bin", "fleet.cjs"), "--project", p.projectDir, "--stack", "lab", ...args], {
-      cwd: REPO,
-      env: { ...process.env, ...p.env },
-      timeoutMs: 8 * 60_000,
-    });
+  const fleet = fleetRunner(() => p);
   const withStore = <T>(fn: (s: FleetStore) => Promise<T>): Promise<T> => st.read(p.storePath, fn);
   const latestRollout = () => withStore(async (s) => (await s.listRollouts({ stack: "lab", limit: 1 }))[0]!);
   const served = async () => Object.fromEntries((await p.status()).map((h) => [h.runtime, h.healthy ? `${h.openclaw}/${h.runtimeService}` : "unhealthy"]));

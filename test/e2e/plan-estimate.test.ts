@@ -1,10 +1,8 @@
 // `fleet plan`'s estimate against the lab: one rollout measured (its record), the next one
 // planned from it, then run: the estimate is within 25% of the wall time the user waited.
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { measureRollout } from "../../fleet/plan";
-import { run } from "../../lab/procs";
-import { labProject, REPO, type LabProject } from "./helpers/labProject";
+import { fleetRunner, labProject, type LabProject } from "./helpers/labProject";
 import { STORE_KINDS, useStore } from "./helpers/stores";
 
 const IDS = ["lab-01", "lab-02", "lab-03", "lab-04"];
@@ -30,12 +28,7 @@ describe.each(STORE_KINDS)("fleet plan's estimate on a 4-host lab (real engine, 
     await p?.down();
   });
 
-  const fleet = (...args: string[]) =>
-    run(process.execPath, [path.join(REPO, "bin", "fleet.cjs"), "--project", p.projectDir, "--stack", "lab", ...args], {
-      cwd: REPO,
-      env: { ...process.env, ...p.env },
-      timeoutMs: 8 * 60_000,
-    });
+  const fleet = fleetRunner(() => p);
   const plan = async (...args: string[]): Promise<PlanDoc> => {
     const r = await fleet("--json", "plan", ...args, ...OPTIONS, "--no-preview");
     expect(r.code, r.stderr).toBe(0);

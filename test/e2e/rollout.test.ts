@@ -4,9 +4,9 @@ import { spawn } from "node:child_process";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { labFault } from "../../lab/lab";
-import { pollUntil, run } from "../../lab/procs";
+import { pollUntil } from "../../lab/procs";
 import type { FleetStore, RolloutRecord, UpgradeEvent } from "../../store/types";
-import { labProject, reapOrphanedPlugins, REPO, type LabProject } from "./helpers/labProject";
+import { fleetRunner, labProject, reapOrphanedPlugins, REPO, type LabProject } from "./helpers/labProject";
 import { itOnlyOn, STORE_KINDS, useStore } from "./helpers/stores";
 
 const IDS = Array.from({ length: 10 }, (_, i) => `lab-${String(i + 1).padStart(2, "0")}`);
@@ -28,12 +28,7 @@ describe.each(STORE_KINDS)("fleet rollout on a 10-host lab (real engine, %s stor
     await p?.down();
   });
 
-  const fleet = (...args: string[]) =>
-    run(process.execPath, [path.join(REPO, "bin", "fleet.cjs"), "--project", p.projectDir, "--stack", "lab", ...args], {
-      cwd: REPO,
-      env: { ...process.env, ...p.env },
-      timeoutMs: 8 * 60_000,
-    });
+  const fleet = fleetRunner(() => p);
   const withStore = <T>(fn: (s: FleetStore) => Promise<T>): Promise<T> => st.read(p.storePath, fn);
   const latestRollout = () => withStore(async (s) => (await s.listRollouts({ stack: "lab", limit: 1 }))[0]!);
   const counters = async () => Object.fromEntries((await p.status()).map((h) => [h.runtime, h]));

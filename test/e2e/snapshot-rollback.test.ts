@@ -6,8 +6,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseDocument } from "yaml";
 import { stateChecksums as labStateChecksums } from "../../lab/kit";
-import { run } from "../../lab/procs";
-import { labProject, REPO, type LabProject } from "./helpers/labProject";
+import { fleetRunner, labProject, type LabProject } from "./helpers/labProject";
 
 describe("fleet rollback across a migrating release (real engine)", () => {
   let p: LabProject;
@@ -27,12 +26,7 @@ describe("fleet rollback across a migrating release (real engine)", () => {
     await p?.down();
   });
 
-  const fleet = (...args: string[]) =>
-    run(process.execPath, [path.join(REPO, "bin", "fleet.cjs"), "--project", p.projectDir, "--stack", "lab", ...args], {
-      cwd: REPO,
-      env: { ...process.env, ...p.env },
-      timeoutMs: 5 * 60_000,
-    });
+  const fleet = fleetRunner(() => p, 5 * 60_000);
   const served = async () => (await p.status()).map((h) => (h.healthy ? `${h.openclaw}/${h.runtimeService}` : "unhealthy"))[0];
   const configured = () => (p.stackConfig()["fleet:runtimes"] as Array<{ openclaw: string }>)[0]!.openclaw;
   const stateChecksums = () => labStateChecksums(root);

@@ -9,6 +9,7 @@ import { describeToolchain } from "../../../lab/doctor";
 import { AutomationEngine } from "../../../control/engine";
 import { writeRuntimeVersions } from "../../../control/stackConfig";
 import { killProcessesUnder } from "./lab-hosts";
+import { run, type RunResult } from "../../../lab/procs";
 
 export const REPO = path.resolve(__dirname, "..", "..", "..");
 
@@ -129,4 +130,14 @@ export async function reapOrphanedPlugins(sinceMs: number, waitMs = 30_000): Pro
     }
   }
   return left.length;
+}
+
+/** `fleet ARGS` as a user runs it against the lab project (its stack "lab", its environment). */
+export function fleetRunner(p: () => LabProject, timeoutMs = 8 * 60_000): (...args: string[]) => Promise<RunResult> {
+  return (...args) =>
+    run(process.execPath, [path.join(REPO, "bin", "fleet.cjs"), "--project", p().projectDir, "--stack", "lab", ...args], {
+      cwd: REPO,
+      env: { ...process.env, ...p().env },
+      timeoutMs,
+    });
 }
