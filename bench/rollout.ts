@@ -47,7 +47,7 @@ export interface BatchSplit {
   programStartMs: number;
   /** The rest of the engine run: planning, checkpoints, hooks, shutdown. */
   engineMs: number;
-  /** The slowest runtime's commands (deploy + verify) minus its script: connect, sessions, provider. */
+  /** The slowest runtime's deploy command minus its script: connect, session, provider. */
   sshMs: number;
   /** The slowest runtime's on-host script (its result line). */
   scriptMs: number;
@@ -182,7 +182,8 @@ function timedProbe(t: Timeline): (targets: ProbeTarget[]) => Promise<ProbeResul
 
 /**
  * From the engine's events (as they arrived): program start = `up` called to the first event of a
- * runtime's resource; per runtime, its deploy command's start to its verify command's outputs.
+ * runtime's resource; per runtime, its deploy command's start to its last command's outputs (the
+ * deploy's, or an agent runtime's verify after it).
  */
 export function engineSpans(upStartMs: number, events: ReadonlyArray<{ at: number; event: EngineEvent }>): { programStartMs: number; hostMs: Map<string, number> } {
   let first: number | undefined;
@@ -201,7 +202,7 @@ export function engineSpans(upStartMs: number, events: ReadonlyArray<{ at: numbe
     if (outputs) {
       const owner = accountOfUrn(outputs.metadata.urn);
       const start = owner ? deployStart.get(owner.accountId) : undefined;
-      if (owner?.child === "verify" && start !== undefined) hostMs.set(owner.accountId, at - start);
+      if ((owner?.child === "deploy" || owner?.child === "verify") && start !== undefined) hostMs.set(owner.accountId, at - start);
     }
   }
   return { programStartMs: first === undefined ? 0 : first - upStartMs, hostMs };

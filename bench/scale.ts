@@ -115,7 +115,10 @@ function check(run: EngineRunResult, what: string): void {
 interface Cell {
   stack: string;
   configFile: string;
+  /** Batches, as a rollout runs them (the program inline, in this process). */
   engine: AutomationEngine;
+  /** The first deploy, every cell at once: the program under a language host per cell (as separate jobs would run them). */
+  firstEngine: AutomationEngine;
   runtimes: Array<{ accountId: string; provider: "existing" }>;
 }
 
@@ -123,15 +126,16 @@ interface Cell {
 async function cellsOf(p: LabProject, runtimes: number, cellSize: number): Promise<Cell[]> {
   const records = p.lab.hosts.slice(0, runtimes);
   const engine = (stack: string) => new AutomationEngine({ projectDir: p.projectDir, stack, env: p.env });
+  const firstEngine = (stack: string) => new AutomationEngine({ projectDir: p.projectDir, stack, env: p.env, program: "local" });
   const ids = (rs: typeof records) => rs.map((h) => ({ accountId: h.runtime, provider: "existing" as const }));
-  if (runtimes <= cellSize) return [{ stack: LAB_STACK, configFile: p.configFile, engine: engine(LAB_STACK), runtimes: ids(records) }];
+  if (runtimes <= cellSize) return [{ stack: LAB_STACK, configFile: p.configFile, engine: engine(LAB_STACK), firstEngine: firstEngine(LAB_STACK), runtimes: ids(records) }];
   const count = Math.ceil(runtimes / cellSize);
   const cells: Cell[] = [];
   for (let c = 0; c < count; c++) {
     const part = records.slice(c * cellSize, (c + 1) * cellSize);
     const stack = `lab-c${c + 1}`;
     const configFile = await labCell(p.projectDir, p.labDir, stack, part);
-    cells.push({ stack, configFile, engine: engine(stack), runtimes: ids(part) });
+    cells.push({ stack, configFile, engine: engine(stack), firstEngine: firstEngine(stack), runtimes: ids(part) });
   }
   return cells;
 }
@@ -152,7 +156,7 @@ async function setUp(runtimes: number, perHost: number, cellSize: number, net: s
     log(`${runtimes} runtimes: lab of ${hosts} hosts x ${perHost} on ${net}.0/24${cells.length > 1 ? `, ${cells.length} cells of up to ${cellSize}` : ""}`);
     // The first deploy: every cell at once, one engine each (as a rollout over cells runs them).
     const t0 = performance.now();
-    const firsts = await Promise.all(cells.map((c) => c.engine.up(c.runtimes)));
+    const firsts = await Promise.all(cells.map((c) => c.firstEngine.up(c.runtimes)));
     const firstMs = performance.now() - t0;
     firsts.forEach((run, i) => check(run, `the first deploy of ${cells[i]!.stack}`));
     log(`  first deploy ${seconds(firstMs).toFixed(1)} s`);

@@ -18,6 +18,8 @@ export interface DeployContext {
   /** `rollback` when the orchestrator is restoring previous versions. */
   operation: "upgrade" | "rollback";
   now: () => number;
+  /** FLEET_DEBUG: a log line per hook call. */
+  debug?: boolean;
 }
 
 export interface DeployHookArgs {
@@ -126,6 +128,8 @@ export function describeDeployFailure(errors: readonly string[]): DeployFailure 
 
 export interface Recorder {
   record(event: UpgradeEvent): Promise<void>;
+  /** Closes the store it opened, if any (a program run in a long-lived process ends its run with it). */
+  close?(): Promise<void>;
 }
 
 /** Records through the store; on any store failure the record goes to the outbox. */
@@ -144,12 +148,17 @@ export function storeRecorder(openStore: () => Promise<FleetStore>, outboxDir: s
         pulumi.log.warn(`fleet: store unavailable (${err instanceof Error ? err.message : String(err)}); ${event.accountId}'s record kept in ${outboxDir}`);
       }
     },
+    async close() {
+      const opened = store;
+      store = undefined;
+      if (opened) await (await opened.catch(() => undefined))?.close();
+    },
   };
 }
 
 export function deployHooks(ctx: DeployContext, recorder: Recorder): pulumi.ResourceHookBinding {
   const record = async (args: DeployHookArgs) => {
-    if (process.env.FLEET_DEBUG) pulumi.log.info(`fleet: hook for ${args.name}`);
+    if (ctx.debug) pulumi.log.info(`fleet: hook for ${args.name}`);
     try {
       const event = upgradeEventFor(args, ctx);
       if (event) await recorder.record(event);
@@ -172,8 +181,11 @@ export function actorFromEnv(env: NodeJS.ProcessEnv = process.env): string {
   return `${env.USER ?? os.userInfo().username}@${os.hostname()}`;
 }
 
-/** The hooks for this program run, recording into the store the environment points at. */
-export function deployHooksFromEnv(stack: string, env: NodeJS.ProcessEnv = process.env): pulumi.ResourceHookBinding {
+/**
+ * The hooks for this program run, recording into the store the environment points at. `onEnd`
+ * gets what closes that store once the run is over (a program run inside a long-lived process).
+ */
+export function deployHooksFromEnv(stack: string, env: NodeJS.ProcessEnv = process.env, onEnd?: (close: () => Promise<void>) => void): pulumi.ResourceHookBinding {
   const storePath = env.FLEET_STORE_PATH ?? path.join(process.cwd(), ".fleet", "store.db");
   const outboxDir = path.join(path.dirname(storePath), "outbox");
   const ctx: DeployContext = {
@@ -183,7 +195,10 @@ export function deployHooksFromEnv(stack: string, env: NodeJS.ProcessEnv = proce
     now: () => Date.now(),
     ...(env.FLEET_ROLLOUT_ID ? { rolloutId: env.FLEET_ROLLOUT_ID } : {}),
     ...(env.FLEET_REASON ? { reason: env.FLEET_REASON } : {}),
+    ...(env.FLEET_DEBUG ? { debug: true } : {}),
   };
   const open = async () => (await import("../store")).openStore({ localPath: storePath, env });
-  return deployHooks(ctx, storeRecorder(open, outboxDir));
+  const recorder = storeRecorder(open, outboxDir);
+  onEnd?.(() => recorder.close?.() ?? Promise.resolve());
+  return deployHooks(ctx, recorder);
 }

@@ -71,7 +71,12 @@ export class Runtime extends pulumi.ComponentResource {
   /** Copies the on-host script (and an agent's bundle) to the host, by path and digest. */
   public readonly install: command.local.Command;
   public readonly deploy: command.remote.Command;
-  public readonly verify: command.remote.Command;
+  /**
+   * An agent runtime's read-back of the versions on its host. A Pulumi-upgraded runtime has none:
+   * its deploy's result line carries what the runtime reports as the script ends (one SSH
+   * command per runtime and upgrade, not two).
+   */
+  public readonly verify?: command.remote.Command;
   /** The versions the stack asks this runtime to run. */
   public readonly versions: pulumi.Output<TargetVersions>;
   /** The versions the runtime itself reports after the deploy (from `/version`, via the on-host script). */
@@ -100,10 +105,10 @@ export class Runtime extends pulumi.ComponentResource {
       runtime.executor === "agent"
         ? createAgentService(name, runtime, connection, this.install, this)
         : createDeploy(name, runtime, connection, [this.install, ...(this.dropletSnapshot ? [this.dropletSnapshot] : [])], args.deployHooks, this, args.snapshots);
-    this.verify = createVerify(name, runtime, connection, this.deploy, this, args.snapshots);
+    this.verify = runtime.executor === "agent" ? createVerify(name, runtime, connection, this.deploy, this, args.snapshots) : undefined;
 
     this.versions = pulumi.output({ openclaw: runtime.openclaw, runtimeService: runtime.runtimeService });
-    this.reportedVersions = this.verify.stdout.apply(parseReported);
+    this.reportedVersions = (this.verify ?? this.deploy).stdout.apply(parseReported);
 
     this.registerOutputs({
       accountId: this.accountId,
@@ -229,12 +234,16 @@ function createVerify(
   );
 }
 
-/** The status line's reported versions; empty strings when the host said nothing usable. */
+/**
+ * The reported versions of a status line (`status`) or an upgrade's result line (`reported`);
+ * empty strings when the host said nothing usable.
+ */
 export function parseReported(stdout: string | undefined): TargetVersions {
   const line = (stdout ?? "").trim().split(/\r?\n/).at(-1) ?? "";
   try {
-    const parsed = JSON.parse(line) as { reported?: Partial<TargetVersions> } & Partial<TargetVersions>;
-    const source = parsed.reported ?? parsed;
+    const parsed = JSON.parse(line) as { reported?: Partial<TargetVersions> | null; status?: unknown } & Partial<TargetVersions>;
+    // A result line without `reported` (it said nothing usable) names no reported versions.
+    const source = parsed.reported ?? (typeof parsed.status === "string" ? {} : parsed);
     return { openclaw: source.openclaw ?? "", runtimeService: source.runtimeService ?? "" };
   } catch {
     return { openclaw: "", runtimeService: "" };

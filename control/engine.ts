@@ -4,7 +4,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { LocalWorkspace, PulumiCommand, type EngineEvent, type Stack } from "@pulumi/pulumi/automation";
+import { LocalWorkspace, PulumiCommand, type EngineEvent, type OutputMap, type Stack } from "@pulumi/pulumi/automation";
+import { BATCH_ENV, fleetProgram, OUTPUTS_ENV, type ProgramOptions } from "../components/program";
 import { RUNTIME_TYPE } from "../components/runtime";
 import type { ResolvedRuntime } from "../fleet/config";
 import { parseUpgradeResult } from "../protocol/onhost";
@@ -16,6 +17,8 @@ export const RUNTIME_CHILDREN = {
   install: { type: "command:local:Command", suffix: "install" },
   deploy: { type: "command:remote:Command", suffix: "deploy" },
   verify: { type: "command:remote:Command", suffix: "verify" },
+  /** An agent runtime's install of its agent, in place of the deploy. */
+  agent: { type: "command:remote:Command", suffix: "agent" },
   droplet: { type: "digitalocean:index/droplet:Droplet", suffix: "droplet" },
 } as const;
 
@@ -28,15 +31,19 @@ export function childUrn(stack: string, accountId: string, child: keyof typeof R
   return `urn:pulumi:${stack}::${PROJECT_NAME}::${RUNTIME_TYPE}$${type}::${accountId}-${suffix}`;
 }
 
-/** Every URN a batch's `pulumi up` is targeted at: the component and its children. */
-export function runtimeTargets(stack: string, runtime: Pick<ResolvedRuntime, "accountId" | "provider">): string[] {
+/** What the engine needs to know of a runtime to target it. */
+export type EngineTarget = Pick<ResolvedRuntime, "accountId" | "provider"> & { executor?: ResolvedRuntime["executor"] };
+
+/**
+ * Every URN a batch's `pulumi up` is targeted at: the component and its children (a target the
+ * stack neither has nor registers fails the run, so only the children the component makes).
+ */
+export function runtimeTargets(stack: string, runtime: EngineTarget): string[] {
   const urns = [runtimeUrn(stack, runtime.accountId)];
   if (runtime.provider === "digitalocean") urns.push(childUrn(stack, runtime.accountId, "droplet"));
-  urns.push(
-    childUrn(stack, runtime.accountId, "install"),
-    childUrn(stack, runtime.accountId, "deploy"),
-    childUrn(stack, runtime.accountId, "verify"),
-  );
+  urns.push(childUrn(stack, runtime.accountId, "install"));
+  if (runtime.executor === "agent") urns.push(childUrn(stack, runtime.accountId, "agent"), childUrn(stack, runtime.accountId, "verify"));
+  else urns.push(childUrn(stack, runtime.accountId, "deploy"));
   return urns;
 }
 
@@ -45,7 +52,7 @@ export function accountOfUrn(urn: string): { accountId: string; child?: string }
   const name = urn.split("::").at(-1) ?? "";
   if (urn.includes(`::${RUNTIME_TYPE}::`)) return { accountId: name };
   if (!urn.includes(`::${RUNTIME_TYPE}$`)) return undefined;
-  const m = /^(.*)-(install|deploy|verify|droplet)$/.exec(name);
+  const m = /^(.*)-(install|deploy|verify|agent|droplet)$/.exec(name);
   return m ? { accountId: m[1]!, child: m[2]! } : undefined;
 }
 
@@ -91,9 +98,9 @@ export interface ChangeSummary {
 }
 
 export interface StackEngine {
-  up(targets: readonly Pick<ResolvedRuntime, "accountId" | "provider">[], env?: Record<string, string>): Promise<EngineRunResult>;
+  up(targets: readonly EngineTarget[], env?: Record<string, string>): Promise<EngineRunResult>;
   /** With `configFile`, previews against that copy of the stack config instead of the stack's own. */
-  preview(targets?: readonly Pick<ResolvedRuntime, "accountId" | "provider">[], env?: Record<string, string>, configFile?: string): Promise<{ changes: ChangeSummary[]; ok: boolean; errors: string[] }>;
+  preview(targets?: readonly EngineTarget[], env?: Record<string, string>, configFile?: string): Promise<{ changes: ChangeSummary[]; ok: boolean; errors: string[] }>;
   outputs(): Promise<Record<string, unknown>>;
   /**
    * Clears what a killed run left: waits (bounded) for a `pulumi` process of this stack that is
@@ -105,6 +112,13 @@ export interface StackEngine {
 export interface EngineOptions {
   projectDir: string;
   stack: string;
+  /**
+   * How the program runs. "inline" (the default): in this process, through the Automation API's
+   * inline programs (components/program.ts), so a batch pays for no Node start, SDK load or
+   * transpile of the program; one run at a time per process. "local": the language host runs
+   * index.ts, as a `pulumi up` by hand does (several stacks at once from one process).
+   */
+  program?: "inline" | "local";
   /** Extra environment for every engine run (backend URL, passphrase...). */
   env?: Record<string, string>;
   onEvent?: (event: EngineEvent) => void;
@@ -214,18 +228,42 @@ export class AutomationEngine implements StackEngine {
 
   constructor(private readonly options: EngineOptions) {}
 
+  /** What the next inline run of the program registers (the run in progress, runs being one at a time). */
+  private programRun: ProgramOptions = {};
+
+  private get inline(): boolean {
+    return (this.options.program ?? "inline") === "inline";
+  }
+
   private stack(): Promise<Stack> {
     this.stackPromise ??= (async () => {
       const pulumiCommand = await PulumiCommand.get({ skipVersionCheck: false }).catch(() => undefined);
-      return LocalWorkspace.selectStack(
-        { stackName: this.options.stack, workDir: this.options.projectDir },
-        { envVars: { ...defaultEngineEnv(), ...(this.options.env ?? {}) }, ...(pulumiCommand ? { pulumiCommand } : {}) },
-      );
+      const opts = { workDir: this.options.projectDir, envVars: { ...defaultEngineEnv(), ...(this.options.env ?? {}) }, ...(pulumiCommand ? { pulumiCommand } : {}) };
+      // Inline: the project (Pulumi.yaml) and stack config are the project directory's; only the
+      // program runs here, as the language host would run index.ts.
+      return this.inline
+        ? LocalWorkspace.selectStack({ stackName: this.options.stack, projectName: PROJECT_NAME, program: async () => fleetProgram(this.programRun) }, opts)
+        : LocalWorkspace.selectStack({ stackName: this.options.stack, workDir: this.options.projectDir }, opts);
     })();
     return this.stackPromise;
   }
 
-  async up(targets: readonly Pick<ResolvedRuntime, "accountId" | "provider">[], env: Record<string, string> = {}): Promise<EngineRunResult> {
+  /** Runs `fn` with the program's options for its run; inline runs take turns in this process (the SDK's runtime state is global). */
+  private async withProgram<T>(stack: Stack, run: Omit<ProgramOptions, "env" | "onEnd">, fn: () => Promise<T>): Promise<T> {
+    if (!this.inline) return fn();
+    return exclusive(async () => {
+      const closers: Array<() => Promise<void>> = [];
+      this.programRun = { ...run, env: { ...process.env, ...stack.workspace.envVars }, onEnd: (close) => closers.push(close) };
+      try {
+        return await fn();
+      } finally {
+        this.programRun = {};
+        await Promise.all(closers.map((close) => close().catch(() => undefined)));
+      }
+    });
+  }
+
+  async up(targets: readonly EngineTarget[], env: Record<string, string> = {}): Promise<EngineRunResult> {
     const timing = new TimingCollector();
     const stack = await this.stack();
     const collector = new OutcomeCollector(targets.map((t) => t.accountId));
@@ -233,24 +271,28 @@ export class AutomationEngine implements StackEngine {
     const outputsDir = mkdtempSync(path.join(os.tmpdir(), "fleet-engine-"));
     const outputsFile = path.join(outputsDir, "fleet-runtimes.json");
     // Addresses and versions only (never a secret): the entries of runtimes outside the batch.
-    writeFileSync(outputsFile, JSON.stringify(this.runtimeOutputs), { mode: 0o600 });
-    const restore = withEnv(stack, { ...batchEnv(targets), [OUTPUTS_ENV]: outputsFile, ...env });
+    if (!this.inline) writeFileSync(outputsFile, JSON.stringify(this.runtimeOutputs), { mode: 0o600 });
+    const restore = withEnv(stack, { ...batchEnv(targets, this.inline ? "inline" : "local"), ...(this.inline ? {} : { [OUTPUTS_ENV]: outputsFile }), ...env });
+    const batch = targets.length > 0 ? { only: targets.map((t) => t.accountId), previousRuntimes: this.runtimeOutputs } : {};
     const remember = (outputs: Record<string, unknown>) => {
       const runtimes = (outputs as { fleetRuntimes?: Record<string, unknown> }).fleetRuntimes;
       this.runtimeOutputs = runtimes ?? undefined;
       return outputs;
     };
+    const stackOutputs = new StackOutputsCollector();
     try {
-      const result = await stack.up({
+      const result = await this.withProgram(stack, batch, () => withoutReadBack(stack, stackOutputs).up({
         target: targets.flatMap((t) => runtimeTargets(this.options.stack, t)),
+        ...batchParallel(targets.length, { ...process.env, ...stack.workspace.envVars }),
         onEvent: (e) => {
           collector.handle(e);
           timing.handle(e);
+          stackOutputs.handle(e);
           this.options.onEvent?.(e);
         },
         color: "never",
         suppressProgress: true,
-      });
+      }));
       return {
         ok: [...collector.runtimes.values()].every((r) => r.ok),
         runtimes: collector.runtimes,
@@ -285,18 +327,18 @@ export class AutomationEngine implements StackEngine {
     }
   }
 
-  async preview(targets?: readonly Pick<ResolvedRuntime, "accountId" | "provider">[], env: Record<string, string> = {}, configFile?: string) {
+  async preview(targets?: readonly EngineTarget[], env: Record<string, string> = {}, configFile?: string) {
     const stack = await this.stack();
     const collector = new OutcomeCollector(targets?.map((t) => t.accountId) ?? []);
     const restore = withEnv(stack, env);
     try {
-      await stack.preview({
+      await this.withProgram(stack, {}, () => stack.preview({
         ...(targets ? { target: targets.flatMap((t) => runtimeTargets(this.options.stack, t)) } : {}),
         ...(configFile ? { configFile } : {}),
         onEvent: (e) => collector.handle(e),
         color: "never",
         suppressProgress: true,
-      });
+      }));
       return { changes: collector.changes, ok: true, errors: [] as string[] };
     } catch (err) {
       const errors = collector.generalErrors.length > 0 ? collector.generalErrors : [lastLines(err instanceof Error ? err.message : String(err), 20)];
@@ -391,8 +433,6 @@ export function defaultEngineEnv(): Record<string, string> {
   };
 }
 
-/** The program registers only these runtimes when set (index.ts); the engine sets it with --target. */
-export const BATCH_ENV = "FLEET_ENGINE_TARGETS";
 
 /**
  * Environment of one targeted run. The program registers only the batch (untargeted resources
@@ -403,17 +443,35 @@ export const BATCH_ENV = "FLEET_ENGINE_TARGETS";
  * target (a noop that reports the interrupted attempt). Droplets keep every checkpoint: a
  * created droplet must never be forgotten.
  */
-export function batchEnv(targets: readonly Pick<ResolvedRuntime, "accountId" | "provider">[]): Record<string, string> {
+export function batchEnv(targets: readonly EngineTarget[], program: "inline" | "local" = "local"): Record<string, string> {
   // No targets is an untargeted update of the whole stack: it must register the whole fleet
   // (an untargeted update deletes what the program does not register).
   if (targets.length === 0) return {};
-  const env: Record<string, string> = { [BATCH_ENV]: targets.map((t) => t.accountId).join(",") };
+  // A language host's program learns its batch from the environment (an inline one, from its options).
+  const env: Record<string, string> = program === "local" ? { [BATCH_ENV]: targets.map((t) => t.accountId).join(",") } : {};
   if (targets.every((t) => t.provider !== "digitalocean")) env.PULUMI_SKIP_CHECKPOINTS = "true";
   return env;
 }
 
-/** A JSON file of the stack's previous `fleetRuntimes` output, for the runtimes a batch does not register. */
-export const OUTPUTS_ENV = "FLEET_ENGINE_OUTPUTS_FILE";
+/**
+ * `--parallel` for a batch of `size` runtimes: every runtime's deploy at once, as the batch means
+ * (the engine's default, 4 per CPU or PULUMI_PARALLEL, would run a batch of 10 on 2 cores in
+ * two waves). An untargeted run (size 0) keeps the engine's default.
+ */
+export function batchParallel(size: number, env: NodeJS.ProcessEnv = process.env, cpus: number = os.availableParallelism()): { parallel?: number } {
+  if (size <= 0) return {};
+  const configured = Number(env.PULUMI_PARALLEL);
+  const engineDefault = Number.isInteger(configured) && configured > 0 ? configured : cpus * 4;
+  return size > engineDefault ? { parallel: size } : {};
+}
+
+/** Runs one inline program at a time in this process: the SDK keeps a run's state in module globals. */
+let inlineRuns: Promise<unknown> = Promise.resolve();
+function exclusive<T>(fn: () => Promise<T>): Promise<T> {
+  const run = inlineRuns.then(fn, fn);
+  inlineRuns = run.catch(() => undefined);
+  return run;
+}
 
 /** How many full checkpoint copies the file backend's history keeps (`pulumi stack export --version`). */
 export const HISTORY_CHECKPOINTS_KEPT = 5;
@@ -444,6 +502,43 @@ export function pruneFileBackendCopies(backendDir: string, project: string, stac
   return removed;
 }
 
+/** The stack's outputs as the run's last event on the stack resource carries them. */
+export class StackOutputsCollector {
+  outputs?: Record<string, unknown>;
+
+  handle(event: EngineEvent): void {
+    const done = event.resOutputsEvent;
+    if (!done || done.planning || done.metadata.type !== "pulumi:pulumi:Stack") return;
+    const outputs = done.metadata.new?.outputs;
+    if (outputs && typeof outputs === "object") this.outputs = outputs as Record<string, unknown>;
+  }
+
+  /** As `pulumi stack output --json` has them; undefined when the event had none or masks a secret. */
+  outputMap(): OutputMap | undefined {
+    const outputs = this.outputs;
+    if (!outputs || Object.values(outputs).some((v) => v === SECRET_MASK)) return undefined;
+    return Object.fromEntries(Object.entries(outputs).map(([k, value]) => [k, { value, secret: false }]));
+  }
+}
+
+/** How engine events show a secret value. */
+const SECRET_MASK = "[secret]";
+
+/**
+ * The stack for one `up` without the two CLI runs the Automation API makes after it: `pulumi stack
+ * output` (the outputs, here from the stack resource's last event, when it has them unmasked)
+ * and `pulumi stack history` (the summary, which the fleet does not read). Each is a process
+ * start and a read of the whole state: about 0.3 s apiece per batch on the lab's 2 cores.
+ * `Stack.up` reads both through `this` after the run (the SDK's own TODO, pulumi/pulumi#6050,
+ * notes they run after it, in series); a prototype-derived stack answers them from the run.
+ */
+export function withoutReadBack(stack: Stack, outputs: StackOutputsCollector): Stack {
+  return Object.create(stack, {
+    outputs: { value: async (): Promise<OutputMap> => outputs.outputMap() ?? (await stack.outputs()) },
+    info: { value: async (): Promise<undefined> => undefined },
+  }) as Stack;
+}
+
 /** Sets per-run environment on the workspace; returns the undo. */
 function withEnv(stack: Stack, env: Record<string, string>): () => void {
   const vars = stack.workspace.envVars;
@@ -460,3 +555,5 @@ function withEnv(stack: Stack, env: Record<string, string>): () => void {
 function lastLines(text: string, n: number): string {
   return text.trim().split("\n").slice(-n).join("\n");
 }
+
+export { BATCH_ENV, OUTPUTS_ENV } from "../components/program";

@@ -70,6 +70,8 @@ export interface UpgradeResult {
   last?: UpgradeResult;
   snapshot?: SnapshotTaken;
   restored?: SnapshotRestored;
+  /** On success or noop: the versions the runtime itself reports (`/version`) as the script ends; null when it said nothing usable. */
+  reported?: Partial<TargetVersions> | null;
 }
 
 const versionsSeen = z.object({ openclaw: z.string().optional(), runtimeService: z.string().optional() });
@@ -90,6 +92,7 @@ const resultLine: z.ZodType<UpgradeResult, unknown> = z
     last: z.lazy(() => resultLine).optional().catch(undefined),
     snapshot: z.object({ id: z.string(), versions: hostTargets, bytes: z.number(), checksum: z.string() }).optional().catch(undefined),
     restored: z.object({ snapshot: z.string(), versions: hostTargets, checksum: z.string(), verified: z.boolean() }).optional().catch(undefined),
+    reported: versionsSeen.nullable().optional().catch(undefined),
   })
   .transform((r) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined)) as unknown as UpgradeResult);
 

@@ -541,7 +541,14 @@ finish() {
       '. + {action: $a, startedAt: $st, finishedAt: $fi}' <<<"$line")
     printf '%s\n' "$log_line" >>"$STATE/upgrade.log" || log "could not append to state/upgrade.log"
   fi
-  [[ $status == success || $status == noop ]] && code=0
+  if [[ $status == success || $status == noop ]]; then
+    code=0
+    # What the runtime reports now (/version): the deploy reads the versions back itself, so no
+    # second command (and SSH connection) per runtime is needed to export them.
+    local rep_oc rep_rs
+    IFS=$'\t' read -r rep_oc rep_rs < <(reported_versions) || true
+    line=$(jq -c --argjson r "$(versions_json "$rep_oc" "$rep_rs")" '. + {reported: $r}' <<<"$line")
+  fi
   if [[ -n $SNAP_ID ]]; then prune_snapshots "$SNAP_ID"; fi
   log "result: $status${error:+ ($error)}"
   emit_json "$line"

@@ -52,10 +52,14 @@ describe.each(STORE_KINDS)("pulumi up on the lab fleet (real engine, %s store)",
     p.setVersions("lab-02", "v1.2.5");
     const preview = await p.engine().preview();
     expect(preview.ok).toBe(true);
-    expect(preview.changes.map((c) => `${c.accountId}-${c.resource}:${c.op}`).sort()).toEqual(["lab-02-deploy:update", "lab-02-verify:update"]);
+    expect(preview.changes.map((c) => `${c.accountId}-${c.resource}:${c.op}`).sort()).toEqual(["lab-02-deploy:update"]);
     const run = await p.engine().up(ids.map((accountId) => ({ accountId, provider: "existing" as const })));
     expect(run.ok).toBe(true);
     expect((await served())["lab-02"]).toBe("v1.2.5/v0.5.0");
+    // The deploy's own result line reads the versions back (no second command per runtime).
+    const outputs = run.outputs.fleetRuntimes as Record<string, { reportedVersions: { openclaw: string } }>;
+    expect(outputs["lab-02"]!.reportedVersions.openclaw).toBe("v1.2.5");
+    expect(outputs["lab-01"]!.reportedVersions.openclaw).toBe("v1.2.3");
     expect((await recorded("lab-02"))[0]).toMatchObject({ status: "success", fromOpenclaw: "v1.2.3", toOpenclaw: "v1.2.5", executor: "pulumi" });
     expect((await recorded("lab-01")).map((e) => e.toOpenclaw)).not.toContain("v1.2.5");
     const after = await p.status();

@@ -98,6 +98,8 @@ describe("the Runtime component with executor agent", () => {
     expect(JSON.stringify(agent!.inputs.stdin)).not.toMatch(/v\d+\.\d+\.\d+/); // no version: a rollout never re-runs it
     // the other runtimes keep their deploy commands
     expect(cmds.filter((r) => r.name.endsWith("-deploy"))).toHaveLength(runtimesOf(config).length - 1);
+    // only the agent runtime reads its versions back with a verify (a deploy's result line carries them)
+    expect(cmds.filter((r) => r.name.endsWith("-verify")).map((r) => r.name)).toEqual([`${id}-verify`]);
   });
 
   it("copies the agent's bundle by path and digest with the script: the runtime's inputs stay small, the agent restarts on a new bundle", async () => {

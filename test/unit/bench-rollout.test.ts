@@ -25,7 +25,7 @@ describe("bench:rollout", () => {
     expect(out.hosts.get("lab-02")).toEqual({ code: 255, startMs: 1000, endMs: 1800 });
   });
 
-  it("times program start to the first runtime resource, and each runtime from its deploy to its verify", () => {
+  it("times program start to the first runtime resource, and each runtime from its deploy to its last command", () => {
     const urn = (child: string) => `urn:pulumi:lab::runtime-fleet::runtime-fleet:index:Runtime$command:remote:Command::lab-01-${child}`;
     const ev = (at: number, event: Partial<EngineEvent>) => ({ at, event: { sequence: 0, timestamp: 0, ...event } as EngineEvent });
     const meta = (u: string, op: string) => ({ metadata: { urn: u, op, type: "command:remote:Command", provider: "" } });
@@ -38,5 +38,7 @@ describe("bench:rollout", () => {
     ]);
     expect(spans.programStartMs).toBe(3000);
     expect(spans.hostMs.get("lab-01")).toBe(2600);
+    // A runtime without a verify (the deploy reads its versions back): its deploy alone.
+    expect(engineSpans(1000, [ev(4000, { resourcePreEvent: meta(urn("deploy"), "update") } as never), ev(6000, { resOutputsEvent: meta(urn("deploy"), "update") } as never)]).hostMs.get("lab-01")).toBe(2000);
   });
 });

@@ -5,7 +5,9 @@ import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
-import { batchEnv, childUrn, defaultEngineEnv, pruneFileBackendCopies, TimingCollector } from "../../control/engine";
+import type { Stack } from "@pulumi/pulumi/automation";
+import { batchEnv, batchParallel, childUrn, defaultEngineEnv, pruneFileBackendCopies, runtimeTargets, StackOutputsCollector, TimingCollector, withoutReadBack } from "../../control/engine";
+import { parseReported } from "../../components/runtime";
 
 describe("a batch's engine environment", () => {
   it("names the batch for the program and skips intermediate checkpoints when every step is a remote command", () => {
@@ -21,6 +23,26 @@ describe("a batch's engine environment", () => {
 
   it("never narrows an untargeted run (it would delete the runtimes the program left out)", () => {
     expect(batchEnv([])).toEqual({});
+    expect(batchEnv([], "inline")).toEqual({});
+  });
+
+  it("tells an inline program its batch through its options, not the environment", () => {
+    expect(batchEnv([{ accountId: "lab-01", provider: "existing" }], "inline")).toEqual({ PULUMI_SKIP_CHECKPOINTS: "true" });
+  });
+
+  it("runs every deploy of a batch at once, past the engine's default of 4 per CPU", () => {
+    expect(batchParallel(10, {}, 2)).toEqual({ parallel: 10 }); // the default would be 8: two waves
+    expect(batchParallel(8, {}, 2)).toEqual({});
+    expect(batchParallel(30, { PULUMI_PARALLEL: "50" }, 2)).toEqual({});
+    expect(batchParallel(60, { PULUMI_PARALLEL: "50" }, 2)).toEqual({ parallel: 60 });
+    expect(batchParallel(0, {}, 2)).toEqual({}); // an untargeted run keeps the engine's default
+  });
+
+  it("targets a runtime's deploy and install, and a verify only where the component makes one (an agent runtime)", () => {
+    const children = (t: Parameters<typeof runtimeTargets>[1]) => runtimeTargets("lab", t).map((u) => u.split("::").at(-1));
+    expect(children({ accountId: "lab-01", provider: "existing" })).toEqual(["lab-01", "lab-01-install", "lab-01-deploy"]);
+    expect(children({ accountId: "lab-01", provider: "existing", executor: "agent" })).toEqual(["lab-01", "lab-01-install", "lab-01-agent", "lab-01-verify"]);
+    expect(children({ accountId: "d", provider: "digitalocean" })).toEqual(["d", "d-droplet", "d-install", "d-deploy"]);
   });
 
   it("runs the program without a deploy-time type-check and the file backend without full backups", () => {
@@ -73,5 +95,33 @@ describe("a run's timings", () => {
     timing.handle(done(verify));
     now = 7_000;
     expect(timing.result()).toEqual({ totalMs: 6_000, programStartMs: 2_500, perRuntime: { "lab-01": { commandMs: 2_800, scriptMs: 1_900 } }, afterStepsMs: 600 });
+  });
+});
+
+describe("what a batch reads back without extra CLI runs", () => {
+  const stackDone = (outputs: Record<string, unknown>): EngineEvent =>
+    ({ sequence: 1, timestamp: 0, resOutputsEvent: { metadata: { op: "same", urn: "urn:pulumi:lab::runtime-fleet::pulumi:pulumi:Stack::runtime-fleet-lab", type: "pulumi:pulumi:Stack", provider: "", new: { outputs } } } }) as unknown as EngineEvent;
+
+  it("takes the stack's outputs from its last event, and asks the CLI when an output is masked", async () => {
+    const c = new StackOutputsCollector();
+    expect(c.outputMap()).toBeUndefined();
+    c.handle(stackDone({ release: "r1", fleetRuntimes: { "lab-01": { address: "127.0.0.11" } } }));
+    expect(c.outputMap()).toEqual({ release: { value: "r1", secret: false }, fleetRuntimes: { value: { "lab-01": { address: "127.0.0.11" } }, secret: false } });
+    let asked = 0;
+    const real = { outputs: async () => ((asked += 1), { release: { value: "from the CLI", secret: false } }), info: async () => ({ kind: "update" }) } as unknown as Stack;
+    const fast = withoutReadBack(real, c);
+    expect(await fast.outputs()).toEqual(c.outputMap());
+    expect(await fast.info()).toBeUndefined();
+    expect(asked).toBe(0);
+    c.handle(stackDone({ release: "[secret]" }));
+    expect(await fast.outputs()).toEqual({ release: { value: "from the CLI", secret: false } });
+    expect(asked).toBe(1);
+  });
+
+  it("reads the reported versions from a deploy's result line or a status line, and nothing from a result without them", () => {
+    expect(parseReported('log\n{"id":"x","status":"success","to":{"openclaw":"v1.2.5","runtimeService":"v0.5.0"},"reported":{"openclaw":"v1.2.5","runtimeService":"v0.5.0"}}')).toEqual({ openclaw: "v1.2.5", runtimeService: "v0.5.0" });
+    expect(parseReported('{"status":"noop","to":{"openclaw":"v1.2.5","runtimeService":"v0.5.0"},"reported":null}')).toEqual({ openclaw: "", runtimeService: "" });
+    expect(parseReported('{"status":"success","to":{"openclaw":"v1.2.5","runtimeService":"v0.5.0"}}')).toEqual({ openclaw: "", runtimeService: "" });
+    expect(parseReported('{"openclaw":"v1.2.3","runtimeService":"v0.5.0","healthy":true,"reported":{"openclaw":"v1.2.4","runtimeService":"v0.5.0"}}')).toEqual({ openclaw: "v1.2.4", runtimeService: "v0.5.0" });
   });
 });
