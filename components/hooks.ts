@@ -7,6 +7,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { isReleaseTag } from "../fleet/versions";
 import type { FleetStore, UpgradeEvent } from "../store/types";
 import { appendToOutbox, flushOutbox } from "../store/outbox";
+// Static: a dynamic import() of TypeScript is not resolved where the program runs inline in the
+// CLI (tsx's CommonJS loader), only under a language host's ts-node.
+import { openStore } from "../store";
 import { parseUpgradeResult, type TargetVersions, type UpgradeResult } from "./onhost";
 
 export interface DeployContext {
@@ -197,7 +200,7 @@ export function deployHooksFromEnv(stack: string, env: NodeJS.ProcessEnv = proce
     ...(env.FLEET_REASON ? { reason: env.FLEET_REASON } : {}),
     ...(env.FLEET_DEBUG ? { debug: true } : {}),
   };
-  const open = async () => (await import("../store")).openStore({ localPath: storePath, env });
+  const open = async () => openStore({ localPath: storePath, env });
   const recorder = storeRecorder(open, outboxDir);
   onEnd?.(() => recorder.close?.() ?? Promise.resolve());
   return deployHooks(ctx, recorder);

@@ -2,6 +2,7 @@
 // a broken release, an unreachable host. Checked over HTTP and with the lab's own counters.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { labFault } from "../../lab/lab";
+import { AutomationEngine } from "../../control/engine";
 import { probeFleet } from "../../control/probe";
 import { describeDeployFailure } from "../../components/hooks";
 import { labProject, type LabProject } from "./helpers/labProject";
@@ -69,6 +70,22 @@ describe.each(STORE_KINDS)("pulumi up on the lab fleet (real engine, %s store)",
       expect(a.upgrades - b.upgrades, `${id} upgrades`).toBe(id === "lab-02" ? 1 : 0);
       expect(a.restarts - b.restarts, `${id} restarts`).toBe(id === "lab-02" ? 1 : 0);
     }
+  });
+
+  it("runs the same batch through the language host (index.ts, as `pulumi up` by hand runs it): only that runtime moves, the others' outputs are kept", async () => {
+    p.setVersions("lab-04", "v1.2.5");
+    const local = new AutomationEngine({ projectDir: p.projectDir, stack: "lab", env: p.env, program: "local" });
+    const run = await local.up([{ accountId: "lab-04", provider: "existing" }]);
+    expect(run.ok, run.generalErrors.join("\n")).toBe(true);
+    expect(run.timings!.programStartMs).toBeGreaterThan(0);
+    expect((await served())["lab-04"]).toBe("v1.2.5/v0.5.0");
+    expect((await recorded("lab-04"))[0]).toMatchObject({ status: "success", toOpenclaw: "v1.2.5", executor: "pulumi" });
+    const outputs = run.outputs.fleetRuntimes as Record<string, { reportedVersions: { openclaw: string } }>;
+    expect(Object.keys(outputs).sort()).toEqual(ids);
+    expect(outputs["lab-04"]!.reportedVersions.openclaw).toBe("v1.2.5");
+    expect(outputs["lab-02"]!.reportedVersions.openclaw).toBe("v1.2.5"); // carried over from the inline run before
+    p.setVersions("lab-04", "v1.2.3");
+    expect((await p.engine().up([{ accountId: "lab-04", provider: "existing" }])).ok).toBe(true);
   });
 
   it("a broken release fails on its runtime; the host and the state keep the previous version; fixed config then succeeds", async () => {
