@@ -10,6 +10,7 @@
 // is a targeted `pulumi up` in one cell.
 //   npm run bench:scale -- [--sizes 100,300,1000] [--per-host 10] [--batches 3] [--cell-size 300]
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { zstdDecompressSync } from "node:zlib";
 import { Command, InvalidArgumentError } from "commander";
@@ -126,7 +127,8 @@ interface Cell {
 async function cellsOf(p: LabProject, runtimes: number, cellSize: number): Promise<Cell[]> {
   const records = p.lab.hosts.slice(0, runtimes);
   const engine = (stack: string) => new AutomationEngine({ projectDir: p.projectDir, stack, env: p.env });
-  const firstEngine = (stack: string) => new AutomationEngine({ projectDir: p.projectDir, stack, env: p.env, program: "local" });
+  // The engine's default parallelism per cell (several cells at once share the lab's 2 cores and its sshds).
+  const firstEngine = (stack: string) => new AutomationEngine({ projectDir: p.projectDir, stack, env: { ...p.env, PULUMI_PARALLEL: String(os.availableParallelism() * 4) }, program: "local" });
   const ids = (rs: typeof records) => rs.map((h) => ({ accountId: h.runtime, provider: "existing" as const }));
   if (runtimes <= cellSize) return [{ stack: LAB_STACK, configFile: p.configFile, engine: engine(LAB_STACK), firstEngine: firstEngine(LAB_STACK), runtimes: ids(records) }];
   const count = Math.ceil(runtimes / cellSize);

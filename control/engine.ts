@@ -453,16 +453,19 @@ export function batchEnv(targets: readonly EngineTarget[], program: "inline" | "
   return env;
 }
 
+/** The most operations a batch runs at once (SSH handshakes from one machine). */
+export const BATCH_PARALLEL_MAX = 64;
+
 /**
- * `--parallel` for a batch of `size` runtimes: every runtime's deploy at once, as the batch means
- * (the engine's default, 4 per CPU or PULUMI_PARALLEL, would run a batch of 10 on 2 cores in
- * two waves). An untargeted run (size 0) keeps the engine's default.
+ * `--parallel` for a batch of `size` runtimes: every runtime's deploy at once, as the batch means,
+ * up to BATCH_PARALLEL_MAX (the engine's default, 4 per CPU, would run a batch of 10 on 2 cores in
+ * two waves). PULUMI_PARALLEL, when set, is the user's choice and is left to the engine; so is an
+ * untargeted run (size 0).
  */
 export function batchParallel(size: number, env: NodeJS.ProcessEnv = process.env, cpus: number = os.availableParallelism()): { parallel?: number } {
-  if (size <= 0) return {};
-  const configured = Number(env.PULUMI_PARALLEL);
-  const engineDefault = Number.isInteger(configured) && configured > 0 ? configured : cpus * 4;
-  return size > engineDefault ? { parallel: size } : {};
+  if (size <= 0 || (env.PULUMI_PARALLEL ?? "") !== "") return {};
+  const wanted = Math.min(size, BATCH_PARALLEL_MAX);
+  return wanted > cpus * 4 ? { parallel: wanted } : {};
 }
 
 /** Runs one inline program at a time in this process: the SDK keeps a run's state in module globals. */

@@ -262,12 +262,14 @@ export function measureRollout(r: PastRollout): MeasuredRollout | undefined {
 }
 
 /**
- * The per-batch cost when nothing was measured yet, fitted to the lab (2 cores, targeted
- * `pulumi up` per batch) at 4, 20, 100 and 200 runtimes: a fixed part (engine and program
- * start), a part that grows with the stack (the program and checkpoint cover every runtime),
- * and one per runtime in the batch (its SSH sessions and script, sharing the machine).
+ * The per-batch cost when nothing was measured yet, fitted to the lab (2 cores, the engine of
+ * control/engine.ts: the program inline, a targeted `pulumi up` per batch, the orchestrator's
+ * probes and records) at batches of 1 and 10 runtimes: a fixed part (the CLI's start, the
+ * engine, probes and records) and one per runtime in the batch (its SSH session and script,
+ * sharing the machine). A batch registers only itself, so the stack's size adds nothing
+ * measurable (bench:scale: a 10-runtime batch costs the same at 100 and 1,000 runtimes).
  */
-export const BATCH_COST_MODEL = { fixedSeconds: 5.8, perStackRuntimeSeconds: 0.104, perBatchRuntimeSeconds: 1.3 } as const;
+export const BATCH_COST_MODEL = { fixedSeconds: 1.3, perStackRuntimeSeconds: 0, perBatchRuntimeSeconds: 0.5 } as const;
 
 export function modelBatchSeconds(fleetSize: number, batchSize: number): number {
   const m = BATCH_COST_MODEL;
@@ -355,7 +357,8 @@ export function describeEstimate(e: RolloutEstimate): string {
     return `  basis: measured: ${per} (mean ${formatSeconds(b.meanBatchSeconds)} of ${b.batches} batches of ~${b.medianBatchSize} runtimes in the last ${b.rollouts.length} completed rollout${b.rollouts.length === 1 ? "" : "s"}: ${b.rollouts.join(", ")})${tail}`;
   }
   const m = b.model;
-  return `  basis: model (${b.why}): ${per} = ${m.fixedSeconds}s + ${m.perStackRuntimeSeconds}s x ${b.fleetSize} runtimes in the stack + ${m.perBatchRuntimeSeconds}s per runtime in the batch${tail}`;
+  const stack = m.perStackRuntimeSeconds > 0 ? ` + ${m.perStackRuntimeSeconds}s x ${b.fleetSize} runtimes in the stack` : "";
+  return `  basis: model (${b.why}): ${per} = ${m.fixedSeconds}s${stack} + ${m.perBatchRuntimeSeconds}s per runtime in the batch${tail}`;
 }
 
 function formatSeconds(x: number): string {

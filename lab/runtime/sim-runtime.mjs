@@ -211,7 +211,9 @@ export function startSimRuntime(root) {
 /** Many runtimes in one process, started and stopped over a Unix socket (one JSON line per request). */
 function servePool(socket) {
   const running = new Map();
-  const control = createControlServer((conn) => {
+  // Half-open: a client writes its request and ends its side at once; the reply comes after the
+  // runtime has started, so this side must stay open until it is written.
+  const control = createControlServer({ allowHalfOpen: true }, (conn) => {
     let text = "";
     conn.setEncoding("utf8");
     conn.on("data", async (chunk) => {

@@ -175,3 +175,41 @@ describe("fleet-lab", () => {
     expect((await labStatus(lab.dir)).hosts.every((h) => !h.healthy && h.openclaw === null)).toBe(true);
   });
 });
+
+describe("fleet-lab with several runtimes per host (one pool process and one sshd per host)", () => {
+  let dir: string;
+  let lab: LabRecord;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "fleet-lab-pool-e2e-"));
+    process.env.FLEET_LAB_NET = "127.0.42";
+    const result = await labUp({ hosts: 2, dir: join(dir, "lab"), projectDir: dir, configureStack: false, runtimesPerHost: 3 });
+    lab = result.lab;
+  });
+
+  afterAll(async () => {
+    delete process.env.FLEET_LAB_NET;
+    await labDown(join(dir, "lab")).catch(() => undefined);
+    await killProcessesUnder(dir);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("serves every runtime on its own health port, upgrades and crashes one without the others", async () => {
+    expect(lab.hosts).toHaveLength(6);
+    const status = async (runtime: string) => (await labStatus(lab.dir)).hosts.find((h) => h.runtime === runtime);
+    const all = (await labStatus(lab.dir)).hosts;
+    expect(all.map((h) => h.healthy)).toEqual(Array(6).fill(true));
+    expect(new Set(lab.hosts.map((h) => `${h.address}:${h.healthPort}`)).size).toBe(6);
+    expect(labProcesses(lab.dir)).toHaveLength(4); // two pools, two sshds
+    const target = findHost(lab, "lab-02");
+    const r = await run("ssh", [...sshArgs(target, lab.keys, lab.user), `${target.root}/bin/fleet-upgrade`, "upgrade", "--openclaw", "v1.2.5", "--runtime-service", "v0.5.0"], { timeoutMs: 60_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(await status("lab-02")).toMatchObject({ openclaw: "v1.2.5", healthy: true, upgrades: 1 });
+    expect(await status("lab-01")).toMatchObject({ openclaw: "v1.2.3", healthy: true, upgrades: 0 });
+    await labFault(lab.dir, "lab-03", "crash");
+    await pollUntil("lab-03 down", async () => (await status("lab-03"))?.healthy === false, { timeoutMs: 15_000, intervalMs: 100 });
+    expect((await labStatus(lab.dir)).hosts.filter((h) => h.healthy).map((h) => h.runtime)).toEqual(["lab-01", "lab-02", "lab-04", "lab-05", "lab-06"]);
+    await labDown(lab.dir);
+    expect(labProcesses(lab.dir)).toEqual([]);
+  });
+});

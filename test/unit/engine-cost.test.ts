@@ -6,7 +6,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
 import type { Stack } from "@pulumi/pulumi/automation";
-import { batchEnv, batchParallel, childUrn, defaultEngineEnv, pruneFileBackendCopies, runtimeTargets, StackOutputsCollector, TimingCollector, withoutReadBack } from "../../control/engine";
+import { BATCH_PARALLEL_MAX, batchEnv, batchParallel, childUrn, defaultEngineEnv, pruneFileBackendCopies, runtimeTargets, StackOutputsCollector, TimingCollector, withoutReadBack } from "../../control/engine";
 import { parseReported } from "../../components/runtime";
 
 describe("a batch's engine environment", () => {
@@ -30,11 +30,12 @@ describe("a batch's engine environment", () => {
     expect(batchEnv([{ accountId: "lab-01", provider: "existing" }], "inline")).toEqual({ PULUMI_SKIP_CHECKPOINTS: "true" });
   });
 
-  it("runs every deploy of a batch at once, past the engine's default of 4 per CPU", () => {
+  it("runs every deploy of a batch at once, past the engine's default of 4 per CPU, up to a bound", () => {
     expect(batchParallel(10, {}, 2)).toEqual({ parallel: 10 }); // the default would be 8: two waves
     expect(batchParallel(8, {}, 2)).toEqual({});
-    expect(batchParallel(30, { PULUMI_PARALLEL: "50" }, 2)).toEqual({});
-    expect(batchParallel(60, { PULUMI_PARALLEL: "50" }, 2)).toEqual({ parallel: 60 });
+    expect(batchParallel(300, {}, 2)).toEqual({ parallel: BATCH_PARALLEL_MAX });
+    expect(batchParallel(300, {}, 32)).toEqual({}); // 4 per CPU is already 128
+    expect(batchParallel(30, { PULUMI_PARALLEL: "4" }, 2)).toEqual({}); // the user's choice stands
     expect(batchParallel(0, {}, 2)).toEqual({}); // an untargeted run keeps the engine's default
   });
 
