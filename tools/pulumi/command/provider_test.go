@@ -344,7 +344,9 @@ func TestLocalRunAndPreview(t *testing.T) {
 		t.Fatalf("got %v %v", out, err)
 	}
 	_, err = p.runLifecycle(context.Background(), tokLocal, "", map[string]any{}, "echo out; echo err >&2; exit 4", nil)
-	if err == nil || err.Error() != "exit status 4: running \"echo out; echo err >&2; exit 4\":\nout\nerr\n" {
+	// stdout and stderr are separate pipes: they interleave in whichever order the reads land.
+	prefix := "exit status 4: running \"echo out; echo err >&2; exit 4\":\n"
+	if err == nil || (err.Error() != prefix+"out\nerr\n" && err.Error() != prefix+"err\nout\n") {
 		t.Fatalf("got %q", err)
 	}
 	pv := previewOutputs(map[string]any{"create": "x"}, true, nil)
