@@ -263,16 +263,26 @@ export class AutomationEngine implements StackEngine {
     });
   }
 
+  /**
+   * A language host's program reads the previous outputs of the runtimes its batch leaves out
+   * from a file the engine writes for the run (an inline program gets them as an option).
+   */
+  private languageHostBatch(targets: readonly EngineTarget[]): { env: Record<string, string>; cleanup(): void } {
+    if (this.inline || targets.length === 0) return { env: {}, cleanup: () => undefined };
+    const dir = mkdtempSync(path.join(os.tmpdir(), "fleet-engine-"));
+    const file = path.join(dir, "fleet-runtimes.json");
+    // Addresses and versions only (never a secret): the entries of runtimes outside the batch.
+    writeFileSync(file, JSON.stringify(this.runtimeOutputs), { mode: 0o600 });
+    return { env: { [OUTPUTS_ENV]: file }, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  }
+
   async up(targets: readonly EngineTarget[], env: Record<string, string> = {}): Promise<EngineRunResult> {
     const timing = new TimingCollector();
     const stack = await this.stack();
     const collector = new OutcomeCollector(targets.map((t) => t.accountId));
     this.runtimeOutputs ??= ((await this.outputs().catch(() => ({}))) as { fleetRuntimes?: Record<string, unknown> }).fleetRuntimes ?? {};
-    const outputsDir = mkdtempSync(path.join(os.tmpdir(), "fleet-engine-"));
-    const outputsFile = path.join(outputsDir, "fleet-runtimes.json");
-    // Addresses and versions only (never a secret): the entries of runtimes outside the batch.
-    if (!this.inline) writeFileSync(outputsFile, JSON.stringify(this.runtimeOutputs), { mode: 0o600 });
-    const restore = withEnv(stack, { ...batchEnv(targets, this.inline ? "inline" : "local"), ...(this.inline ? {} : { [OUTPUTS_ENV]: outputsFile }), ...env });
+    const hostBatch = this.languageHostBatch(targets);
+    const restore = withEnv(stack, { ...batchEnv(targets, this.inline ? "inline" : "local"), ...hostBatch.env, ...env });
     const batch = targets.length > 0 ? { only: targets.map((t) => t.accountId), previousRuntimes: this.runtimeOutputs } : {};
     const remember = (outputs: Record<string, unknown>) => {
       const runtimes = (outputs as { fleetRuntimes?: Record<string, unknown> }).fleetRuntimes;
@@ -311,7 +321,7 @@ export class AutomationEngine implements StackEngine {
       return { ok: false, runtimes: collector.runtimes, generalErrors: collector.generalErrors, outputs: outputs ?? {}, timings: timing.result() };
     } finally {
       restore();
-      rmSync(outputsDir, { recursive: true, force: true });
+      hostBatch.cleanup();
       this.pruneHistory();
     }
   }
