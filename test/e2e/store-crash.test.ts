@@ -9,9 +9,12 @@ import { afterAll, describe, expect, it } from "vitest";
 import { LocalFleetStore } from "../../store/local";
 
 const ROOT = resolve(__dirname, "../..");
-const TSX = join(ROOT, "node_modules/.bin/tsx");
 const dir = mkdtempSync(join(tmpdir(), "fleet-crash-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const writers: ChildProcess[] = [];
+afterAll(() => {
+  for (const w of writers) if (w.exitCode === null && w.signalCode === null) w.kill("SIGKILL");
+  rmSync(dir, { recursive: true, force: true });
+});
 
 const WRITER = `
 import { LocalFleetStore } from ${JSON.stringify(join(ROOT, "store/local.ts"))};
@@ -40,7 +43,10 @@ const writerPath = join(dir, "writer.ts");
 writeFileSync(writerPath, WRITER);
 
 function startWriter(db: string, prefix: string, count: number) {
-  const child = spawn(TSX, [writerPath, db, prefix, String(count)], { stdio: ["ignore", "pipe", "pipe"] });
+  // Node itself with tsx's loader, not the tsx CLI: the CLI runs the script in a child process, so a
+  // SIGKILL to it would leave the writer running (and holding the write lock) behind it.
+  const child = spawn(process.execPath, ["--import", "tsx", writerPath, db, prefix, String(count)], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  writers.push(child);
   const acked: string[] = [];
   let buf = "";
   let stderr = "";
@@ -67,7 +73,8 @@ async function waitFor(cond: () => boolean, ms: number) {
 }
 
 async function checkStore(db: string, expected: string[]) {
-  const store = new LocalFleetStore({ path: db });
+  // Every writer has exited by now, so nothing may hold the write lock: a short wait, not the default 10 s.
+  const store = new LocalFleetStore({ path: db, busyTimeoutMs: 1_000 });
   try {
     expect(store.integrityCheck()).toBe("ok");
     const ids = new Set<string>();
