@@ -23,9 +23,19 @@ export interface AnalysisRequest {
   /** The window, epoch ms, as the step recorded it: a resumed step keeps its end. */
   windowStart: number;
   windowEnd: number;
+  /** Aborted when the rollout stops meanwhile (a pause or abort): sampling ends and the analysis rejects with AnalysisStopped. */
+  signal?: AbortSignal;
 }
 
-/** Samples both cohorts until the window's end (the clock's sleep), then judges. */
+/** An analysis given up because its rollout stopped before the window's end: nothing was judged. */
+export class AnalysisStopped extends Error {
+  constructor() {
+    super("the analysis stopped with its rollout before the window's end");
+    this.name = "AnalysisStopped";
+  }
+}
+
+/** Samples both cohorts until the window's end (the clock's sleep), then judges; rejects with AnalysisStopped once `signal` aborts. */
 export type Analyzer = (req: AnalysisRequest) => Promise<AnalysisResult>;
 
 /** One scrape of a runtime's `/metrics`: the counters and gauges the analysis reads. */
@@ -99,14 +109,15 @@ export interface AnalyzerDeps {
   targets: (accountIds: readonly string[]) => ProbeTarget[];
   clock: Clock;
   /** GET the text of a URL (default: fetch with a timeout); throws when the runtime does not answer 200. */
-  fetchText?: (url: string, timeoutMs: number) => Promise<string>;
+  fetchText?: (url: string, timeoutMs: number, signal?: AbortSignal) => Promise<string>;
   /** A runtime's samples from before `before` (e.g. the monitor's), to hold an upgraded runtime against itself. */
   baseline?: (accountId: string, before: number) => Promise<RuntimeSeries | undefined>;
   timeoutMs?: number;
 }
 
-async function fetchMetricsText(url: string, timeoutMs: number): Promise<string> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: "text/plain" } });
+async function fetchMetricsText(url: string, timeoutMs: number, signal?: AbortSignal): Promise<string> {
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const res = await fetch(url, { signal: signal ? AbortSignal.any([timeout, signal]) : timeout, headers: { accept: "text/plain" } });
   const text = await res.text();
   if (res.status !== 200) throw new Error(`${url} answered ${res.status}`);
   return text;
@@ -131,9 +142,9 @@ export function createAnalyzer(deps: AnalyzerDeps): Analyzer {
   const limit = pLimit(16);
   const seenBefore = new Map<string, { windowEnd: number; samples: Partial<Record<MetricName, number[]>> }[]>();
 
-  async function scrape(target: ProbeTarget): Promise<Scrape | undefined> {
+  async function scrape(target: ProbeTarget, signal?: AbortSignal): Promise<Scrape | undefined> {
     try {
-      return readScrape(await fetchText(probeUrl(target, "/metrics"), timeoutMs));
+      return readScrape(await fetchText(probeUrl(target, "/metrics"), timeoutMs, signal));
     } catch {
       // no answer is an unhealthy sample, not an error of the analysis
       return undefined;
@@ -146,8 +157,13 @@ export function createAnalyzer(deps: AnalyzerDeps): Analyzer {
     const targets = deps.targets([...req.canary, ...controlIds]);
     const collected = new Map<string, Collected>(targets.map((t) => [t.accountId, { samples: {} }]));
     const intervalMs = policy.intervalSeconds * 1000;
+    const stopped = () => {
+      if (req.signal?.aborted) throw new AnalysisStopped();
+    };
     for (;;) {
-      const scrapes = await Promise.all(targets.map((t) => limit(() => scrape(t))));
+      stopped();
+      const scrapes = await Promise.all(targets.map((t) => limit(() => scrape(t, req.signal))));
+      stopped();
       targets.forEach((t, i) => {
         const c = collected.get(t.accountId)!;
         const s = scrapes[i];
@@ -158,7 +174,7 @@ export function createAnalyzer(deps: AnalyzerDeps): Analyzer {
       });
       const left = req.windowEnd - clock.now();
       if (left <= 0) break;
-      await clock.sleep(Math.min(intervalMs, left));
+      await clock.sleep(Math.min(intervalMs, left), req.signal);
     }
     const series = (ids: readonly string[]): RuntimeSeries[] =>
       ids.filter((id) => collected.has(id)).map((id) => ({ accountId: id, samples: collected.get(id)!.samples }));

@@ -29,6 +29,12 @@ export interface MachineDeps extends OrchestratorDeps {
 }
 
 type Stop = { status: RolloutStatus; reason: string };
+/** How long a stopped analysis is given to let go: more than a scrape's timeout (control/analysis.ts, 3 s). */
+const ANALYSIS_GRACE_MS = 5_000;
+
+/** What an analysis came to: its result, or why there is none. */
+type AnalysisOutcome = { result?: AnalysisResult; error?: string };
+
 /** What a step leads to: the plan index of the next step, or the rollout's end (or pause). */
 type Then = { next: number } | { stop: Stop };
 
@@ -182,25 +188,32 @@ export class StepMachine {
     }
     const step = await this.begin(planned, recorded);
     const until = step.until ?? this.now;
-    let analysis: { step: RolloutStep; result: Promise<{ result?: AnalysisResult; error?: string }> } | undefined;
+    let analysis: { step: RolloutStep; result: Promise<AnalysisOutcome>; stop: AbortController } | undefined;
     let next = index + 1;
     if (withAnalysis?.kind === "analysis" && withAnalysis.withBake) {
       next = index + 2;
       const recordedAnalysis = this.recordedStep(record, "analysis", planned.batch);
       if (recordedAnalysis?.state !== "done" && recordedAnalysis?.state !== "skipped") {
         const aStep = await this.begin(withAnalysis, recordedAnalysis, {}, { startedAt: step.startedAt, until });
-        analysis = { step: aStep, result: this.analyse(record, planned.batch, aStep) };
+        const stop = new AbortController();
+        analysis = { step: aStep, result: this.analyse(record, planned.batch, aStep, stop.signal), stop };
       }
     }
     const healthy = this.batchRows(record, planned.batch).filter((r) => !failedState(r.state)).map((r) => r.accountId);
     const baked = await this.bakeLoop(record, healthy, until);
-    // A pause or abort leaves the bake running in the record: resumed, it bakes what is left.
-    if ("stop" in baked) return { stop: baked.stop };
+    // A pause or abort leaves the bake (and its analysis) running in the record: resumed, both go
+    // on to their recorded end. The analyzer stops sampling now: nothing outlives the stop.
+    if ("stop" in baked) {
+      if (analysis) await this.giveUp(analysis);
+      return { stop: baked.stop };
+    }
     const d = baked.decision;
     await this.end(step, d.action === "continue" ? "done" : "failed", d.reason, index + 1, {}, d.failed.length > 0 ? { accountIds: d.failed } : {});
     // A canary that failed its bake is rolled back now: its analysis is not waited for.
-    if (analysis && d.action !== "continue") await this.end(analysis.step, "skipped", "the canary failed its bake before the window ended", next);
-    else if (analysis) await this.endAnalysis({ step: analysis.step, ...(await analysis.result) }, next);
+    if (analysis && d.action !== "continue") {
+      await this.giveUp(analysis);
+      await this.end(analysis.step, "skipped", "the canary failed its bake before the window ended", next);
+    } else if (analysis) await this.endAnalysis({ step: analysis.step, ...(await analysis.result) }, next);
     else if (next !== index + 1) await this.write({ stepIndex: next, at: this.now });
     return { next };
   }
@@ -228,15 +241,45 @@ export class StepMachine {
     }
   }
 
-  /** An analysis step of its own (a batch without a bake): over analysisWindowSeconds from its recorded start. */
+  /**
+   * An analysis step of its own (a batch without a bake): over analysisWindowSeconds from its
+   * recorded start. A pause or abort asked for meanwhile is seen within healthRecheckSeconds, as in
+   * a wait: the analyzer stops, and the step stays running in the record (resumed, it analyses
+   * until its recorded end).
+   */
   private async analysisAlone(planned: PlannedStep, index: number, recorded: RolloutStep | undefined, record: RolloutDetail): Promise<Then> {
     const step = await this.begin(planned, recorded);
-    await this.endAnalysis({ step, ...(await this.analyse(record, planned.batch, step)) }, index + 1);
-    return { next: index + 1 };
+    const stop = new AbortController();
+    const result = this.analyse(record, planned.batch, step, stop.signal);
+    for (;;) {
+      const tick = new AbortController();
+      const settled = await Promise.race([result, this.d.clock.sleep(this.d.settings.healthRecheckSeconds * 1000, tick.signal).then(() => undefined)]);
+      tick.abort();
+      if (settled !== undefined) {
+        await this.endAnalysis({ step, ...settled }, index + 1);
+        return { next: index + 1 };
+      }
+      const requested = await this.requestedStop();
+      if (requested) {
+        await this.giveUp({ result, stop });
+        return { stop: requested };
+      }
+    }
   }
 
-  /** Asks the analyzer about the batch's upgraded runtimes against those still on the old release. */
-  private async analyse(record: RolloutDetail, b: number, step: RolloutStep): Promise<{ result?: AnalysisResult; error?: string }> {
+  /**
+   * Stops an analysis that is no longer wanted and waits for it to let go (createAnalyzer does within
+   * one scrape's timeout), at most ANALYSIS_GRACE_MS: an analyzer deaf to its signal does not hold the rollout.
+   */
+  private async giveUp(a: { result: Promise<AnalysisOutcome>; stop: AbortController }): Promise<void> {
+    a.stop.abort();
+    const grace = new AbortController();
+    await Promise.race([a.result, this.d.clock.sleep(ANALYSIS_GRACE_MS, grace.signal)]);
+    grace.abort();
+  }
+
+  /** Asks the analyzer about the batch's upgraded runtimes against those still on the old release (never rejects). */
+  private async analyse(record: RolloutDetail, b: number, step: RolloutStep, signal: AbortSignal): Promise<AnalysisOutcome> {
     const analyze: Analyzer | undefined = this.d.analyze;
     const mode = this.d.settings.analysis ?? "off";
     if (analyze === undefined || mode === "off") return { error: "no analyzer configured" };
@@ -256,6 +299,7 @@ export class StepMachine {
           .map((r) => r.accountId),
         windowStart: step.startedAt,
         windowEnd: step.until ?? step.startedAt,
+        signal,
       });
       return { result };
     } catch (e) {
@@ -263,7 +307,7 @@ export class StepMachine {
     }
   }
 
-  private async endAnalysis(a: { step: RolloutStep; result?: AnalysisResult; error?: string }, next: number): Promise<void> {
+  private async endAnalysis(a: { step: RolloutStep } & AnalysisOutcome, next: number): Promise<void> {
     if (a.result === undefined) {
       await this.end(a.step, a.error === "no analyzer configured" ? "skipped" : "failed", `analysis: ${a.error ?? "no result"}`, next);
       return;

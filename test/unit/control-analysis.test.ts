@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { createAnalyzer, intervalSample, readScrape, type AnalysisRequest } from "../../control/analysis";
+import { AnalysisStopped, createAnalyzer, intervalSample, readScrape, type AnalysisRequest } from "../../control/analysis";
+import { systemClock } from "../../control/orchestrator";
 import { analysisPolicySchema } from "../../fleet/config";
 import { createCounters, hostProfile, metricsText, type Shift } from "../../lab/runtime/workload.mjs";
 
@@ -130,4 +131,40 @@ describe("the analyzer", () => {
     const r = await analyze(request(t, { batch: 1, canary: ["acc-002"], controlCandidates: ["acc-003", "acc-004", "acc-005"] }));
     expect(r.metrics.find((m) => m.metric === "error_rate")!.reason).toMatch(/worse than before its upgrade: acc-002/);
   });
+
+  it("stops sampling when its rollout stops: no scrape after the abort, and it rejects with AnalysisStopped", async () => {
+    const start = 1_800_000_000_000;
+    const { clock } = fakeClock(start);
+    const fleet = fakeFleet(clock, Object.fromEntries(ids.map((id) => [id, {}])));
+    const stop = new AbortController();
+    let seen = 0;
+    const fetchText = async (url: string, timeoutMs: number, signal?: AbortSignal) => {
+      expect(signal).toBe(stop.signal);
+      // the third round of five runtimes: the rollout is paused while it is being scraped
+      if (++seen === 11) stop.abort();
+      return fleet.fetchText(url);
+    };
+    await expect(createAnalyzer({ policy, targets, clock, fetchText })(request(start, { signal: stop.signal }))).rejects.toThrow(AnalysisStopped);
+    expect(seen).toBe(15);
+    expect(clock.now()).toBe(start + 20_000);
+    // aborted before it starts: nothing is scraped at all
+    await expect(createAnalyzer({ policy, targets, clock, fetchText })(request(start, { signal: stop.signal }))).rejects.toThrow(AnalysisStopped);
+    expect(seen).toBe(15);
+  });
+
+  it("on the system clock, an abort ends the wait between scrapes at once, not at the next interval", async () => {
+    const start = Date.now();
+    const fleet = fakeFleet(systemClock, Object.fromEntries(ids.map((id) => [id, {}])));
+    const stop = new AbortController();
+    let rounds = 0;
+    const fetchText = async (url: string) => {
+      // after the first round's five scrapes, abort while the analyzer sleeps its 10 s interval
+      if (++rounds === 5) setImmediate(() => stop.abort());
+      return fleet.fetchText(url);
+    };
+    const analysis = createAnalyzer({ policy, targets, clock: systemClock, fetchText })(request(start, { signal: stop.signal }));
+    await expect(analysis).rejects.toThrow(AnalysisStopped);
+    expect(rounds).toBe(5);
+    expect(Date.now() - start).toBeLessThan(policy.intervalSeconds * 1000);
+  }, 20_000);
 });

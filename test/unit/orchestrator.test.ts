@@ -644,6 +644,65 @@ describe("the step machine: resumed from the record, fenced by the lease, analys
       expect(await stepOf("ro_enforce03", "analysis", 0)).toMatchObject({ state: "skipped", outcome: "the canary failed its bake before the window ended" });
     });
 
+    /** An analyzer that samples until its rollout stops it (its signal), as createAnalyzer does. */
+    const untilStopped = (seen: AnalysisRequest[], onAsk?: (req: AnalysisRequest) => Promise<void>): Analyzer => async (req) => {
+      seen.push(req);
+      await onAsk?.(req);
+      return new Promise<AnalysisResult>((_, reject) => req.signal!.addEventListener("abort", () => reject(new Error("stopped")), { once: true }));
+    };
+
+    it("a pause asked for in an analysis window without a bake is taken within healthRecheckSeconds; resumed, the analysis keeps its recorded window", async () => {
+      const seen: AnalysisRequest[] = [];
+      let pausedAt = 0;
+      let abortedAt = 0;
+      const pausing = untilStopped(seen, async (req) => {
+        if (req.batch === 1) {
+          pausedAt = clock.now();
+          req.signal!.addEventListener("abort", () => (abortedAt = clock.now()), { once: true });
+          await store.updateRollout("ro_anpause01", { status: "paused", statusReason: "paused by ana", at: clock.now() });
+        }
+      });
+      const first = await orchestrator({ analyze: async (req) => (req.batch === 0 ? result(req, "go") : pausing(req)) }).start({ rolloutId: "ro_anpause01", plan: plan(), settings: analysed("enforce", 600, 0), initiatedBy: "ana" });
+      expect(first).toMatchObject({ status: "paused", reason: "paused by ana" });
+      expect(seen.map((r) => r.batch)).toEqual([1]);
+      expect(seen[0]!.signal!.aborted).toBe(true);
+      // seen at the first recheck (healthRecheckSeconds), not at the window's end ten minutes on
+      expect(abortedAt - pausedAt).toBe(30_000);
+      expect(sim.ups).toEqual([["r01"], ["r02", "r03", "r04"]]);
+      const running = await stepOf("ro_anpause01", "analysis", 1);
+      expect(running).toMatchObject({ state: "running" });
+
+      await store.updateRollout("ro_anpause01", { status: "running", at: clock.now() });
+      const asked: AnalysisRequest[] = [];
+      const out = await orchestrator({ analyze: async (req) => (asked.push(req), result(req, "go")) }).resume("ro_anpause01", analysed("enforce", 600, 0));
+      expect(out.status).toBe("completed");
+      expect(asked[0]).toMatchObject({ batch: 1, windowStart: running.startedAt, windowEnd: running.until });
+      expect(await stepOf("ro_anpause01", "analysis", 1)).toMatchObject({ state: "done", outcome: "decided go (score 96): error rate as the control's" });
+      expect(sim.ups.flat().filter((id) => id === "r02")).toHaveLength(1);
+    });
+
+    it("a pause asked for in the canary's bake stops its analysis too; resumed, both go on to their recorded end", async () => {
+      const seen: AnalysisRequest[] = [];
+      let probes = 0;
+      const probe = async (targets: ProbeTarget[]) => {
+        if (++probes === 4) await store.updateRollout("ro_anpause02", { status: "paused", statusReason: "paused by ana", at: clock.now() });
+        return sim.probe(targets);
+      };
+      const first = await orchestrator({ analyze: untilStopped(seen) }, probe).start({ rolloutId: "ro_anpause02", plan: plan(), settings: analysed("enforce"), initiatedBy: "ana" });
+      expect(first.status).toBe("paused");
+      expect(seen).toHaveLength(1);
+      expect(seen[0]!.signal!.aborted).toBe(true);
+      const bake = await stepOf("ro_anpause02", "bake");
+      expect(bake).toMatchObject({ state: "running" });
+      expect(await stepOf("ro_anpause02", "analysis", 0)).toMatchObject({ state: "running", until: bake.until });
+
+      await store.updateRollout("ro_anpause02", { status: "running", at: clock.now() });
+      const asked: AnalysisRequest[] = [];
+      const out = await orchestrator({ analyze: async (req) => (asked.push(req), result(req, "go")) }).resume("ro_anpause02", analysed("enforce"));
+      expect(out.status).toBe("completed");
+      expect(asked[0]).toMatchObject({ batch: 0, windowStart: bake.startedAt, windowEnd: bake.until });
+    });
+
     it("enforce: a pause decision pauses the rollout with the analysis's reason; go goes on", async () => {
       const analyze: Analyzer = async (req) => result(req, req.batch === 1 ? "pause" : "go", "latency p99 marginal against the control");
       const out = await orchestrator({ analyze }).start({ rolloutId: "ro_enforce02", plan: plan(), settings: analysed("enforce", 120, 0), initiatedBy: "ana" });
