@@ -3,6 +3,7 @@
 // (from store/domain/lifecycle.ts), its lock handling and its activity here, once; the callers
 // parse, call and print or answer. Every input is checked before the store is opened, so refused
 // input changes nothing, not even a store file.
+import { needsStackOutputs, runtimeAddresses } from "../fleet/addresses";
 import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -141,12 +142,10 @@ function stackAnalyzer(op: Operator, engine: Pick<StackEngine, "outputs">): Anal
   let analyzer: Analyzer | undefined;
   return async (req) => {
     const fleet = op.sc.loadFleet();
-    const fromStack = fleet.runtimes.some((r) => !r.host)
-      ? (((await engine.outputs().catch(() => ({}))) as { fleetRuntimes?: Record<string, { address?: string }> }).fleetRuntimes ?? {})
-      : {};
+    const addresses = runtimeAddresses(fleet.runtimes, needsStackOutputs(fleet.runtimes) ? await engine.outputs().catch(() => null) : null);
     where = new Map(
       fleet.runtimes.flatMap((r) => {
-        const address = r.host ?? fromStack[r.accountId]?.address;
+        const address = addresses.get(r.accountId);
         return address ? [[r.accountId, { accountId: r.accountId, address, port: r.healthPort }] as const] : [];
       }),
     );

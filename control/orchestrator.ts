@@ -3,6 +3,7 @@
 // stack's lease, records the run, and hands it to the step machine (control/steps.ts), which
 // reads the record, does the next step and records it, so a crashed or paused rollout continues
 // from the record. The host work (deploy, restore, probe) lives here, in Hosts.
+import { needsStackOutputs, runtimeAddresses } from "../fleet/addresses";
 import type { FleetConfig, ResolvedRuntime } from "../fleet/config";
 import { runtimeFailed, type GateThresholds, type RuntimeOutcome } from "../fleet/gates";
 import type { RolloutPlan } from "../fleet/plan";
@@ -415,15 +416,8 @@ export class Hosts {
 
   private async addresses(fleet: FleetConfig, run?: EngineRunResult): Promise<Map<string, string>> {
     if (run) this.cachedOutputs = run.outputs;
-    const out = new Map<string, string>();
-    const needOutputs = fleet.runtimes.some((r) => !r.host);
-    if (needOutputs && !this.cachedOutputs) this.cachedOutputs = await this.deps.engine.outputs().catch(() => ({}));
-    const fromStack = (this.cachedOutputs?.fleetRuntimes ?? {}) as Record<string, { address?: string }>;
-    for (const r of fleet.runtimes) {
-      const address = r.host ?? fromStack[r.accountId]?.address;
-      if (address) out.set(r.accountId, address);
-    }
-    return out;
+    if (needsStackOutputs(fleet.runtimes) && !this.cachedOutputs) this.cachedOutputs = await this.deps.engine.outputs().catch(() => ({}));
+    return runtimeAddresses(fleet.runtimes, this.cachedOutputs);
   }
 }
 

@@ -1,5 +1,6 @@
 // `fleet health` (probe every runtime once), `fleet monitor` (keep probing, alert, notify) and
 // `fleet endpoint` (the embedded store's signed HTTP endpoint for agents and machine writers).
+import { needsStackOutputs, runtimeAddress } from "../../fleet/addresses";
 import { statSync } from "node:fs";
 import { Option, type Command } from "commander";
 import { parseDuration } from "../../fleet/units";
@@ -71,13 +72,9 @@ function probeSettings(opts: ProbeOpts) {
 
 /** Every runtime of the stack with the address to probe: `host`, or the droplet's stack output. */
 export function targetsOf(fleet: FleetConfig, outputs: Record<string, unknown> | null): MonitorTarget[] {
-  const fromOutputs = (id: string): string | null => {
-    const rt = (outputs?.fleetRuntimes as Record<string, { address?: unknown }> | undefined)?.[id];
-    return typeof rt?.address === "string" && rt.address !== "" ? rt.address : null;
-  };
   return fleet.runtimes.map((r) => ({
     accountId: r.accountId,
-    address: r.host ?? fromOutputs(r.accountId),
+    address: runtimeAddress(r, outputs) ?? null,
     port: r.healthPort,
     openclaw: r.openclaw,
     runtimeService: r.runtimeService,
@@ -95,7 +92,7 @@ async function setup(ctx: CommandContext, opts: ProbeOpts, sinks: Sink[]) {
   let fleet: FleetConfig | undefined;
   const targets = async () => {
     fleet = sc.loadFleet();
-    if (outputs === undefined && fleet.runtimes.some((r) => !r.host)) {
+    if (outputs === undefined && needsStackOutputs(fleet.runtimes)) {
       outputs = await createEngine(ctx.projectDir, sc.stack)
         .outputs()
         .catch((e: unknown) => {
