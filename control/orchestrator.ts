@@ -18,7 +18,7 @@ import { OperationError } from "./errors";
 import { currentHolder, DEFAULT_LEASE_SECONDS, heldBy, Lease, LeaseLostError, type HolderId } from "./lease";
 import { healthProbeOf, type ProbeResult, type ProbeTarget } from "./probe";
 import { StepMachine } from "./steps";
-import { checkRuntimeVersions, writeRuntimeVersions, type VersionUpdate } from "./stackConfig";
+import { checkRuntimeVersions, handEditedRuntimes, writeRuntimeVersions, type VersionUpdate } from "./stackConfig";
 import { deployViaAgents } from "./agentExecutor";
 import { describeDeployFailure } from "../components/hooks";
 
@@ -281,6 +281,14 @@ export class Hosts {
     const ids = new Set(record.runtimes.map((r) => r.accountId));
     const runtimes = this.deps.loadFleet().runtimes.filter((r) => ids.has(r.accountId));
     checkRuntimeVersions(this.deps.configFile, runtimes.map((r) => ({ index: r.index, accountId: r.accountId, expected: expected(r.accountId) })), SINCE_START);
+  }
+
+  /** The runtimes among `ids` changed by hand in the stack config since the rollout started, each with its one line. */
+  handEdits(record: RolloutDetail, ids: readonly string[]): Map<string, string> {
+    const expected = rolloutWrote(record);
+    const wanted = new Set(ids);
+    const runtimes = this.deps.loadFleet().runtimes.filter((r) => wanted.has(r.accountId));
+    return handEditedRuntimes(this.deps.configFile, runtimes.map((r) => ({ index: r.index, accountId: r.accountId, expected: expected(r.accountId) })), SINCE_START);
   }
 
   /**

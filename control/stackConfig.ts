@@ -142,19 +142,37 @@ function runtimesOf(loaded: LoadedStackConfig): YAMLSeq {
 /** Refuses (StackConfigConflict, one line naming the field) the first entry that holds none of its expected versions. */
 function refuseHandEdits(loaded: LoadedStackConfig, runtimes: YAMLSeq, expectations: readonly VersionExpectation[], since: string): void {
   for (const x of expectations) {
-    if (x.expected.length === 0) continue;
-    const entry = entryOf(loaded.file, runtimes, x.index, x.accountId);
-    const found = { openclaw: String(entry.get("openclaw") ?? "?"), runtimeService: String(entry.get("runtimeService") ?? "?") };
-    if (x.expected.some((v) => shown(v) === shown(found))) continue;
-    const expected = [...new Set(x.expected.map(shown))].join(" or ");
-    throw new StackConfigConflict(`fleet:runtimes[${x.index}] (${x.accountId}) changed by hand since ${since} (expected ${expected}, found ${shown(found)}); nothing overwritten`);
+    const edit = handEditOf(loaded, runtimes, x, since);
+    if (edit !== undefined) throw new StackConfigConflict(`${edit}; nothing overwritten`);
   }
+}
+
+/** How an entry was changed by hand (one line naming the field), or undefined when it holds one of its expected versions (or expects none). */
+function handEditOf(loaded: LoadedStackConfig, runtimes: YAMLSeq, x: VersionExpectation, since: string): string | undefined {
+  if (x.expected.length === 0) return undefined;
+  const entry = entryOf(loaded.file, runtimes, x.index, x.accountId);
+  const found = { openclaw: String(entry.get("openclaw") ?? "?"), runtimeService: String(entry.get("runtimeService") ?? "?") };
+  if (x.expected.some((v) => shown(v) === shown(found))) return undefined;
+  const expected = [...new Set(x.expected.map(shown))].join(" or ");
+  return `fleet:runtimes[${x.index}] (${x.accountId}) changed by hand since ${since} (expected ${expected}, found ${shown(found)})`;
 }
 
 /** Refuses (StackConfigConflict) when a runtime's versions in the file are none of those expected. */
 export function checkRuntimeVersions(file: string, expectations: readonly VersionExpectation[], since: string): void {
   const loaded = readStackConfig(file);
   refuseHandEdits(loaded, runtimesOf(loaded), expectations, since);
+}
+
+/** Each entry changed by hand (none of its expected versions), with its one line, by account id. */
+export function handEditedRuntimes(file: string, expectations: readonly VersionExpectation[], since: string): Map<string, string> {
+  const loaded = readStackConfig(file);
+  const runtimes = runtimesOf(loaded);
+  const out = new Map<string, string>();
+  for (const x of expectations) {
+    const edit = handEditOf(loaded, runtimes, x, since);
+    if (edit !== undefined) out.set(x.accountId, edit);
+  }
+  return out;
 }
 
 /**

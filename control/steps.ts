@@ -368,16 +368,24 @@ export class StepMachine {
       return then;
     }
     const step = await this.begin(planned, recorded, {}, { accountIds: ids });
-    const restored = await this.d.hosts.restore({ rolloutId: record.rolloutId, previous: previousVersions(record) }, ids);
+    // A runtime a person changed by hand in the stack config meanwhile keeps the edit: the rollback
+    // restores the others, then halts the rollout naming it (as a deploy or a wait would).
+    const edited = this.d.hosts.handEdits(record, ids);
+    const restoring = ids.filter((id) => !edited.has(id));
+    const restored = restoring.length > 0 ? await this.d.hosts.restore({ rolloutId: record.rolloutId, previous: previousVersions(record) }, restoring) : new Set<string>();
     const untouched = new Set(this.recordedStep(record, "deploy", b)?.accountIds ?? []);
     const marked = ids.filter((id) => !untouched.has(id));
-    await this.end(step, "done", `${marked.filter((id) => restored.has(id)).length}/${marked.length} restored`, next, {
+    const editNote = edited.size > 0 ? `; not rolled back, changed by hand: ${[...edited.keys()].join(", ")}` : "";
+    await this.end(step, "done", `${marked.filter((id) => restored.has(id)).length}/${marked.length} restored${editNote}`, next, {
       ...advance,
       runtimeStates: marked.map((accountId) =>
-        restored.has(accountId) ? { accountId, state: "rolled_back" as const } : { accountId, state: "failed" as const, error: "rollback did not restore the previous version" },
+        restored.has(accountId)
+          ? { accountId, state: "rolled_back" as const }
+          : { accountId, state: "failed" as const, error: line(edited.has(accountId) ? `not rolled back: ${edited.get(accountId)!}; the edit is kept` : "rollback did not restore the previous version") },
       ),
     });
     for (const id of marked) this.d.emit({ type: "runtime", rolloutId: record.rolloutId, accountId: id, state: restored.has(id) ? "rolled_back" : "failed" });
+    if (edited.size > 0) return { stop: { status: "halted", reason: `${[...edited.values()][0]!}; the rollback left it as edited` } };
     return then;
   }
 

@@ -271,6 +271,30 @@ describe("the rollout orchestrator", () => {
     expect((await store.getRollout("ro_handedit1"))!.statusReason).toBe(line);
   });
 
+  it("a batch rolled back after one of its runtimes was edited by hand: the others are restored, the edit is kept, and the rollout halts naming it", async () => {
+    // r02 and r03 break on the target; while the batch deploys, a person sets r03 to v1.2.4 by hand.
+    sim.breaksOn.set("r02", "v1.2.5");
+    sim.breaksOn.set("r03", "v1.2.5");
+    sim.onUp = (ids) => {
+      if (ids.includes("r03") && ids.length === 3) {
+        const doc = parse(readFileSync(configFile, "utf8")) as { config: { "fleet:runtimes": Array<{ openclaw: string }> } };
+        doc.config["fleet:runtimes"][2]!.openclaw = "v1.2.4";
+        writeFileSync(configFile, stringify(doc));
+      }
+    };
+    const out = await start("ro_handedit3", {}, settings({ maxBatchFailurePercent: 50 }, { bakeMinutes: 0 }));
+    const edit = "fleet:runtimes[2] (r03) changed by hand since the rollout started (expected v1.2.3/v0.5.0 or v1.2.5/v0.5.0, found v1.2.4/v0.5.0)";
+    expect(out).toMatchObject({ status: "halted", reason: `${edit}; the rollback left it as edited` });
+    // the batch, then the rollback of r02 alone
+    expect(sim.ups).toEqual([["r01"], ["r02", "r03", "r04"], ["r02"]]);
+    expect(loadFleet().runtimes.find((r) => r.accountId === "r03")!.openclaw).toBe("v1.2.4");
+    expect(loadFleet().runtimes.find((r) => r.accountId === "r02")!.openclaw).toBe("v1.2.3");
+    const record = (await store.getRollout("ro_handedit3"))!;
+    expect(record.runtimes.find((r) => r.accountId === "r02")).toMatchObject({ state: "rolled_back" });
+    expect(record.runtimes.find((r) => r.accountId === "r03")).toMatchObject({ state: "failed", error: `not rolled back: ${edit}; the edit is kept` });
+    expect(record.steps!.find((x) => x.kind === "rollback" && x.batch === 1)).toMatchObject({ state: "done", outcome: "1/2 restored; not rolled back, changed by hand: r03" });
+  });
+
   it("a runtime of the next batch edited by hand after the wait's check: the batch's deploy refuses it before anything is written or run", async () => {
     let armed = false;
     sim.onUp = (ids) => {
