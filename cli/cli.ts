@@ -30,6 +30,8 @@ export interface CommandContext {
   globals: GlobalOptions;
   out: Output;
   projectDir: string;
+  /** When this command began (performance.now() ms): the process's start when it is the process (bin/fleet.cjs), else the main() call. */
+  startedAt?: number;
 }
 
 /** How a command runs its action: output, exit code and errors handled once (buildProgram). */
@@ -78,11 +80,12 @@ export interface Io {
 
 export async function main(argv: readonly string[], io: Io = process): Promise<number> {
   let code = EXIT_OK;
+  const startedAt = io === process ? 0 : performance.now();
   const run = async (fn: (ctx: CommandContext) => Promise<number>, cmd: Command) => {
     const globals = cmd.optsWithGlobals() as GlobalOptions;
     const out = makeOutput(Boolean(globals.json), io.stdout, io.stderr);
     try {
-      code = await fn({ globals, out, projectDir: globals.project ?? process.cwd() });
+      code = await fn({ globals, out, projectDir: globals.project ?? process.cwd(), startedAt });
     } catch (err) {
       code = reportError(err, out);
     }

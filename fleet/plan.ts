@@ -294,6 +294,8 @@ export type EstimateBasis =
 
 export interface RolloutEstimate {
   seconds: number;
+  /** The CLI's own start before the first batch (its process, the stack config, the store), as the caller measured it; 0 when not given. */
+  startSeconds: number;
   /** Each planned batch's deploy seconds (waits and bake not included). */
   batchSeconds: number[];
   waitSeconds: number;
@@ -311,8 +313,9 @@ export interface RolloutEstimate {
 export function estimateRollout(
   batches: readonly PlannedBatch[],
   timing: RolloutTiming,
-  context: { fleetSize: number; history?: readonly PastRollout[]; noHistory?: string },
+  context: { fleetSize: number; history?: readonly PastRollout[]; noHistory?: string; startSeconds?: number },
 ): RolloutEstimate {
+  const start = Math.max(0, context.startSeconds ?? 0);
   const measured = (context.history ?? [])
     .map(measureRollout)
     .filter((m): m is MeasuredRollout => m !== undefined)
@@ -320,7 +323,8 @@ export function estimateRollout(
   const fixed = waitsAndBake(batches, timing);
   const bakeSeconds = batches[0]?.kind === "canary" ? (timing.bakeMinutes ?? 30) * 60 : 0;
   const result = (batchSeconds: number[], tail: number, basis: EstimateBasis): RolloutEstimate => ({
-    seconds: Math.round(batchSeconds.reduce((a, b) => a + b, 0) + tail + fixed),
+    seconds: Math.round(start + batchSeconds.reduce((a, b) => a + b, 0) + tail + fixed),
+    startSeconds: Math.round(start * 10) / 10,
     batchSeconds: batchSeconds.map((x) => Math.round(x * 10) / 10),
     waitSeconds: timing.waitSeconds ?? 60,
     bakeSeconds,
@@ -351,7 +355,13 @@ export function estimateRollout(
 export function describeEstimate(e: RolloutEstimate): string {
   const b = e.basis;
   const per = e.batchSeconds.length > 0 ? `${formatSeconds(Math.min(...e.batchSeconds))}${Math.max(...e.batchSeconds) !== Math.min(...e.batchSeconds) ? `-${formatSeconds(Math.max(...e.batchSeconds))}` : ""} per batch` : "no batch";
-  const extra = [e.waitSeconds > 0 && e.batchSeconds.length > 1 ? `${formatSeconds(e.waitSeconds)} between batches` : "", e.bakeSeconds > 0 ? `${formatSeconds(e.bakeSeconds)} bake` : ""].filter(Boolean).join(", ");
+  const extra = [
+    e.startSeconds > 0 ? `${formatSeconds(e.startSeconds)} to start (as this command took)` : "",
+    e.waitSeconds > 0 && e.batchSeconds.length > 1 ? `${formatSeconds(e.waitSeconds)} between batches` : "",
+    e.bakeSeconds > 0 ? `${formatSeconds(e.bakeSeconds)} bake` : "",
+  ]
+    .filter(Boolean)
+    .join(", ");
   const tail = extra ? `; plus ${extra}` : "";
   if (b.kind === "measured") {
     return `  basis: measured: ${per} (mean ${formatSeconds(b.meanBatchSeconds)} of ${b.batches} batches of ~${b.medianBatchSize} runtimes in the last ${b.rollouts.length} completed rollout${b.rollouts.length === 1 ? "" : "s"}: ${b.rollouts.join(", ")})${tail}`;

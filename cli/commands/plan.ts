@@ -53,6 +53,9 @@ async function planCommand(ctx: CommandContext, opts: RolloutCliOptions & { prev
   const estimate = estimateRollout(planned.batches, resolved.plan, {
     fleetSize: fleet.runtimes.length,
     ...("history" in past ? { history: past.history } : { noHistory: past.why }),
+    // A rollout starts as this command did (Node, the CLI, the stack config, the store opened)
+    // before its first batch, which no record times: this command's age now measures it.
+    startSeconds: (performance.now() - (ctx.startedAt ?? performance.now())) / 1000,
   });
   // One estimate, everywhere the plan shows one.
   const plan = { ...planned, estimatedSeconds: estimate.seconds };

@@ -105,6 +105,16 @@ describe("estimateRollout", () => {
     expect(describeEstimate(e)).toMatch(/basis: measured: 30s per batch \(mean 30s of 3 batches of ~2 runtimes in the last 1 completed rollout: ro_past\); plus 1m between batches, 5m bake/);
   });
 
+  it("adds the command's own start once, measured or model, and says so", () => {
+    const history = [pastRollout([30, 30, 30])];
+    const e = estimateRollout(batchesOf([2, 2, 2]), { waitSeconds: 0 }, { fleetSize: 6, history, startSeconds: 1.04 });
+    expect(e).toMatchObject({ seconds: 91, startSeconds: 1 });
+    expect(describeEstimate(e)).toMatch(/\); plus 1s to start \(as this command took\)$/);
+    const model = estimateRollout(batchesOf([2, 2, 2]), { waitSeconds: 0 }, { fleetSize: 6, startSeconds: 2.5 });
+    expect(model.seconds).toBe(Math.round(2.5 + 3 * modelBatchSeconds(6, 2)));
+    expect(estimateRollout(batchesOf([2]), { waitSeconds: 0 }, { fleetSize: 6, history }).startSeconds).toBe(0);
+  });
+
   it("a larger batch than the ones measured costs more, by the model's shape", () => {
     const history = [pastRollout([20, 20], { sizes: [2, 2] })];
     const e = estimateRollout(batchesOf([2, 8]), { waitSeconds: 0 }, { fleetSize: 10, history });
