@@ -2,7 +2,7 @@
 // cannot, saying which. A stand-in `pulumi` script on PATH plays the official CLI; a stand-in `go`
 // records whether anything was built; the cache dir is a temp dir (no real Go build runs here).
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -138,5 +138,20 @@ esac`,
     expect(noGo.code).toBe(1);
     expect(noGo.stderr.trim().split("\n").at(-1)).toMatch(/^setup-pulumi: error: building the stand-ins needs Go >= 1\.26\.6 and no 'go' was found/);
     expect(run([official], {}, ["--plan"]).last).toBe("build");
+  });
+
+  it("the cache stamp follows the stand-ins' sources, not their tests: a changed test rebuilds nothing", () => {
+    // a copy of the script beside a copy of tools/pulumi, to edit the sources without touching the repo's
+    const tools = path.join(dir, "tools");
+    mkdirSync(tools);
+    copyFileSync(SCRIPT, path.join(tools, "setup-pulumi.sh"));
+    cpSync(path.join(ROOT, "tools", "pulumi"), path.join(tools, "pulumi"), { recursive: true });
+    const stamp = () => spawnSync("bash", [path.join(tools, "setup-pulumi.sh"), "--stamp"], { encoding: "utf8" }).stdout.trim();
+    const before = stamp();
+    expect(before).toBe(spawnSync("bash", [SCRIPT, "--stamp"], { encoding: "utf8" }).stdout.trim());
+    writeFileSync(path.join(tools, "pulumi", "command", "extra_test.go"), "package main\n");
+    expect(stamp()).toBe(before);
+    writeFileSync(path.join(tools, "pulumi", "command", "extra.go"), "package main\n");
+    expect(stamp()).not.toBe(before);
   });
 });
