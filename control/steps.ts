@@ -200,7 +200,11 @@ export class StepMachine {
       }
     }
     const healthy = this.batchRows(record, planned.batch).filter((r) => !failedState(r.state)).map((r) => r.accountId);
-    const baked = await this.bakeLoop(record, healthy, until);
+    const baked = await this.bakeLoop(record, healthy, until).catch(async (e: unknown) => {
+      // the rollout stops on this error: its analysis stops with it
+      if (analysis) await this.giveUp(analysis);
+      throw e;
+    });
     // A pause or abort leaves the bake (and its analysis) running in the record: resumed, both go
     // on to their recorded end. The analyzer stops sampling now: nothing outlives the stop.
     if ("stop" in baked) {
@@ -259,7 +263,10 @@ export class StepMachine {
         await this.endAnalysis({ step, ...settled }, index + 1);
         return { next: index + 1 };
       }
-      const requested = await this.requestedStop();
+      const requested = await this.requestedStop().catch(async (e: unknown) => {
+        await this.giveUp({ result, stop });
+        throw e;
+      });
       if (requested) {
         await this.giveUp({ result, stop });
         return { stop: requested };

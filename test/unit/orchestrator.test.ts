@@ -705,6 +705,19 @@ describe("the step machine: resumed from the record, fenced by the lease, analys
       expect(sim.ups.flat().filter((id) => id === "r02")).toHaveLength(1);
     });
 
+    it("a store that cannot be read during an analysis window stops the rollout with its error, and the analysis with it", async () => {
+      const seen: AnalysisRequest[] = [];
+      const getRollout = store.getRollout.bind(store);
+      const failing = untilStopped(seen, async (req) => {
+        if (req.batch === 1) store.getRollout = async () => Promise.reject(new Error("store unavailable: connection refused"));
+      });
+      const run = orchestrator({ analyze: async (req) => (req.batch === 0 ? result(req, "go") : failing(req)) }).start({ rolloutId: "ro_anfail001", plan: plan(), settings: analysed("enforce", 600, 0), initiatedBy: "ana" });
+      await expect(run).rejects.toThrow("store unavailable: connection refused");
+      store.getRollout = getRollout;
+      expect(seen.map((r) => r.batch)).toEqual([1]);
+      expect(seen[0]!.signal!.aborted).toBe(true);
+    });
+
     it("a pause asked for in the canary's bake stops its analysis too; resumed, both go on to their recorded end", async () => {
       const seen: AnalysisRequest[] = [];
       let probes = 0;
