@@ -3,10 +3,10 @@
 // (from store/domain/lifecycle.ts), its lock handling and its activity here, once; the callers
 // parse, call and print or answer. Every input is checked before the store is opened, so refused
 // input changes nothing, not even a store file.
-import { needsStackOutputs, runtimeAddresses } from "../fleet/addresses";
 import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { needsStackOutputs, runtimeAddresses } from "../fleet/addresses";
 import type { FleetConfig, ResolvedRuntime } from "../fleet/config";
 import { isRolloutId } from "../fleet/ids";
 import { migratingCrossings, planRollout as planBatches, type RolloutPlan } from "../fleet/plan";

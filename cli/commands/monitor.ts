@@ -1,8 +1,8 @@
 // `fleet health` (probe every runtime once), `fleet monitor` (keep probing, alert, notify) and
 // `fleet endpoint` (the embedded store's signed HTTP endpoint for agents and machine writers).
-import { needsStackOutputs, runtimeAddress } from "../../fleet/addresses";
 import { statSync } from "node:fs";
 import { Option, type Command } from "commander";
+import { needsStackOutputs, runtimeAddress } from "../../fleet/addresses";
 import { parseDuration } from "../../fleet/units";
 import type { FleetConfig } from "../../fleet/config";
 import type { FleetStore } from "../../store/types";
