@@ -1,9 +1,9 @@
 // What keeps a targeted `pulumi up` cheap in a large fleet: the batch's environment, the bounded
 // file-backend copies, and the per-run timings read from engine events.
-import { mkdirSync, mkdtempSync, readdirSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
 import type { Stack } from "@pulumi/pulumi/automation";
 import { BATCH_PARALLEL_MAX, batchEnv, batchParallel, childUrn, defaultEngineEnv, pruneFileBackendCopies, runtimeTargets, StackOutputsCollector, TimingCollector, withoutReadBack } from "../../control/engine";
@@ -54,6 +54,7 @@ describe("a batch's engine environment", () => {
 describe("the file backend's copies of the checkpoint", () => {
   it("keeps the newest few checkpoint copies and every update record", () => {
     const root = mkdtempSync(path.join(os.tmpdir(), "fleet-prune-"));
+    onTestFinished(() => rmSync(root, { recursive: true, force: true }));
     const history = path.join(root, ".pulumi", "history", "runtime-fleet", "lab");
     const backups = path.join(root, ".pulumi", "backups", "runtime-fleet", "lab");
     mkdirSync(history, { recursive: true });

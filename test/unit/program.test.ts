@@ -42,7 +42,7 @@ describe("the fleet program", () => {
   });
 
   it("registers only the engine's batch when FLEET_ENGINE_TARGETS names it, and keeps the others' stack outputs", async () => {
-    const { mkdtempSync, writeFileSync } = await import("node:fs");
+    const { mkdtempSync, rmSync, writeFileSync } = await import("node:fs");
     const os = await import("node:os");
     const path = await import("node:path");
     const file = path.join(mkdtempSync(path.join(os.tmpdir(), "fleet-unit-")), "outputs.json");
@@ -63,6 +63,7 @@ describe("the fleet program", () => {
       await expect(run(prodStackConfig())).rejects.toThrow(/FLEET_ENGINE_TARGETS: set outside a run of the fleet's engine/);
     } finally {
       vi.unstubAllEnvs();
+      rmSync(path.dirname(file), { recursive: true, force: true });
     }
   });
 
