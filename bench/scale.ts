@@ -15,7 +15,7 @@ import path from "node:path";
 import { zstdDecompressSync } from "node:zlib";
 import { Command, InvalidArgumentError } from "commander";
 import { parse } from "yaml";
-import { AutomationEngine, PROJECT_NAME, type EngineRunResult } from "../control/engine";
+import { AutomationEngine, ENGINE_PARALLEL_PER_CPU, PROJECT_NAME, type EngineRunResult } from "../control/engine";
 import { writeRuntimeVersions } from "../control/stackConfig";
 import { labCell, labProcesses, LAB_STACK } from "../lab/lab";
 import { labProject, type LabProject } from "../test/e2e/helpers/labProject";
@@ -128,7 +128,7 @@ async function cellsOf(p: LabProject, runtimes: number, cellSize: number): Promi
   const records = p.lab.hosts.slice(0, runtimes);
   const engine = (stack: string) => new AutomationEngine({ projectDir: p.projectDir, stack, env: p.env });
   // The engine's default parallelism per cell (several cells at once share the lab's 2 cores and its sshds).
-  const firstEngine = (stack: string) => new AutomationEngine({ projectDir: p.projectDir, stack, env: { ...p.env, PULUMI_PARALLEL: String(os.availableParallelism() * 4) }, program: "local" });
+  const firstEngine = (stack: string) => new AutomationEngine({ projectDir: p.projectDir, stack, env: { ...p.env, PULUMI_PARALLEL: String(os.availableParallelism() * ENGINE_PARALLEL_PER_CPU) }, program: "local" });
   const ids = (rs: typeof records) => rs.map((h) => ({ accountId: h.runtime, provider: "existing" as const }));
   if (runtimes <= cellSize) return [{ stack: LAB_STACK, configFile: p.configFile, engine: engine(LAB_STACK), firstEngine: firstEngine(LAB_STACK), runtimes: ids(records) }];
   const count = Math.ceil(runtimes / cellSize);

@@ -465,6 +465,8 @@ export function batchEnv(targets: readonly EngineTarget[], program: "inline" | "
 
 /** The most operations a batch runs at once (SSH handshakes from one machine). */
 export const BATCH_PARALLEL_MAX = 64;
+/** The engine's own default `--parallel`: this many operations per CPU. */
+export const ENGINE_PARALLEL_PER_CPU = 4;
 
 /**
  * `--parallel` for a batch of `size` runtimes: every runtime's deploy at once, as the batch means,
@@ -475,7 +477,7 @@ export const BATCH_PARALLEL_MAX = 64;
 export function batchParallel(size: number, env: NodeJS.ProcessEnv = process.env, cpus: number = os.availableParallelism()): { parallel?: number } {
   if (size <= 0 || (env.PULUMI_PARALLEL ?? "") !== "") return {};
   const wanted = Math.min(size, BATCH_PARALLEL_MAX);
-  return wanted > cpus * 4 ? { parallel: wanted } : {};
+  return wanted > cpus * ENGINE_PARALLEL_PER_CPU ? { parallel: wanted } : {};
 }
 
 /** Runs one inline program at a time in this process: the SDK keeps a run's state in module globals. */

@@ -6,7 +6,7 @@
 import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { needsStackOutputs, runtimeAddresses } from "../fleet/addresses";
+import { needsStackOutputs, probeTargets } from "../fleet/addresses";
 import type { FleetConfig, ResolvedRuntime } from "../fleet/config";
 import { isRolloutId } from "../fleet/ids";
 import { migratingCrossings, planRollout as planBatches, type RolloutPlan } from "../fleet/plan";
@@ -142,13 +142,8 @@ function stackAnalyzer(op: Operator, engine: Pick<StackEngine, "outputs">): Anal
   let analyzer: Analyzer | undefined;
   return async (req) => {
     const fleet = op.sc.loadFleet();
-    const addresses = runtimeAddresses(fleet.runtimes, needsStackOutputs(fleet.runtimes) ? await engine.outputs().catch(() => null) : null);
-    where = new Map(
-      fleet.runtimes.flatMap((r) => {
-        const address = addresses.get(r.accountId);
-        return address ? [[r.accountId, { accountId: r.accountId, address, port: r.healthPort }] as const] : [];
-      }),
-    );
+    const outputs = needsStackOutputs(fleet.runtimes) ? await engine.outputs().catch(() => null) : null;
+    where = new Map(probeTargets(fleet.runtimes, outputs).map((t) => [t.accountId, t]));
     analyzer ??= createAnalyzer({
       policy: fleet.policy.analysis,
       targets: (ids) => ids.flatMap((id) => where.get(id) ?? []),

@@ -3,7 +3,7 @@
 // stack's lease, records the run, and hands it to the step machine (control/steps.ts), which
 // reads the record, does the next step and records it, so a crashed or paused rollout continues
 // from the record. The host work (deploy, restore, probe) lives here, in Hosts.
-import { needsStackOutputs, runtimeAddresses } from "../fleet/addresses";
+import { needsStackOutputs, probeTargets } from "../fleet/addresses";
 import type { FleetConfig, ResolvedRuntime } from "../fleet/config";
 import { runtimeFailed, type GateThresholds, type RuntimeOutcome } from "../fleet/gates";
 import type { RolloutPlan } from "../fleet/plan";
@@ -18,7 +18,7 @@ import { OperationError } from "./errors";
 import { currentHolder, DEFAULT_LEASE_SECONDS, heldBy, Lease, LeaseLostError, type HolderId } from "./lease";
 import { healthProbeOf, type ProbeResult, type ProbeTarget } from "./probe";
 import { StepMachine } from "./steps";
-import { checkRuntimeVersions, handEditedRuntimes, writeRuntimeVersions, type VersionUpdate } from "./stackConfig";
+import { checkRuntimeVersions, handEditedRuntimes, writeRuntimeVersions, type VersionExpectation, type VersionUpdate } from "./stackConfig";
 import { deployViaAgents } from "./agentExecutor";
 import { describeDeployFailure } from "../components/hooks";
 
@@ -277,18 +277,19 @@ export class Hosts {
    * versions the rollout neither found there nor wrote: a person changed it by hand.
    */
   refuseHandEdits(record: RolloutDetail): void {
-    const expected = rolloutWrote(record);
-    const ids = new Set(record.runtimes.map((r) => r.accountId));
-    const runtimes = this.deps.loadFleet().runtimes.filter((r) => ids.has(r.accountId));
-    checkRuntimeVersions(this.deps.configFile, runtimes.map((r) => ({ index: r.index, accountId: r.accountId, expected: expected(r.accountId) })), SINCE_START);
+    checkRuntimeVersions(this.deps.configFile, this.expectations(record, record.runtimes.map((r) => r.accountId)), SINCE_START);
   }
 
   /** The runtimes among `ids` changed by hand in the stack config since the rollout started, each with its one line. */
   handEdits(record: RolloutDetail, ids: readonly string[]): Map<string, string> {
+    return handEditedRuntimes(this.deps.configFile, this.expectations(record, ids), SINCE_START);
+  }
+
+  /** What the stack config may hold for each of these runtimes of the rollout: the versions it found there, or the target it wrote. */
+  private expectations(record: RolloutDetail, ids: readonly string[]): VersionExpectation[] {
     const expected = rolloutWrote(record);
     const wanted = new Set(ids);
-    const runtimes = this.deps.loadFleet().runtimes.filter((r) => wanted.has(r.accountId));
-    return handEditedRuntimes(this.deps.configFile, runtimes.map((r) => ({ index: r.index, accountId: r.accountId, expected: expected(r.accountId) })), SINCE_START);
+    return this.deps.loadFleet().runtimes.filter((r) => wanted.has(r.accountId)).map((r) => ({ index: r.index, accountId: r.accountId, expected: expected(r.accountId) }));
   }
 
   /**
@@ -411,21 +412,16 @@ export class Hosts {
   }
 
   async probeRuntimes(fleet: FleetConfig, runtimes: readonly ResolvedRuntime[], run?: EngineRunResult): Promise<Map<string, ProbeResult>> {
-    const addresses = await this.addresses(fleet, run);
-    const targets: ProbeTarget[] = [];
-    for (const r of runtimes) {
-      const address = addresses.get(r.accountId);
-      if (address) targets.push({ accountId: r.accountId, address, port: r.healthPort });
-    }
-    const results = await this.deps.probe(targets);
+    const results = await this.deps.probe(probeTargets(runtimes, await this.stackOutputs(runtimes, run)));
     for (const p of results) this.lastProbes.set(p.accountId, p);
     return new Map(results.map((p) => [p.accountId, p]));
   }
 
-  private async addresses(fleet: FleetConfig, run?: EngineRunResult): Promise<Map<string, string>> {
+  /** The stack's outputs for droplet addresses: the last run's, else read once (and only when a runtime needs them). */
+  private async stackOutputs(runtimes: readonly ResolvedRuntime[], run?: EngineRunResult): Promise<Record<string, unknown> | undefined> {
     if (run) this.cachedOutputs = run.outputs;
-    if (needsStackOutputs(fleet.runtimes) && !this.cachedOutputs) this.cachedOutputs = await this.deps.engine.outputs().catch(() => ({}));
-    return runtimeAddresses(fleet.runtimes, this.cachedOutputs);
+    if (needsStackOutputs(runtimes) && !this.cachedOutputs) this.cachedOutputs = await this.deps.engine.outputs().catch(() => ({}));
+    return this.cachedOutputs;
   }
 }
 

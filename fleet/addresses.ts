@@ -24,12 +24,13 @@ export function runtimeAddress(runtime: { accountId: string; host?: string | und
   return runtime.host || addressFromOutputs(outputs, runtime.accountId);
 }
 
-/** Each runtime with a known address, by account id. */
-export function runtimeAddresses(runtimes: ReadonlyArray<{ accountId: string; host?: string | undefined }>, outputs: StackOutputs): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const r of runtimes) {
+/** Where to probe each runtime with a known address: its address and health port (runtimes without one are left out). */
+export function probeTargets(
+  runtimes: ReadonlyArray<{ accountId: string; host?: string | undefined; healthPort: number }>,
+  outputs: StackOutputs,
+): Array<{ accountId: string; address: string; port: number }> {
+  return runtimes.flatMap((r) => {
     const address = runtimeAddress(r, outputs);
-    if (address !== undefined) out.set(r.accountId, address);
-  }
-  return out;
+    return address === undefined ? [] : [{ accountId: r.accountId, address, port: r.healthPort }];
+  });
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { addressFromOutputs, needsStackOutputs, runtimeAddress, runtimeAddresses } from "../../fleet/addresses";
+import { addressFromOutputs, needsStackOutputs, probeTargets, runtimeAddress } from "../../fleet/addresses";
 
 const id = fc.stringMatching(/^[a-z][a-z0-9-]{0,20}$/);
 const address = fc.oneof(fc.ipV4(), fc.domain());
@@ -31,14 +31,14 @@ describe("a runtime's address", () => {
     expect(addressFromOutputs({ fleetRuntimes: { "acc-1": { address: "10.0.0.2" } } }, "acc-1")).toBe("10.0.0.2");
   });
 
-  it("maps every runtime with a known address, and says when the outputs are needed at all", () => {
+  it("gives a probe target (address, health port) for every runtime with a known address, and says when the outputs are needed at all", () => {
     fc.assert(
-      fc.property(fc.uniqueArray(fc.record({ accountId: id, host: fc.option(address, { nil: undefined }) }), { selector: (r) => r.accountId, maxLength: 12 }), (runtimes) => {
+      fc.property(fc.uniqueArray(fc.record({ accountId: id, host: fc.option(address, { nil: undefined }), healthPort: fc.integer({ min: 1, max: 65535 }) }), { selector: (r) => r.accountId, maxLength: 12 }), (runtimes) => {
         const outputs = { fleetRuntimes: Object.fromEntries(runtimes.map((r, i) => [r.accountId, { address: `10.1.0.${i}` }])) };
-        const map = runtimeAddresses(runtimes, outputs);
-        expect([...map.keys()]).toEqual(runtimes.map((r) => r.accountId));
-        runtimes.forEach((r, i) => expect(map.get(r.accountId)).toBe(r.host ?? `10.1.0.${i}`));
-        expect(runtimeAddresses(runtimes, null).size).toBe(runtimes.filter((r) => r.host).length);
+        const targets = probeTargets(runtimes, outputs);
+        expect(targets.map((t) => t.accountId)).toEqual(runtimes.map((r) => r.accountId));
+        runtimes.forEach((r, i) => expect(targets[i]).toEqual({ accountId: r.accountId, address: r.host ?? `10.1.0.${i}`, port: r.healthPort }));
+        expect(probeTargets(runtimes, null).map((t) => t.accountId)).toEqual(runtimes.filter((r) => r.host).map((r) => r.accountId));
         expect(needsStackOutputs(runtimes)).toBe(runtimes.some((r) => r.host === undefined));
       }),
     );
