@@ -21,10 +21,11 @@ import { median } from "../fleet/metrics";
 import { stepSize } from "../fleet/plan";
 import { check, doctor, missingLine, requirementsFor, systemIo } from "../lab/doctor";
 import { INITIAL_OPENCLAW, INITIAL_RUNTIME_SERVICE } from "../lab/kit";
-import { labStatus, MAX_HOSTS } from "../lab/lab";
+import { LAB_STACK, labStatus, MAX_HOSTS } from "../lab/lab";
 import { openStore } from "../store";
 import type { FleetStore, UpgradeEvent } from "../store/types";
 import { labProject, type LabProject } from "../test/e2e/helpers/labProject";
+import { keptSize, stateSize } from "./state";
 import { runAnsible, writeAnsibleFiles, type AnsibleFiles } from "./ansible";
 import { runFloor } from "./floor";
 
@@ -313,11 +314,27 @@ async function checkServed(p: LabProject, to: string): Promise<string | undefine
 
 const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
-export function report(results: readonly LegResult[], hosts: number, firstDeployMs: number, runs: number): string {
+/** The stack's file backend after the runs: its checkpoint (stored and as JSON) and the copies it keeps. */
+export interface StateFigures {
+  storedBytes: number;
+  jsonBytes: number;
+  keptBytes: number;
+  keptFiles: number;
+  updates: number;
+}
+
+const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
+
+export function report(results: readonly LegResult[], hosts: number, firstDeployMs: number, runs: number, state?: StateFigures): string {
   const lines: string[] = [];
   const batches = Math.ceil(hosts / stepSize({ percent: BATCH_PERCENT }, hosts));
   lines.push(`rollout benchmark: ${hosts} hosts, ${BATCH_PERCENT}% batches (${batches} per rollout), no waits, no bake, ${runs} run${runs === 1 ? "" : "s"}; Node ${process.versions.node}, ${os.cpus().length} cores`);
   lines.push(`first deploy of ${hosts} runtimes (pulumi up of the whole stack): ${s(firstDeployMs)}`);
+  if (state) {
+    lines.push(
+      `state per runtime after ${state.updates} updates: ${kib(state.storedBytes / hosts)} stored, ${kib(state.jsonBytes / hosts)} as JSON; history and backups kept: ${kib(state.keptBytes)} in ${state.keptFiles} files`,
+    );
+  }
   lines.push("");
   lines.push("target   to       wall       median batch   ok");
   for (const r of results) lines.push(`${r.target.padEnd(8)} ${r.to.padEnd(8)} ${s(r.wallMs).padStart(9)}  ${s(median(r.batchMs)).padStart(12)}   ${r.ok ? "yes" : `NO: ${r.detail ?? ""}`}`);
@@ -388,7 +405,12 @@ async function main(argv: readonly string[]): Promise<number> {
         }
       }
     }
-    process.stdout.write(`${report(results, opts.hosts, firstDeployMs, opts.runs)}\n`);
+    const checkpoint = stateSize(p, LAB_STACK);
+    const kept = keptSize(p);
+    // the first deploy, then one update per fleet batch
+    const updates = 1 + results.filter((r) => r.target === "fleet").reduce((n, r) => n + r.batchMs.length, 0);
+    const state = { storedBytes: checkpoint.bytes, jsonBytes: checkpoint.raw, keptBytes: kept.bytes, keptFiles: kept.files, updates };
+    process.stdout.write(`${report(results, opts.hosts, firstDeployMs, opts.runs, state)}\n`);
     return 0;
   } finally {
     rmSync(work, { recursive: true, force: true });

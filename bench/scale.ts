@@ -9,16 +9,15 @@
 // pulumi/pulumi#8680: about 300 lab runtimes), deployed in parallel, one engine per cell; a batch
 // is a targeted `pulumi up` in one cell.
 //   npm run bench:scale -- [--sizes 100,300,1000] [--per-host 10] [--batches 3] [--cell-size 300]
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import os from "node:os";
-import path from "node:path";
-import { zstdDecompressSync } from "node:zlib";
 import { Command, InvalidArgumentError } from "commander";
 import { parse } from "yaml";
-import { AutomationEngine, ENGINE_PARALLEL_PER_CPU, PROJECT_NAME, type EngineRunResult } from "../control/engine";
+import { AutomationEngine, ENGINE_PARALLEL_PER_CPU, type EngineRunResult } from "../control/engine";
 import { writeRuntimeVersions } from "../control/stackConfig";
 import { labCell, labProcesses, LAB_STACK } from "../lab/lab";
 import { labProject, type LabProject } from "../test/e2e/helpers/labProject";
+import { keptSize, stateSize } from "./state";
 
 interface SizeFigures {
   runtimes: number;
@@ -53,43 +52,6 @@ function list(value: string): number[] {
 function positive(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError("expected a positive integer");
   return Number(value);
-}
-
-/** A stack's checkpoint as stored (zstd when the engine writes it) and as JSON. */
-function stateSize(p: LabProject, stack: string): { bytes: number; raw: number } {
-  const dir = path.join(p.lab.backendUrl.replace(/^file:\/\//, ""), ".pulumi", "stacks", PROJECT_NAME);
-  for (const [file, decode] of [
-    [`${stack}.json.zst`, (b: Buffer) => zstdDecompressSync(b)],
-    [`${stack}.json`, (b: Buffer) => b],
-  ] as const) {
-    const full = path.join(dir, file);
-    if (existsSync(full)) {
-      const bytes = readFileSync(full);
-      return { bytes: bytes.length, raw: decode(bytes).length };
-    }
-  }
-  throw new Error(`no checkpoint in ${dir}`);
-}
-
-/** What the file backend keeps besides the checkpoint: its history and backups. */
-function keptSize(p: LabProject): { bytes: number; files: number } {
-  const root = path.join(p.lab.backendUrl.replace(/^file:\/\//, ""), ".pulumi");
-  let bytes = 0;
-  let files = 0;
-  const walk = (dir: string) => {
-    if (!existsSync(dir)) return;
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const full = path.join(dir, e.name);
-      if (e.isDirectory()) walk(full);
-      else {
-        bytes += statSync(full).size;
-        files++;
-      }
-    }
-  };
-  walk(path.join(root, "history"));
-  walk(path.join(root, "backups"));
-  return { bytes, files };
 }
 
 /** Resident memory of the lab's processes (runtime pools and sshds). */

@@ -1,7 +1,7 @@
 // bench:rollout's own pieces without a lab: its options, the floor's output, the engine's spans.
 import { describe, expect, it } from "vitest";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
-import { engineSpans, parseBenchArgs } from "../../bench/rollout";
+import { engineSpans, parseBenchArgs, report } from "../../bench/rollout";
 import { parseFloorOutput } from "../../bench/floor";
 
 describe("bench:rollout", () => {
@@ -17,6 +17,12 @@ describe("bench:rollout", () => {
     [["--fast"], /"--fast": not an option \(expected --hosts N, --runs R\)/],
   ])("refuses %j in one line naming the option and the value", (argv, message) => {
     expect(() => parseBenchArgs(argv)).toThrow(message);
+  });
+
+  it("reports the state per runtime, stored and as JSON, and what the backend keeps", () => {
+    const state = { storedBytes: 235_520, jsonBytes: 1_157_120, keptBytes: 952_320, keptFiles: 16, updates: 21 };
+    expect(report([], 100, 45_000, 1, state)).toContain("state per runtime after 21 updates: 2.3 KiB stored, 11.3 KiB as JSON; history and backups kept: 930.0 KiB in 16 files");
+    expect(report([], 100, 45_000, 1)).not.toContain("state per runtime");
   });
 
   it("reads the floor script's batch and host lines, ignoring anything else", () => {
